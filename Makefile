@@ -1,0 +1,68 @@
+# The two commands: `make run` (serve the portal on the embedded default) and
+# `make test` (install what the tests need, run the whole suite). See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+# Debian packages the lab and the browser tests need (installed by `make test` as root).
+DEBIAN_PACKAGES := docker.io docker-registry openssh-server iproute2 iptables golang-go \
+	golang-github-vmware-govmomi-dev busybox-static apache2-utils skopeo chromium fonts-liberation
+
+.PHONY: run test lint lab lab-down venv assets system-packages clean
+
+run: venv assets var/keys.env
+	@. ./var/keys.env && exec $(BIN)/python manage.py serve --host "$(HOST)" --port "$(PORT)"
+
+test: system-packages venv-test assets var/keys.env
+	@./tests/run-suite
+
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lab: venv-test
+	@. ./var/keys.env && $(BIN)/python -m tests.lab up
+
+lab-down: venv-test
+	@$(BIN)/python -m tests.lab down
+
+venv: $(VENV)/.installed
+venv-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt ".[test]"
+	@touch $@
+
+assets: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+# Development keys, made once per checkout; variables already set win.
+var/keys.env:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c 'import base64, secrets; \
+	print("export PORTAL_SECRET_KEY=\"$${PORTAL_SECRET_KEY:-" + secrets.token_urlsafe(50) + "}\""); \
+	print("export PORTAL_ENCRYPTION_KEY=\"$${PORTAL_ENCRYPTION_KEY:-" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "}\"")' > $@
+
+system-packages:
+	@if [ "$$(id -u)" = 0 ]; then \
+		missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			echo "installing Debian packages:" $$missing; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		fi; \
+	else echo "not root: skipping Debian packages (lab and browser tests will say what is missing)"; fi
+
+clean:
+	rm -rf $(VENV) node_modules var/static

@@ -1,0 +1,7 @@
+"""The portal project package: settings, routing, and what every app shares."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,118 @@
+"""The one place that decides who may do what. Deny by default.
+
+Roles (Admiral's): the global Admin (a superuser: everything, everywhere), and per
+project a Project admin, a Provisioner or a Viewer. Views, consumers, tasks and
+the API ask ``can``/``require`` with an action name from ``ACTIONS``; an action
+not listed there is refused to everyone but Admins, so a new feature that forgets
+to declare itself fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from .models import Membership, Project, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.http import HttpRequest
+
+    User = AbstractBaseUser | AnonymousUser
+
+_RANK = {Role.VIEWER: 1, Role.PROVISIONER: 2, Role.PROJECT_ADMIN: 3}
+
+#: Project-scoped actions and the least role that may do them.
+ACTIONS: dict[str, Role] = {
+    "project.view": Role.VIEWER,
+    "project.manage_members": Role.PROJECT_ADMIN,
+    "audit.view": Role.VIEWER,
+}
+
+#: Actions on the portal as a whole: any signed-in user, or Admins only.
+SIGNED_IN_ACTIONS = frozenset({"portal.use"})
+ADMIN_ACTIONS = frozenset({"portal.admin", "audit.view_all"})
+
+
+def is_signed_in(user: User | None) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_admin(user: User | None) -> bool:
+    return is_signed_in(user) and bool(getattr(user, "is_superuser", False))
+
+
+def role_in(user: User | None, project: Project | int) -> Role | None:
+    if not is_signed_in(user):
+        return None
+    project_id = project.pk if isinstance(project, Project) else project
+    role = Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True).first()
+    return Role(role) if role else None
+
+
+def can(user: User | None, action: str, project: Project | int | None = None) -> bool:
+    if not is_signed_in(user):
+        return False
+    if is_admin(user):
+        return True
+    if action in SIGNED_IN_ACTIONS:
+        return True
+    required = ACTIONS.get(action)
+    if required is None or project is None:
+        return False
+    role = role_in(user, project)
+    return role is not None and _RANK[role] >= _RANK[required]
+
+
+def require(user: User | None, action: str, project: Project | int | None = None) -> None:
+    if not can(user, action, project):
+        raise PermissionDenied(f"not allowed: {action}")
+
+
+def projects(user: User | None, action: str = "project.view") -> QuerySet[Project]:
+    """The projects in which ``user`` may do ``action``."""
+    if is_admin(user):
+        return Project.objects.all()
+    required = ACTIONS.get(action)
+    if not is_signed_in(user) or required is None:
+        return Project.objects.none()
+    roles = [role for role, rank in _RANK.items() if rank >= _RANK[required]]
+    return Project.objects.filter(memberships__user=user, memberships__role__in=roles).distinct()
+
+
+def can_subscribe(user: User | None, topic: str) -> bool:
+    """May ``user`` receive the live events of ``topic``? (see portal.live)"""
+    if not is_signed_in(user):
+        return False
+    kind, _, rest = topic.partition(":")
+    if kind == "audit":
+        if rest == "all":
+            return can(user, "audit.view_all")
+        scope, _, ident = rest.partition(":")
+        if scope == "user":
+            return is_admin(user) or ident == str(user.pk)
+        if scope == "project" and ident.isdigit():
+            return can(user, "audit.view", int(ident))
+        return False
+    if kind == "project":
+        ident = rest.partition(":")[0]
+        return ident.isdigit() and can(user, "project.view", int(ident))
+    return False
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context: which sections the signed-in user sees in the header."""
+    user = getattr(request, "user", None)
+    if not is_signed_in(user):
+        return {"nav": []}
+    items = [
+        ("dashboard", "Dashboard"),
+        ("hosts:index", "Hosts"),
+        ("registry:index", "Registries"),
+        ("hosts:changes", "Changes"),
+    ]
+    if getattr(user, "is_staff", False):
+        items.append(("admin:index", "Administration"))
+    return {"nav": items}

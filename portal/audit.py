@@ -1,0 +1,122 @@
+"""The audit trail, written in one place.
+
+``record`` is the only writer of AuditEntry. The request (who, from where) is
+taken from a context variable the middleware sets, so code deep in a task or a
+signal handler records the same facts as a view. Sign-ins and the Django
+admin's own change log are recorded here by signal handlers, not in each view.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+from . import live
+from .models import AuditEntry, Project
+
+_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar("audit_request", default=None)
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _request.reset(token)
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    # Behind a proxy, configure it to set REMOTE_ADDR (daphne --proxy-headers):
+    # X-Forwarded-For from the client is not to be trusted here.
+    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+
+
+def record(
+    action: str,
+    *,
+    obj: models.Model | None = None,
+    project: Project | None = None,
+    before: Any = None,
+    after: Any = None,
+    actor: Any = None,
+    actor_name: str = "",
+    request: HttpRequest | None = None,
+) -> AuditEntry:
+    request = request or _request.get()
+    if actor is None and request is not None and getattr(request, "user", None) is not None:
+        actor = request.user if request.user.is_authenticated else None
+    entry = AuditEntry.objects.create(
+        actor=actor,
+        actor_name=actor_name or (actor.get_username() if actor is not None else ""),
+        address=client_address(request),
+        action=action,
+        project=project,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:200] if obj is not None else "",
+        before=before,
+        after=after,
+    )
+    _announce(entry)
+    return entry
+
+
+def topics_for(entry: AuditEntry) -> list[str]:
+    topics = ["audit:all"]
+    if entry.actor_id:
+        topics.append(f"audit:user:{entry.actor_id}")
+    if entry.project_id:
+        topics.append(f"audit:project:{entry.project_id}")
+    return topics
+
+
+def _announce(entry: AuditEntry) -> None:
+    html = render_to_string("portal/partials/audit_row.html", {"entry": entry})
+    data = {"id": entry.pk, "action": entry.action, "actor": entry.actor_name, "object": entry.object_repr}
+    for topic in topics_for(entry):
+        live.publish(topic, html=html, data=data)
+
+
+@receiver(user_logged_in)
+def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    record("auth.login", actor=user, request=request)
+
+
+@receiver(user_logged_out)
+def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        record("auth.logout", actor=user, request=request)
+
+
+@receiver(user_login_failed)
+def _login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # Only the name tried: Django has already masked the password in credentials.
+    record("auth.login_failed", actor_name=str(credentials.get("username", ""))[:150], request=request)
+
+
+@receiver(post_save, sender=LogEntry)
+def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
+    if not created:
+        return
+    verb = {1: "add", 2: "change", 3: "delete"}.get(instance.action_flag, "change")
+    model = instance.content_type.model if instance.content_type_id else "object"
+    record(
+        f"admin.{model}.{verb}",
+        actor=instance.user,
+        after={"object": instance.object_repr, "change": instance.get_change_message()},
+    )

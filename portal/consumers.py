@@ -1,0 +1,57 @@
+"""The one websocket consumer: subscribe to topics, receive their events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import access
+from .live import group_name
+
+#: A page subscribes to a handful of topics; more is a misbehaving client.
+MAX_TOPICS = 50
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/live/``: the browser sends ``{"subscribe": [topics]}`` and gets each
+    topic's events as ``{"topic", "html", "data"}``. Anonymous connections are
+    refused at the handshake; each topic is checked with portal.access."""
+
+    async def connect(self) -> None:
+        self.topics: set[str] = set()
+        if not access.is_signed_in(self.scope.get("user")):
+            await self.close()
+            return
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for topic in getattr(self, "topics", set()):
+            await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        wanted = content.get("subscribe") if isinstance(content, dict) else None
+        if not isinstance(wanted, list) or not all(isinstance(t, str) for t in wanted):
+            await self.send_json({"error": 'expected {"subscribe": ["topic", ...]}'})
+            return
+        granted, refused = [], []
+        for topic in wanted[:MAX_TOPICS]:
+            if len(self.topics) < MAX_TOPICS and await self._may_subscribe(topic):
+                await self.channel_layer.group_add(group_name(topic), self.channel_name)
+                self.topics.add(topic)
+                granted.append(topic)
+            else:
+                refused.append(topic)
+        await self.send_json({"subscribed": granted, "refused": refused})
+
+    @database_sync_to_async
+    def _may_subscribe(self, topic: str) -> bool:
+        return access.can_subscribe(self.scope["user"], topic)
+
+    async def live_event(self, event: dict[str, Any]) -> None:
+        # A group may outlive a revoked right only until the next reconnect;
+        # topics carry news, and what is shown is re-read under access checks.
+        await self.send_json(
+            {"topic": event["topic"], "html": event.get("html", ""), "data": event.get("data")}
+        )

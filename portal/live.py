@@ -1,0 +1,57 @@
+"""Live events: one helper to publish, one channel-layer group per topic.
+
+A topic names what changed, scoped so access can be checked per subscriber
+(``audit:all``, ``audit:user:7``, ``project:3:hosts``; see
+``portal.access.can_subscribe``). Payloads are rendered HTML fragments that the
+browser's live.js swaps in (by element id, or into a ``data-live-into`` list),
+plus optional JSON ``data`` for scripts and tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def group_name(topic: str) -> str:
+    """Channel-layer group names allow only [a-zA-Z0-9_.-] and under 100 characters."""
+    safe = _UNSAFE.sub("_", topic)
+    digest = hashlib.sha256(topic.encode()).hexdigest()[:12]
+    return f"live.{safe[:60]}.{digest}"
+
+
+def _message(topic: str, html: str, data: Any) -> dict[str, Any]:
+    return {"type": "live.event", "topic": topic, "html": html, "data": data}
+
+
+def publish(topic: str, *, html: str = "", data: Any = None) -> bool:
+    """Send an event to every browser subscribed to ``topic``; from sync code.
+
+    The database is the truth and the event only news of it, so a channel layer
+    that is down is logged, not raised: the change itself must not fail.
+    """
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name(topic), _message(topic, html, data))
+    except Exception:
+        log.warning("live event for %s not delivered", topic, exc_info=True)
+        return False
+    return True
+
+
+async def apublish(topic: str, *, html: str = "", data: Any = None) -> bool:
+    """``publish`` for async code (consumers, watchers)."""
+    try:
+        await get_channel_layer().group_send(group_name(topic), _message(topic, html, data))
+    except Exception:
+        log.warning("live event for %s not delivered", topic, exc_info=True)
+        return False
+    return True

@@ -1,0 +1,125 @@
+"""What every app shares: projects and memberships, credentials, the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .fields import EncryptedTextField
+
+
+class Role(models.TextChoices):
+    """A member's role in a project (Admiral: project admin, member, viewer).
+
+    The global Admin (Admiral's cloud admin) is a superuser, not a membership.
+    """
+
+    PROJECT_ADMIN = "project_admin", "Project admin"
+    PROVISIONER = "provisioner", "Provisioner"
+    VIEWER = "viewer", "Viewer"
+
+
+class Project(models.Model):
+    """A team's share of the fleet: hosts, registries and profiles belong to one."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="one_role_per_project")]
+        ordering = ["project__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.get_role_display()} in {self.project}"
+
+
+class Credential(models.Model):
+    """A named secret the portal uses to reach something (Admiral's credentials).
+
+    ``secret`` is the private part (password, private key, TLS key) and is stored
+    encrypted; ``public`` is what may be shown (a certificate, a public key).
+    """
+
+    class Kind(models.TextChoices):
+        PASSWORD = "password", "User name and password"
+        SSH_KEY = "ssh_key", "SSH private key"
+        CLIENT_CERTIFICATE = "client_certificate", "TLS client certificate and key"
+
+    project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="credentials",
+        help_text="Empty: a system credential only Admins use.",
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    username = models.CharField(max_length=150, blank=True)
+    secret = EncryptedTextField(multiline=True)
+    public = models.TextField(blank=True, help_text="Certificate or public key (not secret).")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="credential_name_per_project")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+#: How actions read to people; an action not listed shows its code.
+ACTION_LABELS = {
+    "auth.login": "Signed in",
+    "auth.logout": "Signed out",
+    "auth.login_failed": "Sign-in failed",
+}
+
+
+class AuditEntry(models.Model):
+    """Who did what, when, from where. Written only by portal.audit; never edited."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Kept beside the foreign key so the trail survives the user's deletion.
+    actor_name = models.CharField(max_length=150, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=60, db_index=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.object_repr}"
+
+    @property
+    def action_label(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action)

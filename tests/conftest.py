@@ -1,0 +1,174 @@
+"""Shared fixtures: users and roles, a real daphne serving the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.lab.common import free_port, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Everything under tests/lab/ needs the lab's real peers.
+    for item in items:
+        if "/tests/lab/" in str(item.path):
+            item.add_marker(pytest.mark.lab)
+
+
+def require_services() -> None:
+    """Skip a test that needs Redis, or fail it where services are required (CI)."""
+    if not os.environ.get("REDIS_URL"):
+        if os.environ.get("PORTAL_REQUIRE_SERVICES") == "1":
+            pytest.fail("REDIS_URL is not set, and PORTAL_REQUIRE_SERVICES=1")
+        pytest.skip("needs Redis: set REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Keep an SQLite test database in a file, so a daphne subprocess can share it."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        path = REPO / "var" / f"test-{os.getpid()}.sqlite3"
+        db.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture
+def make_user(django_user_model):  # type: ignore[no-untyped-def]
+    def make(username: str, *, admin: bool = False, project=None, role: str | None = None):  # type: ignore[no-untyped-def]
+        from portal.models import Membership
+
+        user = django_user_model.objects.create_user(
+            username=username, password=PASSWORD, is_superuser=admin, is_staff=admin
+        )
+        if project is not None and role is not None:
+            Membership.objects.create(user=user, project=project, role=role)
+        return user
+
+    return make
+
+
+@dataclass
+class Daphne:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1) + "/ws/live/"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def daphne_env(**overrides: str) -> dict[str, str]:
+    """The environment for a daphne serving the test database this run uses."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        env["PORTAL_SQLITE_PATH"] = str(db["NAME"])
+    else:
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{db['NAME']}"
+    env.update(overrides)
+    return env
+
+
+def start_daphne(tmp_dir: Path, name: str = "daphne", **env_overrides: str) -> Daphne:
+    port = free_port()
+    log = tmp_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        cwd=REPO,
+        env=daphne_env(**env_overrides),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited: {log.read_text(errors='replace')[-2000:]}")
+        return requests.get(url + "/accounts/login/", timeout=2).status_code == 200
+
+    wait_until(answers, timeout=60, what=f"daphne on {url}")
+    return Daphne(url=url, process=process, log=log)
+
+
+def stop_daphne(server: Daphne) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def daphne_factory(transactional_db: None, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Start real daphne processes on the test database; all stopped afterwards."""
+    started: list[Daphne] = []
+
+    def start(name: str = "daphne", **env_overrides: str) -> Daphne:
+        server = start_daphne(tmp_path, name, **env_overrides)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop_daphne(server)
+
+
+def session_cookie(client, user) -> str:  # type: ignore[no-untyped-def]
+    """A signed-in session for ``user``, as the sessionid cookie a browser would hold."""
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture(scope="session")
+def celery_worker_if_brokered(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """With a broker (REDIS_URL), a real `celery worker` process takes the tasks;
+    on the embedded default tasks run in-process and nothing is started."""
+    if not os.environ.get("REDIS_URL"):
+        yield
+        return
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=WARNING"],
+        cwd=REPO,
+        env=daphne_env(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    from portal.tasks import ping
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited: {log.read_text(errors='replace')[-2000:]}")
+        return ping.apply_async(retry=False).get(timeout=2) == "pong"
+
+    try:
+        wait_until(answers, timeout=60, what="a celery worker")
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,158 @@
+"""What every lab peer shares: where it keeps its files, ports, processes, waiting.
+
+Each peer module (``vcenter``, ``engines``, ``registries``, ``harbor``,
+``photon_hosts``) exposes ``up(workdir: Path, **options) -> dict`` (the JSON
+section that ``python -m tests.lab up --json`` prints for it) and
+``down(workdir: Path) -> None`` (idempotent; must also clean up after a crashed
+``up``).  Processes are started detached so the lab outlives the command that
+started it; their pids are recorded under ``workdir/pids`` so ``down`` from
+another process can stop them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_ROOT = Path(os.environ.get("PORTAL_LAB_DIR", REPO / "var" / "lab"))
+#: Built artefacts that survive ``down`` (the vcsim binary, images), so they are
+#: built once per machine.
+CACHE = REPO / "var" / "cache"
+
+
+class LabUnavailable(RuntimeError):
+    """The lab cannot run here (not root, a missing package, no namespaces)."""
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabUnavailable("the lab needs root (network namespaces, dockerd)")
+
+
+def require_binary(name: str, debian_package: str) -> str:
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)),
+        None,
+    )
+    if not path:
+        raise LabUnavailable(f"{name} not found: apt-get install {debian_package}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05
+) -> object:
+    """Poll ``predicate`` until it returns something truthy; raise with ``what`` on timeout.
+
+    Exceptions from the predicate count as "not yet" (a port that refuses, a
+    file not written yet), and the last one is reported.
+    """
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last = exc
+        if time.monotonic() > deadline:
+            detail = f": {last!r}" if last else ""
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a detached process, logging to ``workdir/logs/NAME.log``, pid in ``workdir/pids/NAME``."""
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    (workdir / "pids").mkdir(parents=True, exist_ok=True)
+    log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+    )
+    log.close()
+    (workdir / "pids" / name).write_text(str(proc.pid))
+    return proc
+
+
+def log_tail(workdir: Path, name: str, lines: int = 20) -> str:
+    path = workdir / "logs" / f"{name}.log"
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0): reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def stop_pid(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the process group led by ``pid`` (spawn starts a new session), then kill it."""
+    for send in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            send(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        for send in (os.killpg, os.kill):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                send(pid, signal.SIGKILL)
+        while _alive(pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+
+
+def stop_recorded(workdir: Path, *, timeout: float = 10.0) -> None:
+    """Stop every process ``spawn`` recorded under ``workdir``, newest first."""
+    pids_dir = workdir / "pids"
+    if not pids_dir.is_dir():
+        return
+    for pidfile in sorted(pids_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        with contextlib.suppress(ValueError, FileNotFoundError):
+            stop_pid(int(pidfile.read_text().strip()), timeout=timeout)
+        pidfile.unlink(missing_ok=True)
