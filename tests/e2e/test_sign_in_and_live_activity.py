@@ -14,7 +14,9 @@ def sign_in(page, url: str, username: str, password: str = PASSWORD) -> None:  #
     page.click("button[type=submit]")
 
 
-def test_sign_in_see_dashboard_and_receive_a_live_event(daphne_factory, make_user, browser, screenshot) -> None:
+def test_sign_in_see_dashboard_and_receive_a_live_event(
+    daphne_factory, make_user, browser, screenshot
+) -> None:
     make_user("root", admin=True)
     make_user("bob")
     server = daphne_factory("daphne-e2e")
