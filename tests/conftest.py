@@ -172,3 +172,7 @@ def celery_worker_if_brokered(
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# The lab's peers, as fixtures for every test that needs one.
+pytest_plugins = ["tests.lab.fixtures"]
