@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from .views import changes, fleet
 
 app_name = "hosts"
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("changes/", views.changes, name="changes"),
+    # --- fleet: hosts and containers ---
+    path("", fleet.index, name="index"),
+    # --- vSphere: vCenters and VMs ---
+    # --- configuration changes ---
+    path("changes/", changes.changes, name="changes"),
 ]

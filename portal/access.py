@@ -29,11 +29,38 @@ ACTIONS: dict[str, Role] = {
     "project.view": Role.VIEWER,
     "project.manage_members": Role.PROJECT_ADMIN,
     "audit.view": Role.VIEWER,
+    "events.view": Role.VIEWER,
+    # Hosts (issue 4): see, act on containers / deploy, add / edit / remove.
+    "host.view": Role.VIEWER,
+    "host.operate": Role.PROVISIONER,
+    "host.manage": Role.PROJECT_ADMIN,
+    # vSphere (issue 5): see VMs of the project's hosts, power and snapshot them.
+    "vm.view": Role.VIEWER,
+    "vm.operate": Role.PROVISIONER,
+    # Registries (issue 6): browse, delete tags and artifacts.
+    "registry.view": Role.VIEWER,
+    "registry.delete": Role.PROJECT_ADMIN,
+    # Configuration changes (issue 7): see, plan, approve / apply.
+    "change.view": Role.VIEWER,
+    "change.plan": Role.PROVISIONER,
+    "change.approve": Role.PROJECT_ADMIN,
 }
 
-#: Actions on the portal as a whole: any signed-in user, or Admins only.
+#: Actions on the portal as a whole: any signed-in user, or Admins only. (An
+#: Admin may do anything, so ADMIN_ACTIONS declares rather than grants: it names
+#: the Admin-only actions so code and tests can refer to them.)
 SIGNED_IN_ACTIONS = frozenset({"portal.use"})
-ADMIN_ACTIONS = frozenset({"portal.admin", "audit.view_all"})
+ADMIN_ACTIONS = frozenset(
+    {
+        "portal.admin",
+        "audit.view_all",
+        # Only an Admin may accept a plain, unauthenticated Docker endpoint (tcp://...:2375).
+        "host.allow_insecure",
+        # vCenters and registries are added by Admins and shared with projects.
+        "vcenter.manage",
+        "registry.manage",
+    }
+)
 
 
 def is_signed_in(user: User | None) -> bool:
@@ -83,22 +110,26 @@ def projects(user: User | None, action: str = "project.view") -> QuerySet[Projec
 
 
 def can_subscribe(user: User | None, topic: str) -> bool:
-    """May ``user`` receive the live events of ``topic``? (see portal.live)"""
+    """May ``user`` receive the live events of ``topic``? (see portal.live)
+
+    ``audit:…`` and ``events:…`` are the trail and the event log: ``:all`` for
+    Admins, ``:project:ID`` for the project's members (``audit:user:ID`` for
+    oneself); ``project:ID:…`` is anything live inside a project.
+    """
     if not is_signed_in(user):
         return False
     kind, _, rest = topic.partition(":")
-    if kind == "audit":
+    scope, _, ident = rest.partition(":")
+    if kind in {"audit", "events"}:
         if rest == "all":
-            return can(user, "audit.view_all")
-        scope, _, ident = rest.partition(":")
-        if scope == "user":
+            return is_admin(user)
+        if kind == "audit" and scope == "user":
             return is_admin(user) or ident == str(user.pk)
         if scope == "project" and ident.isdigit():
-            return can(user, "audit.view", int(ident))
+            return can(user, f"{kind}.view", int(ident))
         return False
     if kind == "project":
-        ident = rest.partition(":")[0]
-        return ident.isdigit() and can(user, "project.view", int(ident))
+        return scope.isdigit() and can(user, "project.view", int(scope))
     return False
 
 

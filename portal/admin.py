@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .fields import SecretAwareModelForm
-from .models import AuditEntry, Credential, Membership, Project
+from .models import AuditEntry, Credential, Event, Membership, Project
 
 admin.site.site_header = "Photon Portal administration"
 admin.site.site_title = "Photon Portal"
@@ -51,6 +51,24 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
 
     # The trail is evidence: nobody adds, edits or deletes it by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["at", "severity", "object_repr", "message", "project"]
+    list_filter = ["severity", "project"]
+    search_fields = ["message", "object_repr"]
+    date_hierarchy = "at"
+
+    # Like the audit trail: a record of what happened, not something to edit.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -123,3 +123,30 @@ class AuditEntry(models.Model):
     @property
     def action_label(self) -> str:
         return ACTION_LABELS.get(self.action, self.action)
+
+
+class Event(models.Model):
+    """What the system noticed (Admiral's event log): a host went OFF or came back,
+    drift found, a peer unreachable, a rollback. Written only by portal.events."""
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO, db_index=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.severity}: {self.message}"

@@ -1,4 +1,4 @@
-"""Hosts and configuration changes. The inventory arrives with host registration."""
+"""The fleet: hosts and their containers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,3 @@ from portal import access
 def index(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     return render(request, "hosts/index.html", {"projects": access.projects(request.user)})
-
-
-def changes(request: HttpRequest) -> HttpResponse:
-    access.require(request.user, "portal.use")
-    return render(request, "hosts/changes.html", {"projects": access.projects(request.user)})
