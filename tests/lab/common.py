@@ -116,7 +116,7 @@ def log_tail(workdir: Path, name: str, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _alive(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Is ``pid`` running? A zombie is not: it has exited and only waits to be reaped.
 
     Processes the lab detaches outlive their starter and are reaped by PID 1,
@@ -141,13 +141,13 @@ def stop_pid(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> N
         with contextlib.suppress(ProcessLookupError, PermissionError):
             send(pid, sig)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if running(pid):
         for send in (os.killpg, os.kill):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 send(pid, signal.SIGKILL)
-        while _alive(pid) and time.monotonic() < deadline + 5:
+        while running(pid) and time.monotonic() < deadline + 5:
             time.sleep(0.05)
 
 

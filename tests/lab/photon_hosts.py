@@ -209,7 +209,7 @@ def _boot_state(workdir: Path, planned: list[Host]) -> bool | str:
     for host in planned:
         status_file = workdir / "hosts" / host.name / "status"
         status = status_file.read_text().strip() if status_file.exists() else ""
-        if status.startswith("failed") or not common._alive(host.pid):
+        if status.startswith("failed") or not common.running(host.pid):
             log = common.log_tail(workdir, f"host-{host.name}")
             return f"{host.name} did not boot ({status or 'exited'}):\n{log}"
         if status != "ready" or not common.port_open(host.address, 22):
@@ -443,7 +443,7 @@ def down(workdir: Path) -> None:
         _signal_init(host)
     deadline = time.monotonic() + 10
     for host in planned:
-        while host.pid and common._alive(host.pid) and time.monotonic() < deadline:
+        while host.pid and common.running(host.pid) and time.monotonic() < deadline:
             time.sleep(0.02)
     # Whatever did not stop in time (and any process spawn recorded) is killed here.
     common.stop_recorded(workdir, timeout=2)

@@ -294,7 +294,7 @@ def test_down_leaves_nothing_and_up_works_again(tmp_path: Path, lab: list[dict[s
             assert requests.get(f"{info['url']}/v2/", timeout=10).status_code in (200, 401)
         registries.down(workdir)
         assert not workdir.exists()
-        assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
+        assert not any(common.running(pid) for pid in pids)
         for info in started:
             port = int(str(info["url"]).rsplit(":", 1)[1])
             assert not common.port_open("127.0.0.1", port)

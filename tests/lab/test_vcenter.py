@@ -250,7 +250,7 @@ def test_lifecycle_guests_restart_down_and_up_again(tmp_path: Path) -> None:
 
         pid = int((tmp_path / "pids" / "vcsim").read_text())
         vcenter.down(tmp_path)
-        assert not Path(f"/proc/{pid}").exists()
+        assert not common.running(pid)
         assert not common.port_open(*_host_port(info["url"]))
         assert not (tmp_path / "vcsim").exists()
         assert not vcenter.datastore_dir(tmp_path).exists()
