@@ -143,6 +143,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("hosts:index", "Hosts"),
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
+        ("projects", "Projects"),
+        ("events", "Events"),
+        ("audit", "Audit"),
     ]
     if getattr(user, "is_staff", False):
         items.append(("admin:index", "Administration"))

@@ -64,6 +64,7 @@ def record(
         address=client_address(request),
         action=action,
         project=project,
+        project_name=project.name if project is not None else "",
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         object_repr=str(obj)[:200] if obj is not None else "",

@@ -92,25 +92,59 @@ ACTION_LABELS = {
 }
 
 
+class AuditTrailIsImmutable(Exception):
+    """Raised by any attempt to change or delete audit entries other than by retention."""
+
+
+class AuditQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: object) -> int:
+        raise AuditTrailIsImmutable("audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditTrailIsImmutable("audit entries cannot be deleted (only pruned by retention)")
+
+    def prune(self, older_than: object) -> int:
+        """The retention setting's way out, and the only one."""
+        deleted, _ = models.QuerySet.delete(self.filter(at__lt=older_than))
+        return deleted
+
+
 class AuditEntry(models.Model):
-    """Who did what, when, from where. Written only by portal.audit; never edited."""
+    """Who did what, when, from where. Written only by portal.audit; never changed.
+
+    The references to the actor and project are not database constraints and
+    never cascade: deleting a user or a project leaves the trail as it was (the
+    names are kept beside the ids for that reason).
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
-    #: Kept beside the foreign key so the trail survives the user's deletion.
     actor_name = models.CharField(max_length=150, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
     action = models.CharField(max_length=60, db_index=True)
     project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="audit_entries",
     )
+    project_name = models.CharField(max_length=100, blank=True)
     object_type = models.CharField(max_length=60, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+
+    objects = AuditQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -119,6 +153,14 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.object_repr}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditTrailIsImmutable("audit entries cannot be changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditTrailIsImmutable("audit entries cannot be deleted (only pruned by retention)")
 
     @property
     def action_label(self) -> str:

@@ -4,13 +4,23 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import audit_views, project_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/login/", views.PortalLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+    path("events/", audit_views.event_list, name="events"),
+    path("projects/", project_views.project_list, name="projects"),
+    path("projects/new/", project_views.project_create, name="project-create"),
+    path("projects/<int:pk>/", project_views.project_detail, name="project-detail"),
+    path("projects/<int:pk>/members/", project_views.member_add, name="project-member-add"),
+    path(
+        "projects/<int:pk>/members/<int:membership_pk>/", project_views.member_change, name="project-member"
+    ),
     path("hosts/", include("hosts.urls")),
     path("registries/", include("registry.urls")),
     path("admin/", admin.site.urls),

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("portal", "0002_event"),
+        ("portal", "0001_initial"),
     ]
 
     operations = [

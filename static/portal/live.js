@@ -2,7 +2,8 @@
 // data-live-topics="a b" subscribe to those topics; each event carries an HTML
 // fragment. A fragment element whose id is already on the page replaces it;
 // otherwise it is prepended to the data-live-into container that asked for the
-// topic (trimmed to data-live-limit rows). htmx then wires up the new content.
+// topic (trimmed to data-live-limit rows), if it matches the container's
+// data-live-accept selector when there is one. htmx then wires up the new content.
 (function () {
   "use strict";
   const status = document.getElementById("live-status");
@@ -33,6 +34,7 @@
       } else {
         const into = containerFor(message.topic);
         if (!into) return;
+        if (into.dataset.liveAccept && !fragment.matches(into.dataset.liveAccept)) return;
         into.querySelectorAll(".empty-row").forEach((row) => row.remove());
         into.prepend(fragment);
         const limit = parseInt(into.dataset.liveLimit || "0", 10);

@@ -1,0 +1,126 @@
+"""Projects and memberships, managed from the portal (Admins create projects;
+Project admins manage their members). Every change goes into the audit trail."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from . import access, audit
+from .models import Membership, Project, Role
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "description"]
+        widgets = {
+            "name": forms.TextInput(attrs={"class": "clr-input"}),
+            "description": forms.Textarea(attrs={"class": "clr-textarea", "rows": 3}),
+        }
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"class": "clr-input"}))
+    role = forms.ChoiceField(choices=Role.choices, widget=forms.Select(attrs={"class": "clr-select"}))
+
+    def clean_username(self) -> object:
+        try:
+            return get_user_model().objects.get(username=self.cleaned_data["username"], is_active=True)
+        except get_user_model().DoesNotExist:
+            raise forms.ValidationError("No active user has that name.") from None
+
+
+def project_list(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "portal.use")
+    projects = access.projects(request.user).prefetch_related("memberships")
+    return render(
+        request,
+        "portal/projects.html",
+        {"projects": projects, "can_create": access.can(request.user, "portal.admin")},
+    )
+
+
+def project_create(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "portal.admin")
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        project = form.save()
+        audit.record("project.create", obj=project, project=project, after=form.cleaned_data)
+        messages.success(request, f"Project {project.name} created.")
+        return redirect("project-detail", pk=project.pk)
+    return render(request, "portal/project_form.html", {"form": form})
+
+
+def _visible_project(request: HttpRequest, pk: int) -> Project:
+    # Outside a project, it does not exist: 404, not 403.
+    return get_object_or_404(access.projects(request.user), pk=pk)
+
+
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _visible_project(request, pk)
+    return render(
+        request,
+        "portal/project_detail.html",
+        {
+            "project": project,
+            "memberships": project.memberships.select_related("user"),
+            "can_manage": access.can(request.user, "project.manage_members", project),
+            "form": MemberForm(),
+            "roles": Role.choices,
+        },
+    )
+
+
+@require_POST
+def member_add(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _visible_project(request, pk)
+    access.require(request.user, "project.manage_members", project)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("project-detail", pk=pk)
+    user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(project=project, user=user, role=role)
+    except IntegrityError:
+        messages.error(request, f"{user.get_username()} is already a member; change their role instead.")
+        return redirect("project-detail", pk=pk)
+    audit.record(
+        "project.member_add",
+        obj=membership,
+        project=project,
+        after={"user": user.get_username(), "role": role},
+    )
+    messages.success(request, f"{user.get_username()} added as {membership.get_role_display()}.")
+    return redirect("project-detail", pk=pk)
+
+
+@require_POST
+def member_change(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
+    project = _visible_project(request, pk)
+    access.require(request.user, "project.manage_members", project)
+    membership = get_object_or_404(project.memberships.select_related("user"), pk=membership_pk)
+    before = {"user": membership.user.get_username(), "role": membership.role}
+    if request.POST.get("remove"):
+        membership.delete()
+        audit.record("project.member_remove", project=project, before=before)
+        messages.success(request, f"{before['user']} removed from {project.name}.")
+        return redirect("project-detail", pk=pk)
+    role = request.POST.get("role", "")
+    if role not in Role.values:
+        messages.error(request, "Choose one of the roles.")
+        return redirect("project-detail", pk=pk)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit.record(
+        "project.member_role", obj=membership, project=project, before=before, after={**before, "role": role}
+    )
+    messages.success(request, f"{before['user']} is now {membership.get_role_display()}.")
+    return redirect("project-detail", pk=pk)
