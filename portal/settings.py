@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "hosts",
     "registry",
@@ -192,6 +195,32 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("PORTAL_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# --- REST API ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api_auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api_policy.SignedIn"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api_policy.Pages",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Photon Portal API",
+    "DESCRIPTION": "Hosts, vCenters, registries, configuration changes, audit and events. "
+    "Authenticate with a personal token: `Authorization: Bearer pp_…` (made under Account → API tokens).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["portal.api_policy.SignedIn"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"bearerAuth": []}],
+    "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+}
 
 # --- Portal's own --------------------------------------------------------------
 #: How long the audit trail is kept (days); older entries are pruned.

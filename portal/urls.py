@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import audit_views, project_views, views
+from . import api, audit_views, project_views, token_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,5 +23,8 @@ urlpatterns = [
     ),
     path("hosts/", include("hosts.urls")),
     path("registries/", include("registry.urls")),
+    path("account/tokens/", token_views.token_list, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", token_views.token_revoke, name="api-token-revoke"),
+    path("api/", include(api.urlpatterns())),
     path("admin/", admin.site.urls),
 ]

@@ -20,7 +20,7 @@ PUBLIC = {
     "logout",  # signing out when signed out changes nothing
 }
 
-SAMPLES = {"int": "1", "path": "x/y", "slug": "x", "str": "x", "uuid": "00000000-0000-0000-0000-000000000001"}
+SAMPLES = {"drf_format_suffix": ".json", "int": "1", "path": "x/y", "slug": "x", "str": "x", "uuid": "00000000-0000-0000-0000-000000000001"}
 
 
 def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -33,10 +33,10 @@ def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str,
 
 
 def concrete(route: str) -> str:
-    route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES.get(m.group(1) or "str", "x"), route)
-    # Regex routes (the admin's): drop anchors and fill groups with a sample.
-    route = re.sub(r"\(\?P<\w+>[^)]*\)", "1", route).replace("^", "").replace("$", "")
-    return "/" + route.replace("\\", "")
+    # Regex routes (the admin's, DRF's): fill named groups, drop anchors.
+    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "json" if m[1] == "format" else "1", route)
+    route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES.get(m[1] or "str", "x"), route)
+    return "/" + route.replace("^", "").replace("$", "").replace("\\", "").replace("/?", "/")
 
 
 ROUTES = sorted(set(walk(get_resolver().url_patterns)))

@@ -1,0 +1,182 @@
+"""The REST API's shared parts and the portal's own resources (projects, audit, events).
+
+Every endpoint authenticates with a personal token (portal.api_auth) or the
+browser session, and asks portal.access exactly as the UI does, so the API can
+never do what the UI forbids. Lists are paged; unknown filters are refused.
+Apps add their own viewsets to ``router`` in their api.py.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Q, QuerySet
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import routers, serializers, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+from . import access
+from .filters import DateRangeForm, day_end, day_start
+from .models import AuditEntry, Event, Project
+
+
+class StrictFilters:
+    """Query parameters a list accepts; anything else is a 400 that names it."""
+
+    filters: ClassVar[dict[str, str]] = {}
+    PAGING = frozenset({"page", "page_size", "format"})
+
+    def filter_params(self, request: Request) -> dict[str, str]:
+        unknown = sorted(set(request.query_params) - set(self.filters) - self.PAGING)
+        if unknown:
+            known = ", ".join(sorted(self.filters)) or "none"
+            raise ValidationError({"detail": f"Unknown filter(s): {', '.join(unknown)}. Known: {known}."})
+        return {key: value for key, value in request.query_params.items() if key in self.filters and value}
+
+
+def date_range(params: dict[str, str]) -> tuple[object, object]:
+    form = DateRangeForm({"since": params.get("since"), "until": params.get("until")})
+    if not form.is_valid():
+        raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
+    return day_start(form.cleaned_data["since"]), day_end(form.cleaned_data["until"])
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    my_role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "created", "my_role"]
+
+    def get_my_role(self, project: Project) -> str | None:
+        user = self.context["request"].user
+        if access.is_admin(user):
+            return "admin"
+        role = access.role_in(user, project)
+        return role.value if role else None
+
+
+class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return access.projects(self.request.user)
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name")
+    project = serializers.CharField(source="project_name")
+    object = serializers.CharField(source="object_repr")
+
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "address",
+            "action",
+            "project",
+            "object_type",
+            "object_id",
+            "object",
+            "before",
+            "after",
+        ]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(name, str, description=help_text)
+            for name, help_text in {
+                "person": "user name contains",
+                "action": "action starts with",
+                "object": "object name contains, or object type equals",
+                "since": "from this day (YYYY-MM-DD)",
+                "until": "up to this day (YYYY-MM-DD)",
+            }.items()
+        ]
+    )
+)
+class AuditViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
+    """The audit trail, read-only: there is no way to change it, here or anywhere."""
+
+    serializer_class = AuditEntrySerializer
+    filters: ClassVar[dict[str, str]] = {"person": "", "action": "", "object": "", "since": "", "until": ""}
+
+    def get_queryset(self) -> QuerySet[AuditEntry]:
+        from .audit_views import visible_audit
+
+        entries, _ = visible_audit(self.request.user)
+        params = self.filter_params(self.request)
+        if "person" in params:
+            entries = entries.filter(actor_name__icontains=params["person"])
+        if "action" in params:
+            entries = entries.filter(action__startswith=params["action"])
+        if "object" in params:
+            entries = entries.filter(
+                Q(object_repr__icontains=params["object"]) | Q(object_type=params["object"])
+            )
+        since, until = date_range(params)
+        if since:
+            entries = entries.filter(at__gte=since)
+        if until:
+            entries = entries.filter(at__lte=until)
+        return entries
+
+
+class EventSerializer(serializers.ModelSerializer):
+    object = serializers.CharField(source="object_repr")
+
+    class Meta:
+        model = Event
+        fields = ["id", "at", "severity", "project", "object_type", "object_id", "object", "message"]
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("severity", str, enum=list(Event.Severity.values))])
+)
+class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
+    serializer_class = EventSerializer
+    filters: ClassVar[dict[str, str]] = {"severity": ""}
+
+    def get_queryset(self) -> QuerySet[Event]:
+        events = Event.objects.all()
+        if not access.is_admin(self.request.user):
+            events = events.filter(project__in=access.projects(self.request.user, "events.view"))
+        params = self.filter_params(self.request)
+        if "severity" in params:
+            if params["severity"] not in Event.Severity.values:
+                raise ValidationError({"severity": [f"One of {', '.join(Event.Severity.values)}."]})
+            events = events.filter(severity=params["severity"])
+        return events
+
+
+router = routers.DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("audit", AuditViewSet, basename="audit")
+router.register("events", EventViewSet, basename="event")
+
+
+def _api_views(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
+    # DRF authenticates (token or session) inside the view; the login-redirect
+    # middleware must not send API clients to an HTML sign-in page first.
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = login_not_required(pattern.callback)
+    return patterns
+
+
+def urlpatterns() -> list[URLPattern | URLResolver]:
+    return _api_views(
+        [
+            path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+            path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+            *router.urls,
+        ]
+    )

@@ -1,0 +1,57 @@
+"""API authentication: personal tokens (hashed at rest), sent as ``Authorization: Bearer pp_…``."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from .models import ApiToken
+
+TOKEN_PREFIX = "pp_"  # noqa: S105 - a marker, not a secret
+#: Writing last_used on every call would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(user: Any, name: str) -> tuple[ApiToken, str]:
+    """Make a token for ``user``; the plaintext is returned once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken.objects.create(user=user, name=name, prefix=token[:8], digest=digest(token))
+    return record, token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme != self.keyword:
+            return None
+        token = token.strip()
+        if not token.startswith(TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed("Malformed token.")
+        record = (
+            ApiToken.objects.select_related("user").filter(digest=digest(token), revoked__isnull=True).first()
+        )
+        if record is None or not record.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        if record.last_used is None or now - record.last_used > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=record.pk).update(last_used=now)
+        return record.user, record
+
+    def authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer 401 (with this challenge), not 403, to a missing token.
+        return f'{self.keyword} realm="api"'
