@@ -157,7 +157,12 @@ class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
         return events
 
 
-router = routers.DefaultRouter()
+class Router(routers.DefaultRouter):
+    # JSON only: no format-suffix routes (/api/audit.json) to document or probe.
+    include_format_suffixes = False
+
+
+router = Router()
 router.register("projects", ProjectViewSet, basename="project")
 router.register("audit", AuditViewSet, basename="audit")
 router.register("events", EventViewSet, basename="event")

@@ -28,3 +28,6 @@ urlpatterns = [
     path("api/", include(api.urlpatterns())),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "portal.views.not_found"
+handler500 = "portal.views.server_error"

@@ -20,7 +20,14 @@ PUBLIC = {
     "logout",  # signing out when signed out changes nothing
 }
 
-SAMPLES = {"drf_format_suffix": ".json", "int": "1", "path": "x/y", "slug": "x", "str": "x", "uuid": "00000000-0000-0000-0000-000000000001"}
+SAMPLES = {
+    "drf_format_suffix": ".json",
+    "int": "1",
+    "path": "x/y",
+    "slug": "x",
+    "str": "x",
+    "uuid": "00000000-0000-0000-0000-000000000001",
+}
 
 
 def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
