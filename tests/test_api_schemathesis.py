@@ -14,7 +14,7 @@ from portal.models import Project, Role
 ST = str(Path(sys.executable).with_name("st"))
 
 
-def test_the_api_keeps_its_schema_under_generated_requests(daphne_factory, make_user) -> None:
+def test_the_api_keeps_its_schema_under_generated_requests(daphne_factory, make_user, tmp_path: Path) -> None:
     web = Project.objects.create(name="web")
     admin = make_user("root", admin=True)
     make_user("viewer", project=web, role=Role.VIEWER)
@@ -38,6 +38,7 @@ def test_the_api_keeps_its_schema_under_generated_requests(daphne_factory, make_
             "--workers",
             "1",
         ],
+        cwd=tmp_path,  # st keeps its reports in ./.schemathesis
         capture_output=True,
         text=True,
         timeout=600,
