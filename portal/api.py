@@ -162,10 +162,11 @@ class Router(routers.DefaultRouter):
     include_format_suffixes = False
 
 
+#: Register app viewsets with basename "api-…": the UI's URL names must never collide.
 router = Router()
-router.register("projects", ProjectViewSet, basename="project")
-router.register("audit", AuditViewSet, basename="audit")
-router.register("events", EventViewSet, basename="event")
+router.register("projects", ProjectViewSet, basename="api-project")
+router.register("audit", AuditViewSet, basename="api-audit")
+router.register("events", EventViewSet, basename="api-event")
 
 
 def _api_views(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:

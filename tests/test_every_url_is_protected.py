@@ -70,3 +70,10 @@ def test_anonymous_is_sent_to_login(client, name: str, route: str) -> None:
 def test_public_views_answer_anonymously(client) -> None:
     assert client.get("/accounts/login/").status_code == 200
     assert client.get("/admin/login/").status_code == 200
+
+
+def test_url_names_are_unique() -> None:
+    """reverse() takes one of two same-named routes silently; a redirect would land on the wrong one."""
+    named = [name for name, _ in walk(get_resolver().url_patterns) if name]
+    duplicates = {name for name in named if named.count(name) > 1}
+    assert duplicates == set()
