@@ -6,3 +6,7 @@ from django.apps import AppConfig
 class HostsConfig(AppConfig):
     name = "hosts"
     verbose_name = "Hosts"
+
+    def ready(self) -> None:
+        # Celery's autodiscovery imports only tasks.py; the change tasks (and vSphere's) live beside it.
+        from . import change_tasks, vsphere_tasks  # noqa: F401

@@ -2,13 +2,46 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import changes, fleet
+from .views import changes, fleet, vsphere
 
 app_name = "hosts"
 urlpatterns = [
     # --- fleet: hosts and containers ---
     path("", fleet.index, name="index"),
+    path("add/", fleet.host_add, name="add"),
+    path("verify/", fleet.host_verify, name="verify"),
+    path("<int:pk>/", fleet.host_detail, name="host"),
+    path("<int:pk>/edit/", fleet.host_edit, name="edit"),
+    path("<int:pk>/verify/", fleet.host_verify, name="verify_existing"),
+    path("<int:pk>/toggle/", fleet.host_toggle, name="toggle"),
+    path("<int:pk>/remove/", fleet.host_delete, name="remove"),
+    path("<int:pk>/deploy/", fleet.deploy, name="deploy"),
+    path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
+    path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
+    path(
+        "<int:pk>/containers/<str:container_id>/<str:action>/",
+        fleet.container_action,
+        name="container_action",
+    ),
     # --- vSphere: vCenters and VMs ---
+    path("vsphere/", vsphere.inventory, name="vsphere"),
+    path("vsphere/vcenters/", vsphere.vcenters, name="vcenters"),
+    path("vsphere/vcenters/add/", vsphere.vcenter_add, name="vcenter_add"),
+    path("vsphere/vcenters/confirm/", vsphere.vcenter_confirm, name="vcenter_confirm"),
+    path("vsphere/vcenters/<int:pk>/sync/", vsphere.vcenter_sync, name="vcenter_sync"),
+    path("vsphere/vms/<int:pk>/", vsphere.vm_detail, name="vm"),
+    path("vsphere/vms/<int:pk>/action/", vsphere.vm_action, name="vm_action"),
+    path("vsphere/vms/<int:pk>/events/", vsphere.vm_events, name="vm_events"),
     # --- configuration changes ---
     path("changes/", changes.changes, name="changes"),
+    path("changes/profiles/new/", changes.profile_edit, name="profile_new"),
+    path("changes/profiles/<int:pk>/", changes.profile_edit, name="profile_edit"),
+    path("changes/profiles/<int:pk>/plan/", changes.change_plan, name="change_plan"),
+    path("changes/drift/check/", changes.drift_check, name="drift_check"),
+    path("changes/drift/<int:pk>/fix/", changes.drift_fix, name="drift_fix"),
+    path("changes/<int:pk>/", changes.change_detail, name="change"),
+    path("changes/<int:pk>/approve/", changes.change_approve, name="change_approve"),
+    path("changes/<int:pk>/reject/", changes.change_reject, name="change_reject"),
+    path("changes/<int:pk>/apply/", changes.change_apply, name="change_apply"),
+    path("changes/<int:pk>/revert/", changes.change_revert, name="change_revert"),
 ]

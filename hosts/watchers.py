@@ -44,6 +44,33 @@ Watcher = Callable[[Shard], Awaitable[None]]
 WATCHERS: dict[str, Watcher] = {}
 
 
+async def _engines(shard: Shard) -> None:
+    from .engine_watch import watch_engines  # imported late: it needs the models
+
+    await watch_engines(shard)
+
+
+WATCHERS["engines"] = _engines
+
+
+async def _vcenters(shard: Shard) -> None:
+    from .vsphere_watch import watch_vcenters  # imported late: it needs the models
+
+    await watch_vcenters(shard)
+
+
+WATCHERS["vcenters"] = _vcenters
+
+
+async def _drift(shard: Shard) -> None:
+    from .changes import watch_drift  # imported late: it needs the models
+
+    await watch_drift(shard)
+
+
+WATCHERS["drift"] = _drift
+
+
 async def supervise(name: str, watcher: Watcher, shard: Shard) -> None:
     delay = 1.0
     while True:

@@ -130,6 +130,10 @@ def can_subscribe(user: User | None, topic: str) -> bool:
         return False
     if kind == "project":
         return scope.isdigit() and can(user, "project.view", int(scope))
+    if kind == "hosts":  # the whole fleet's host rows and counters, as the Admins' dashboard shows them
+        return rest == "all" and is_admin(user)
+    if kind == "vsphere":  # the whole vSphere inventory, VMs in no project included
+        return is_admin(user)
     return False
 
 
@@ -141,6 +145,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = [
         ("dashboard", "Dashboard"),
         ("hosts:index", "Hosts"),
+        ("hosts:vsphere", "vSphere"),
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
         ("projects", "Projects"),

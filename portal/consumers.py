@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -13,6 +16,18 @@ from .live import group_name
 #: A page subscribes to a handful of topics; more is a misbehaving client.
 MAX_TOPICS = 50
 
+log = logging.getLogger(__name__)
+
+#: Topics whose subscription starts a stream for this connection alone, ended when it
+#: closes (a container's logs and stats): pattern -> "module.function(user, topic)", an
+#: async iterator of ``data`` dicts. The function checks access to what it streams itself.
+FOLLOWERS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"project:\d+:host:\d+:container:[0-9a-f]{12,64}:(logs:\d{1,5}|stats)"),
+        "hosts.engine_watch.follow",
+    ),
+]
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/live/``: the browser sends ``{"subscribe": [topics]}`` and gets each
@@ -21,12 +36,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.topics: set[str] = set()
+        self.followers: set[asyncio.Task[None]] = set()
         if not access.is_signed_in(self.scope.get("user")):
             await self.close()
             return
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        for task in getattr(self, "followers", set()):
+            task.cancel()
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
 
@@ -41,9 +59,29 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_add(group_name(topic), self.channel_name)
                 self.topics.add(topic)
                 granted.append(topic)
+                self._start_follower(topic)
             else:
                 refused.append(topic)
         await self.send_json({"subscribed": granted, "refused": refused})
+
+    def _start_follower(self, topic: str) -> None:
+        for pattern, dotted in FOLLOWERS:
+            if pattern.fullmatch(topic) and len(self.followers) < 4:
+                task = asyncio.ensure_future(self._follow(topic, dotted))
+                self.followers.add(task)
+                task.add_done_callback(self.followers.discard)
+                return
+
+    async def _follow(self, topic: str, dotted: str) -> None:
+        from django.utils.module_loading import import_string
+
+        try:
+            async for data in import_string(dotted)(self.scope["user"], topic):
+                await self.send_json({"topic": topic, "html": "", "data": data})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("follower for %s failed", topic)
 
     @database_sync_to_async
     def _may_subscribe(self, topic: str) -> bool:

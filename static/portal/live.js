@@ -20,7 +20,9 @@
   }
 
   function containerFor(topic) {
-    return containers.find((el) => el.dataset.liveTopics.split(/\s+/).includes(topic));
+    return containers.find(
+      (el) => el.hasAttribute("data-live-into") && el.dataset.liveTopics.split(/\s+/).includes(topic),
+    );
   }
 
   function apply(message) {

@@ -1,0 +1,113 @@
+"""Deploy a container on a host: pull (progress per layer, live), create, start.
+
+Progress goes to the deploy's own topic (the page that asked subscribed to it
+before submitting); the new container reaches the host page through the event
+stream and ``publish_container``. Engine errors become the sentences people
+expect: image not found, name in use, port taken.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import docker.errors
+from django.template.loader import render_to_string
+
+from portal import live
+
+from . import engine
+from .models import Host
+
+
+def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
+    html = render_to_string(
+        "hosts/fleet/deploy_progress.html", {"step": step, "message": message, "level": level, "done": done}
+    )
+    live.publish(topic, html=html, data={"step": step, "message": message, "level": level, "done": done})
+
+
+def _layer(topic: str, token: str, layer: str, text: str) -> None:
+    html = render_to_string("hosts/fleet/deploy_layer.html", {"token": token, "layer": layer, "text": text})
+    live.publish(topic, html=html, data={"layer": layer, "text": text})
+
+
+def explain(exc: BaseException, spec: dict[str, Any]) -> str:
+    text = engine.describe_error(exc)
+    lowered = text.lower()
+    not_found = ("manifest unknown", "not found", "pull access denied", "repository does not exist")
+    image_missing = isinstance(exc, docker.errors.ImageNotFound) or any(s in lowered for s in not_found)
+    if image_missing and "container" not in lowered:
+        return f"Image {spec['image']} not found: {text}"
+    if "already in use" in lowered or (isinstance(exc, docker.errors.APIError) and exc.status_code == 409):
+        return f"The name {spec['name']!r} is already in use on this host."
+    if "port is already allocated" in lowered or "address already in use" in lowered:
+        return f"A published port is already taken on this host: {text}"
+    return text
+
+
+def run(host: Host, spec: dict[str, Any], topic: str) -> str:
+    token = topic.rsplit(":", 1)[-1]
+    image = spec["image"]
+    try:
+        sdk = engine.client_for(host, timeout=60)
+    except engine.EngineError as exc:
+        _say(topic, str(exc), level="danger", done=True)
+        return str(exc)
+    try:
+        try:
+            sdk.api.inspect_image(image)
+            _say(topic, f"Image {image} is already on the host.")
+        except docker.errors.ImageNotFound:
+            _say(topic, f"Pulling {image}")
+            repository, _, tag = (
+                image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+            )
+            for event in sdk.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise docker.errors.APIError(event["error"]) from None
+                if event.get("id") and event.get("status"):
+                    detail = event.get("progress") or ""
+                    _layer(topic, token, event["id"], f"{event['status']} {detail}".strip())
+                elif event.get("status"):
+                    _say(topic, event["status"])
+        _say(topic, "Creating the container")
+        host_config = sdk.api.create_host_config(
+            port_bindings=spec.get("ports") or None,
+            restart_policy={"Name": spec["restart_policy"]}
+            if spec.get("restart_policy", "no") != "no"
+            else None,
+            network_mode=spec.get("network") or "bridge",
+        )
+        created = sdk.api.create_container(
+            image,
+            command=shlex.split(spec["command"]) if spec.get("command") else None,
+            name=spec.get("name") or None,
+            environment=spec.get("environment") or None,
+            ports=list(spec.get("ports") or {}) or None,
+            host_config=host_config,
+        )
+        container_id = created["Id"]
+        _say(topic, f"Starting {container_id[:12]}")
+        try:
+            sdk.api.start(container_id)
+        except docker.errors.APIError:
+            # A container that cannot start is not left behind under the chosen name.
+            sdk.api.remove_container(container_id, force=True)
+            raise
+        _say(
+            topic,
+            f"Container {spec.get('name') or container_id[:12]} is running.",
+            level="success",
+            done=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is told to the person deploying
+        message = explain(exc, spec)
+        _say(topic, message, level="danger", done=True)
+        return message
+    finally:
+        sdk.close()
+    from .host_tasks import publish_container
+
+    publish_container(host, container_id)
+    return "ok"

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .forms import RegistryForm
+from .models import Registry
+
+
+@admin.register(Registry)
+class RegistryAdmin(admin.ModelAdmin):
+    # The same form as the portal's page: the registry is checked before it is saved.
+    form = RegistryForm
+    list_display = ["name", "kind", "url", "auth", "username", "verify_tls", "updated"]
+    list_filter = ["kind", "auth", "projects"]
+    search_fields = ["name", "url", "username"]
+    filter_horizontal = ["projects"]

@@ -1,0 +1,287 @@
+"""Browsing a registry, cached: what views ask, in the fewest registry round trips.
+
+- A registry is not asked the same thing twice within ``REGISTRY_CACHE_SECONDS``
+  (Django's cache: Redis in production); ``refresh=True`` skips the cache for
+  what can change (catalog, tag lists, what a tag points at) and stores the new
+  answers. What is addressed by digest cannot change and stays cached longer.
+- A page of tags costs one tag-list fetch plus the details of that page's tags
+  only; details (manifests, per-platform manifests, config blobs) are fetched
+  ``CONCURRENCY`` at a time, each distinct digest once.
+- Cache keys are hashed (names can be long) and carry the registry's version,
+  so editing a registry never serves what its old settings fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+
+from .clients.distribution import DistributionClient, Manifest
+from .clients.errors import RegistryError
+from .clients.harbor import HarborClient, Page
+from .clients.http import CONCURRENCY, Transport
+from .images import Image, TagDetails, child_descriptors, config_digest, image_from, known_type
+from .models import Registry
+
+T = TypeVar("T")
+R = TypeVar("R")
+#: Digest-addressed content never changes: kept a day.
+IMMUTABLE_SECONDS = 24 * 3600
+
+
+def mutable_seconds() -> int:
+    return int(getattr(settings, "REGISTRY_CACHE_SECONDS", 60))
+
+
+def transports(registry: Registry) -> tuple[Transport, Transport]:
+    """(API, registry) transports: Harbor's API takes Basic up front; /v2/ negotiates."""
+    options: dict[str, Any] = {
+        "username": registry.username if registry.auth != Registry.Auth.ANONYMOUS else "",
+        "password": str(registry.password or "") if registry.auth != Registry.Auth.ANONYMOUS else "",
+        "verify_tls": registry.verify_tls,
+        "ca_pem": registry.ca_certificate,
+    }
+    api = Transport(registry.url, basic=bool(options["username"]), **options)
+    return api, Transport(registry.url, **options)
+
+
+def verify(registry: Registry) -> None:
+    """Ask the registry what browsing will ask first; raises RegistryError with the reason."""
+    with Browser(registry, refresh=True) as browser:
+        if registry.kind == Registry.Kind.HARBOR:
+            browser.harbor.ping()
+        else:
+            browser.distribution.ping()
+            browser.distribution.catalog_page(1)
+
+
+def _key(registry: Registry, *parts: object) -> str:
+    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()[:40]
+    namespace = getattr(settings, "REGISTRY_CACHE_NAMESPACE", "")
+    return f"registry:{namespace}{registry.cache_version}:{digest}"
+
+
+def _run(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    items = list(items)
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(items)), thread_name_prefix="registry") as pool:
+        return list(pool.map(function, items))
+
+
+class Browser:
+    def __init__(self, registry: Registry, *, refresh: bool = False) -> None:
+        self.registry = registry
+        self.refresh = refresh
+        self.api, self.transport = transports(registry)
+        self.distribution = DistributionClient(self.transport)
+        self.harbor = HarborClient(self.api, self.transport)
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.api.close()
+        self.transport.close()
+
+    @property
+    def round_trips(self) -> int:
+        return self.api.round_trips + self.transport.round_trips
+
+    # -- cache helpers ----------------------------------------------------------------------------
+
+    def _cached(self, parts: tuple[object, ...], fetch: Callable[[], T], *, immutable: bool = False) -> T:
+        key = _key(self.registry, *parts)
+        if immutable or not self.refresh:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
+        value = fetch()
+        cache.set(key, value, IMMUTABLE_SECONDS if immutable else mutable_seconds())
+        return value
+
+    def forget(self, *parts: object) -> None:
+        cache.delete(_key(self.registry, *parts))
+
+    # -- Docker Registry v2 -----------------------------------------------------------------------
+
+    def catalog_page(self, n: int, last: str) -> tuple[list[str], str | None]:
+        return self._cached(("catalog", n, last), lambda: self.distribution.catalog_page(n, last))
+
+    def repositories(self) -> list[str]:
+        return self._cached(("catalog-all",), self.distribution.repositories)
+
+    def tags(self, repository: str) -> list[str]:
+        return self._cached(("tags", repository), lambda: self.distribution.tags(repository))
+
+    def tag_details(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
+        """Details of ``tags``: from the cache where it has them, the rest fetched concurrently."""
+        keys = {tag: _key(self.registry, "tag", repository, tag) for tag in tags}
+        found: dict[str, TagDetails] = {}
+        if not self.refresh:
+            hits = cache.get_many(list(keys.values()))
+            found = {tag: hits[key] for tag, key in keys.items() if key in hits}
+        missing = [tag for tag in tags if tag not in found]
+        if missing:
+            fetched = self._gather(repository, missing)
+            # A tag that failed is asked again next time, not remembered as failed.
+            good = {keys[tag]: details for tag, details in fetched.items() if not details.error}
+            cache.set_many(good, mutable_seconds())
+            found.update(fetched)
+        return {tag: found[tag] for tag in tags}
+
+    def tag(self, repository: str, tag: str) -> TagDetails:
+        return self.tag_details(repository, [tag])[tag]
+
+    def _manifests(self, repository: str, digests: list[str]) -> dict[str, Manifest | RegistryError]:
+        keys = {digest: _key(self.registry, "manifest", digest) for digest in digests}
+        hits = cache.get_many(list(keys.values()))
+        out: dict[str, Manifest | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
+        missing = [d for d in digests if d not in out]
+        fetched = _run(lambda d: _attempt(lambda: self.distribution.manifest(repository, d)), missing)
+        out.update(zip(missing, fetched, strict=True))
+        cache.set_many(
+            {keys[d]: m for d, m in zip(missing, fetched, strict=True) if isinstance(m, Manifest)},
+            IMMUTABLE_SECONDS,
+        )
+        return out
+
+    def _configs(self, repository: str, digests: list[str]) -> dict[str, dict[str, Any] | RegistryError]:
+        keys = {digest: _key(self.registry, "config", digest) for digest in digests}
+        hits = cache.get_many(list(keys.values()))
+        out: dict[str, dict[str, Any] | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
+        missing = [d for d in digests if d not in out]
+        fetched = _run(lambda d: _attempt(lambda: self.distribution.config(repository, d)), missing)
+        out.update(zip(missing, fetched, strict=True))
+        cache.set_many(
+            {keys[d]: c for d, c in zip(missing, fetched, strict=True) if isinstance(c, dict)},
+            IMMUTABLE_SECONDS,
+        )
+        return out
+
+    def _gather(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
+        """Three concurrent rounds (tag manifests, platform manifests, configs), each digest once."""
+        tops = dict(
+            zip(
+                tags,
+                _run(lambda t: _attempt(lambda: self.distribution.manifest(repository, t)), tags),
+                strict=True,
+            )
+        )
+        child_digests = sorted(
+            {
+                entry["digest"]
+                for top in tops.values()
+                if isinstance(top, Manifest) and top.is_index
+                for entry in child_descriptors(top)
+            }
+        )
+        children = self._manifests(repository, child_digests)
+        images = [m for m in [*tops.values(), *children.values()] if isinstance(m, Manifest) and m.is_image]
+        configs = self._configs(repository, sorted({config_digest(m) for m in images} - {""}))
+
+        def image(manifest: Manifest, platform: dict[str, Any] | None = None) -> Image:
+            config = configs.get(config_digest(manifest))
+            return image_from(manifest, config if isinstance(config, dict) else None, platform)
+
+        out: dict[str, TagDetails] = {}
+        for tag, top in tops.items():
+            if isinstance(top, RegistryError):
+                out[tag] = TagDetails(repository, tag, error=str(top), error_kind=type(top).__name__)
+                continue
+            details = TagDetails(
+                repository,
+                tag,
+                digest=top.digest,
+                media_type=top.media_type,
+                known=known_type(top.media_type),
+                manifest_size=top.size,
+                annotations=_annotations(top),
+            )
+            if top.is_image:
+                details.images = [image(top)]
+            elif top.is_index:
+                for entry in child_descriptors(top):
+                    child = children.get(entry["digest"])
+                    platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+                    if isinstance(child, Manifest) and child.is_image:
+                        details.images.append(image(child, platform))
+                    else:
+                        failed = Image(str(entry["digest"]), str(entry.get("mediaType", "")))
+                        failed.os, failed.architecture = (
+                            str(platform.get("os", "")),
+                            str(platform.get("architecture", "")),
+                        )
+                        failed.error = (
+                            str(child) if isinstance(child, RegistryError) else "not an image manifest"
+                        )
+                        details.images.append(failed)
+            out[tag] = details
+        return out
+
+    def tag_digests(self, repository: str) -> dict[str, str]:
+        """Every tag's digest (a HEAD each, concurrently): to know which tags share one."""
+
+        def fetch() -> dict[str, str]:
+            tags = self.tags(repository)
+            digests = _run(lambda t: _attempt(lambda: self.distribution.digest(repository, t)), tags)
+            return {t: d for t, d in zip(tags, digests, strict=True) if isinstance(d, str)}
+
+        return self._cached(("digests", repository), fetch)
+
+    def tags_on(self, repository: str, digest: str) -> list[str]:
+        return sorted(tag for tag, d in self.tag_digests(repository).items() if d == digest)
+
+    def forget_repository(self, repository: str, tags: Iterable[str] = ()) -> None:
+        self.forget("tags", repository)
+        self.forget("digests", repository)
+        for tag in tags:
+            self.forget("tag", repository, tag)
+
+    # -- Harbor -----------------------------------------------------------------------------------
+
+    def harbor_projects(self, page: int, size: int, name: str = "") -> Page:
+        return self._cached(("h-projects", page, size, name), lambda: self.harbor.projects(page, size, name))
+
+    def harbor_repositories(self, project: str, page: int, size: int, name: str = "") -> Page:
+        return self._cached(
+            ("h-repositories", project, page, size, name),
+            lambda: self.harbor.repositories(project, page, size, name),
+        )
+
+    def harbor_artifacts(self, repository: str, page: int, size: int) -> Page:
+        return self._cached(
+            ("h-artifacts", repository, page, size), lambda: self.harbor.artifacts(repository, page, size)
+        )
+
+    def harbor_artifact(self, repository: str, reference: str) -> dict[str, Any]:
+        return self._cached(
+            ("h-artifact", repository, reference), lambda: self.harbor.artifact(repository, reference)
+        )
+
+    def forget_harbor_repository(self, repository: str, references: Iterable[str] = ()) -> None:
+        # Paged artifact lists of the repository: the first pages are the ones people see.
+        for page in range(1, 11):
+            for size in (25, 50, 100):
+                self.forget("h-artifacts", repository, page, size)
+        for reference in references:
+            self.forget("h-artifact", repository, reference)
+            self.forget("tag", repository, reference)
+
+
+def _annotations(manifest: Manifest) -> dict[str, str]:
+    value = manifest.doc.get("annotations")
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _attempt(call: Callable[[], T]) -> T | RegistryError:
+    """A detail fetch that fails is shown on its row, not raised over the whole page."""
+    try:
+        return call()
+    except RegistryError as exc:
+        return exc

@@ -1,0 +1,62 @@
+"""A registry the portal browses: where it is, how to sign in, whom it is shared with.
+
+Nothing a registry holds is copied here (design.md): repositories, tags and
+artifacts are read live through ``registry.clients`` and cached for a short while.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from portal.fields import EncryptedTextField
+from portal.models import Project
+
+
+class Registry(models.Model):
+    class Kind(models.TextChoices):
+        DISTRIBUTION = "distribution", "Docker Registry v2"
+        HARBOR = "harbor", "Harbor"
+
+    class Auth(models.TextChoices):
+        ANONYMOUS = "anonymous", "Anonymous"
+        BASIC = "basic", "User name and password"
+        ROBOT = "robot", "Harbor robot account"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.DISTRIBUTION)
+    url = models.CharField(
+        "URL", max_length=300, help_text="The registry's address, e.g. https://registry.example.com:5000"
+    )
+    auth = models.CharField("authentication", max_length=20, choices=Auth.choices, default=Auth.ANONYMOUS)
+    username = models.CharField(max_length=150, blank=True)
+    password = EncryptedTextField(blank=True)
+    verify_tls = models.BooleanField(
+        "verify TLS", default=True, help_text="Check the registry's certificate (https only)."
+    )
+    ca_certificate = models.TextField(
+        "CA certificate",
+        blank=True,
+        help_text="PEM of the CA that signed the registry's certificate, if not a public one.",
+    )
+    projects = models.ManyToManyField(
+        Project, blank=True, related_name="registries", help_text="Members of these projects see it."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "registries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` as ``docker pull`` wants it."""
+        return self.url.split("://", 1)[-1].rstrip("/")
+
+    @property
+    def cache_version(self) -> str:
+        # Editing a registry (URL, credentials) must not serve what the old settings fetched.
+        return f"{self.pk}.{int(self.updated.timestamp()) if self.updated else 0}"

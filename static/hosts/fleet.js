@@ -1,0 +1,92 @@
+// The fleet pages' own behaviour on top of live.js (which swaps rows in by id):
+// - the dashboard's counters are the sums of per-project count elements that
+//   live events replace, so they stay exact whatever the user may see;
+// - a container's logs and stats stream over their own connection to the one
+//   consumer (/ws/live/): subscribing starts the engine follower, closing stops it.
+(function () {
+  "use strict";
+
+  function sumCounters() {
+    const counters = document.querySelectorAll("[data-count]");
+    if (!counters.length) return;
+    const parts = document.querySelectorAll(".fleet-counts");
+    counters.forEach((el) => {
+      const key = el.dataset.count;
+      let total = 0;
+      parts.forEach((p) => { total += parseInt(p.dataset[key] || "0", 10); });
+      el.textContent = String(total);
+    });
+  }
+  document.addEventListener("portal:live", sumCounters);
+
+  function render(iso) {
+    document.querySelectorAll("time[data-epoch]").forEach((el) => {
+      const epoch = parseInt(el.dataset.epoch, 10);
+      if (epoch && !el.dataset.rendered) {
+        el.textContent = new Date(epoch * 1000).toLocaleString();
+        el.dataset.rendered = "1";
+      }
+    });
+  }
+  render();
+  document.addEventListener("portal:live", render);
+
+  function stream(topic, onMessage, onState) {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + "/ws/live/");
+    socket.addEventListener("open", () => socket.send(JSON.stringify({ subscribe: [topic] })));
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      if (message.subscribed) {
+        onState(message.refused.length ? "refused" : "following");
+        return;
+      }
+      onMessage(message);
+    });
+    socket.addEventListener("close", () => onState("stopped"));
+    return socket;
+  }
+
+  // -- logs --------------------------------------------------------------------
+  const follow = document.getElementById("logs-follow");
+  if (follow) {
+    const stop = document.getElementById("logs-stop");
+    const out = document.getElementById("logs");
+    const state = document.getElementById("logs-state");
+    let socket = null;
+    follow.addEventListener("click", () => {
+      if (socket) socket.close();
+      out.textContent = "";
+      const tail = Math.max(0, Math.min(5000, parseInt(document.getElementById("logs-tail").value || "100", 10)));
+      socket = stream(follow.dataset.topic + ":" + tail, (message) => {
+        // Text, never HTML: log lines are whatever the container printed.
+        (message.data && message.data.lines || []).forEach((line) => { out.textContent += line + "\n"; });
+        if (message.data && message.data.error) state.textContent = message.data.error;
+        out.scrollTop = out.scrollHeight;
+      }, (s) => {
+        state.textContent = s;
+        state.dataset.state = s;
+        follow.disabled = s === "following";
+        stop.disabled = s !== "following";
+      });
+    });
+    stop.addEventListener("click", () => { if (socket) socket.close(); socket = null; });
+  }
+
+  // -- stats -------------------------------------------------------------------
+  const chart = document.getElementById("stats-chart");
+  if (chart) {
+    const cpu = [], mem = [];
+    const points = (values, max) => values.map((v, i) => `${i * 10},${80 - (v / (max || 1)) * 78}`).join(" ");
+    stream(chart.dataset.topic, (message) => {
+      const d = message.data || {};
+      if (d.cpu_percent === undefined) return;
+      cpu.push(d.cpu_percent); mem.push(d.memory_bytes);
+      if (cpu.length > 30) { cpu.shift(); mem.shift(); }
+      document.getElementById("stats-cpu").setAttribute("points", points(cpu, Math.max(100, ...cpu)));
+      document.getElementById("stats-mem").setAttribute("points", points(mem, d.memory_limit || Math.max(...mem)));
+      document.getElementById("stats-cpu-now").textContent = d.cpu_percent.toFixed(1) + " %";
+      document.getElementById("stats-mem-now").textContent = (d.memory_bytes / 1048576).toFixed(1) + " MiB";
+    }, () => {});
+  }
+})();

@@ -1,0 +1,179 @@
+"""One sshd change pushed to many lab hosts by the portal, and the same with Ansible:
+`python -m tests.bench.push --hosts 50`.
+
+The portal's run is plan (read, render, diff) then apply (backup, temporary file,
+``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes``;
+each host's apply is the body of the per-host Celery task, all run in one event
+loop here as a worker with that many slots would. Ansible (ansible-core from
+PyPI) makes the same kind of change with its defaults: ``lineinfile`` with
+``validate: sshd -t -f %s``, then ``systemctl restart sshd``, forks = hosts, no
+fact gathering; then again with ``pipelining = True``. Prints key=value last;
+exits non-zero when it could not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _django(db_path: Path) -> None:
+    os.environ["PORTAL_SQLITE_PATH"] = str(db_path)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+
+    class NoMigrations:
+        # Tables straight from the models, as the tests make them.
+        def __contains__(self, item: str) -> bool:
+            return True
+
+        def __getitem__(self, item: str) -> None:
+            return None
+
+    settings.MIGRATION_MODULES = NoMigrations()
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
+    from hosts import changes, ssh
+    from hosts.models import Change, ChangeHost, Host
+    from portal.models import Project
+
+    user_model = __import__("django.contrib.auth", fromlist=["get_user_model"]).get_user_model()
+    admin = user_model.objects.create_user("bench", is_superuser=True, is_staff=True)
+    project = Project.objects.create(name=f"bench-{time.time_ns()}")
+    key = Path(str(lab[0]["private_key"])).read_text()
+    hosts = [
+        Host.objects.create(
+            project=project,
+            name=str(h["name"]),
+            docker_url=f"ssh://root@{h['address']}",
+            address=str(h["address"]),
+            ssh_private_key=key,
+            ssh_host_key=str(h["host_key"]),
+        )
+        for h in lab
+    ]
+    started = time.monotonic()
+    change = Change.objects.create(
+        project=project, title="bench", settings={"sshd": {"MaxAuthTries": max_auth_tries}}, created_by=admin
+    )
+    changes.plan(change, hosts)
+    runs = list(ChangeHost.objects.filter(change=change, state="planned").values_list("pk", flat=True))
+    if len(runs) != len(hosts):
+        raise RuntimeError(f"only {len(runs)} of {len(hosts)} hosts planned")
+    ChangeHost.objects.filter(pk__in=runs).update(state="queued")
+    Change.objects.filter(pk=change.pk).update(status="applying", applied_by=admin)
+    states = asyncio.run(ssh.bounded(runs, changes.apply_run, limit=len(runs)))
+    elapsed = time.monotonic() - started
+    if set(states) != {"applied"}:
+        reasons = set(
+            ChangeHost.objects.filter(change=change).exclude(state="applied").values_list("reason", flat=True)
+        )
+        raise RuntimeError(
+            f"the portal did not apply everywhere: {sorted(set(states))} {sorted(reasons)[:3]}"
+        )
+    return elapsed
+
+
+PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: MaxAuthTries
+      ansible.builtin.lineinfile:
+        path: /etc/ssh/sshd_config
+        regexp: '^#?MaxAuthTries'
+        line: 'MaxAuthTries {value}'
+        validate: 'sshd -t -f %s'
+    - name: restart sshd
+      ansible.builtin.command: systemctl restart sshd
+"""
+
+
+def ansible_push(lab: list[dict[str, object]], workdir: Path, value: int, *, pipelining: bool) -> float:
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    if not binary.exists():
+        raise RuntimeError("ansible-playbook not found: pip install ansible-core")
+    workdir.mkdir(parents=True, exist_ok=True)
+    known = workdir / "known_hosts"
+    known.write_text("".join(f"{h['address']} {h['host_key']}\n" for h in lab))
+    inventory = workdir / "hosts.ini"
+    inventory.write_text(
+        "[all]\n"
+        + "".join(f"{h['name']} ansible_host={h['address']}\n" for h in lab)
+        + "[all:vars]\nansible_user=root\nansible_python_interpreter=/usr/bin/python3\n"
+        + f"ansible_ssh_private_key_file={lab[0]['private_key']}\n"
+    )
+    config = workdir / "ansible.cfg"
+    config.write_text(
+        f"[defaults]\ninventory = {inventory}\nforks = {len(lab)}\nhost_key_checking = True\n"
+        f"local_tmp = {workdir}/tmp\n"
+        "[ssh_connection]\n"
+        f"ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={known}\n"
+        f"control_path_dir = {workdir}/cp\npipelining = {pipelining}\n"
+    )
+    playbook = workdir / "sshd.yml"
+    playbook.write_text(PLAYBOOK.format(value=value))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(config), "HOME": str(workdir), "ANSIBLE_NOCOLOR": "1"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(binary), str(playbook)], env=env, capture_output=True, text=True, timeout=900
+    )
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"ansible-playbook failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=50)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    os.chdir(REPO)
+    from tests.lab import common, photon_hosts
+
+    with tempfile.TemporaryDirectory(prefix="push-bench-", dir=REPO / "var") as tmp:
+        root = Path(tmp)
+        try:
+            lab = photon_hosts.up(root / "hosts", hosts=args.hosts)
+        except (common.LabUnavailable, TimeoutError, RuntimeError) as exc:
+            print(f"could not measure: {exc}", file=sys.stderr)
+            return 1
+        try:
+            _django(root / "bench.sqlite3")
+            push_s = portal_push(lab, 3)
+            ansible_s = ansible_push(lab, root / "ansible", 5, pipelining=False)
+            pipelined_s = ansible_push(lab, root / "ansible-pipelining", 6, pipelining=True)
+        except (RuntimeError, subprocess.TimeoutExpired, TimeoutError) as exc:
+            print(f"could not measure: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            photon_hosts.down(root / "hosts")
+            shutil.rmtree(root / "ansible", ignore_errors=True)
+    print(
+        f"hosts={args.hosts} push_s={push_s:.2f} ansible_s={ansible_s:.2f} ratio={push_s / ansible_s:.2f} "
+        f"ansible_pipelining_s={pipelined_s:.2f} ratio_pipelining={push_s / pipelined_s:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""An Admin adds vCenter (confirming its certificate), its Photon VMs become hosts, a power
+change made outside the portal shows on the dashboard live, and a power-on from the portal
+streams its task to the page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from pyVim.task import WaitForTask
+
+from hosts import vsphere
+from hosts.models import Host, VirtualMachine
+from portal.models import Project
+from tests.conftest import REPO, daphne_env
+from tests.e2e.test_sign_in_and_live_activity import sign_in
+from tests.lab import vcenter
+from tests.lab.common import free_port, wait_until
+from tests.lab.fixtures import start
+from tests.vsphere.conftest import find_vm
+
+# daphne with the watchers on its own event loop, as `make run` serves (without its migrate step:
+# the test database is already made).
+SERVE_WITH_WATCHERS = """
+import sys
+from daphne.cli import CommandLineInterface
+from twisted.internet import reactor
+
+def watchers():
+    from portal.management.commands.serve import start_watchers
+    start_watchers()
+
+reactor.callWhenRunning(watchers)
+CommandLineInterface().run(["-b", "127.0.0.1", "-p", sys.argv[1], "portal.asgi:application"])
+"""
+
+
+@pytest.fixture
+def portal_with_watchers(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "portal.log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITH_WATCHERS, str(port)],
+        cwd=REPO,
+        env=daphne_env(),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text(errors="replace")[-2000:])
+        return requests.get(url + "/accounts/login/", timeout=2).status_code == 200
+
+    try:
+        wait_until(answers, timeout=60, what="the portal")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def small_vcenter(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    workdir = tmp_path / "vcenter"
+    yield start(lambda: vcenter.up(workdir, vms=10, photon_share=0.5))
+    vcenter.down(workdir)
+
+
+def test_vcenter_added_photon_vms_live_on_the_dashboard_and_power_on_streams(
+    celery_worker_if_brokered, portal_with_watchers, small_vcenter, make_user, browser, screenshot
+) -> None:
+    url, info = portal_with_watchers, small_vcenter
+    make_user("root", admin=True)
+    project = Project.objects.create(name="fleet")
+    page = browser.new_context().new_page()
+    sign_in(page, url, "root")
+
+    page.goto(url + "/hosts/vsphere/vcenters/add/")
+    page.fill("#id_name", "lab vCenter")
+    page.fill("#id_url", info["url"])
+    page.fill("#id_username", info["user"])
+    page.fill("#id_password", info["password"])
+    page.select_option("#id_auto_register_project", str(project.pk))
+    page.click("#check-vcenter")
+    expect(page.locator("#served-thumbprint")).to_have_text(info["thumbprint"])
+    expect(page.locator("#vcenter-vms")).to_have_text(str(info["vms"]))
+    screenshot(page, "confirm-certificate")
+    page.click("#confirm-vcenter")
+    expect(page.locator("#vcenters")).to_contain_text(info["thumbprint"])
+
+    with_address = info["photon_vms"] - len(info["powered_off_photon"])
+    wait_until(
+        lambda: Host.objects.filter(project=project).count() == with_address,
+        timeout=30,
+        what="the Photon VMs registered as hosts",
+    )
+    host = Host.objects.get(project=project, name="photon-ü-01")
+    vm = VirtualMachine.objects.get(host=host)
+
+    page.goto(url + "/hosts/")
+    placement = page.locator(f"#placement-{host.pk}")
+    expect(placement.locator(".power-label")).to_have_text("On")
+    expect(page.locator(f"#host-{host.pk}")).to_contain_text("photon-ü-01")
+    page.evaluate("window.__notReloaded = true")
+
+    si = vsphere.connect_pinned(
+        info["url"], info["user"], info["password"], Path(info["certificate"]).read_text()
+    )
+    try:
+        WaitForTask(find_vm(si, vm.name).PowerOffVM_Task())
+    finally:
+        vsphere.disconnect(si)
+    expect(placement.locator(".power-label")).to_have_text("Off", timeout=10_000)
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "dashboard-powered-off-live")
+
+    page.goto(url + f"/hosts/vsphere/vms/{vm.pk}/")
+    expect(page.locator(f"#vm-summary-{vm.pk} .power-label")).to_have_text("Off")
+    page.evaluate("window.__notReloaded = true")
+    page.click("#action-power_on")
+    task_row = page.locator("#vm-tasks tr.vm-task").first
+    expect(task_row).to_have_attribute("data-action", "power_on")
+    expect(task_row).to_have_attribute("data-state", "success", timeout=15_000)
+    expect(page.locator(f"#vm-summary-{vm.pk} .power-label")).to_have_text("On", timeout=10_000)
+    expect(page.locator("#vm-tasks .vm-row")).to_have_count(0)  # only task rows go into the list
+    events = page.locator("#vm-events .vm-event")
+    expect(events.first).to_be_visible()
+    texts = events.all_inner_texts()
+    assert any(vm.name in text and "powered off" in text for text in texts), texts
+    assert not any("DC0_C0_RP0_VM0 " in text for text in texts), texts  # another VM's events
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "vm-powered-on")
+
+    # Names from vCenter are text, never markup.
+    page.goto(url + "/hosts/vsphere/")
+    expect(page.locator(".vm-name", has_text='<script>alert("vm")</script>')).to_have_count(1)
+    page.context.close()

@@ -1,0 +1,70 @@
+"""The fleet dashboard: counters, search, filters, sort, pages, and a bounded number of queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from hosts.models import Host, HostStatus, Tag
+from portal.models import Membership, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def _hosts(project, count: int, prefix: str = "h") -> list[Host]:  # type: ignore[no-untyped-def]
+    statuses = [HostStatus.ON, HostStatus.SUSPECT, HostStatus.OFF]
+    return Host.objects.bulk_create(
+        [
+            Host(
+                project=project,
+                name=f"{prefix}-{i:03d}",
+                docker_url=f"tcp://10.0.0.{i % 250}:2376",
+                status=statuses[i % 3],
+                containers_running=1,
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def test_counters_filters_sort_and_pages(client, people, project, other_project) -> None:
+    _hosts(project, 60)
+    _hosts(other_project, 5, prefix="other")
+    web = Tag.objects.create(name="web")
+    Host.objects.get(name="h-007").tags.add(web)
+    client.force_login(people["viewer"])
+
+    page = client.get(reverse("hosts:index")).content.decode()
+    assert page.count('class="host-row"') == 50 and "other-" not in page
+    assert '<strong data-count="total">60</strong>' in page
+    assert '<strong data-count="suspect">20</strong>' in page
+    assert '<strong data-count="running">60</strong>' in page
+    assert "page 1 of 2" in page
+
+    second = client.get(reverse("hosts:index"), {"page": 2}).content.decode()
+    assert second.count('class="host-row"') == 10
+    only_off = client.get(reverse("hosts:index"), {"status": "off"}).content.decode()
+    assert (
+        only_off.count('data-status="off" data-running') == 20
+        and 'data-status="on" data-running' not in only_off
+    )
+    assert client.get(reverse("hosts:index"), {"tag": "web"}).content.decode().count('class="host-row"') == 1
+    assert client.get(reverse("hosts:index"), {"q": "h-05"}).content.decode().count('class="host-row"') == 10
+    backwards = client.get(reverse("hosts:index"), {"sort": "-name"}).content.decode()
+    assert backwards.index("h-059") < backwards.index("h-058")
+    # Another project's hosts stay invisible even when asked for by id.
+    filtered = client.get(reverse("hosts:index"), {"project": other_project.pk}).content.decode()
+    assert "other-" not in filtered
+
+
+@pytest.mark.parametrize("count", [5, 120])
+def test_queries_do_not_grow_with_the_fleet(
+    client, people, project, other_project, count, django_assert_max_num_queries
+) -> None:
+    for host in _hosts(project, count):
+        host.tags.add(Tag.objects.get_or_create(name=f"t{host.pk % 3}")[0])
+    Membership.objects.create(user=people["outsider"], project=other_project, role=Role.VIEWER)
+    for user in (people["admin"], people["viewer"]):
+        client.force_login(user)
+        with django_assert_max_num_queries(12):
+            assert client.get(reverse("hosts:index")).status_code == 200
