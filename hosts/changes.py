@@ -24,7 +24,6 @@ import fnmatch
 import hashlib
 import json
 import logging
-import os
 import shlex
 import socket
 import time
@@ -34,6 +33,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -1116,9 +1116,6 @@ def progress(change: Change) -> int:
 
 # ---------------------------------------------------------------- the periodic check
 
-#: Seconds between drift checks by the watcher (PORTAL_DRIFT_INTERVAL).
-DRIFT_INTERVAL = float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900"))
-
 
 def _drift_pass(shard: Any) -> int:
     sweep_interrupted()
@@ -1131,11 +1128,11 @@ def _drift_pass(shard: Any) -> int:
 
 
 async def watch_drift(shard: Any) -> None:
-    """The periodic drift check (hosts.watchers): this shard's hosts, every DRIFT_INTERVAL."""
+    """The periodic drift check (hosts.watchers): this shard's hosts, every settings.DRIFT_INTERVAL."""
     while True:
         try:
             checked = await sync_to_async(_drift_pass, thread_sensitive=False)(shard)
             log.info("drift: checked %d host/profile pairs", checked)
         except Exception:
             log.exception("drift check failed")
-        await asyncio.sleep(DRIFT_INTERVAL)  # a schedule, not a wait on a condition
+        await asyncio.sleep(settings.DRIFT_INTERVAL)  # a schedule, not a wait on a condition

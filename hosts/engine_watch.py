@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
@@ -30,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
 
@@ -45,11 +45,11 @@ CONTAINER_ACTIONS = {"create", "start", "die", "stop", "destroy", "pause", "unpa
 
 
 def check_interval() -> float:
-    return max(1.0, float(os.environ.get("PORTAL_HOST_CHECK_INTERVAL", "15")))
+    return float(settings.HOST_CHECK_INTERVAL)
 
 
 def check_concurrency() -> int:
-    return max(1, int(os.environ.get("PORTAL_HOST_CHECK_CONCURRENCY", "16")))
+    return int(settings.HOST_CHECK_CONCURRENCY)
 
 
 @dataclass(frozen=True)

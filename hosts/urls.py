@@ -10,6 +10,7 @@ urlpatterns = [
     path("", fleet.index, name="index"),
     path("add/", fleet.host_add, name="add"),
     path("verify/", fleet.host_verify, name="verify"),
+    path("deploy/", fleet.deploy_to, name="deploy_to"),
     path("<int:pk>/", fleet.host_detail, name="host"),
     path("<int:pk>/edit/", fleet.host_edit, name="edit"),
     path("<int:pk>/verify/", fleet.host_verify, name="verify_existing"),

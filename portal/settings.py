@@ -227,6 +227,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Portal's own --------------------------------------------------------------
+#: Seconds between engine health checks (/info), and how many run at once.
+HOST_CHECK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_HOST_CHECK_INTERVAL", "15")))
+HOST_CHECK_CONCURRENCY = max(1, int(os.environ.get("PORTAL_HOST_CHECK_CONCURRENCY", "16")))
+#: Seconds between drift checks of hosts' managed files.
+DRIFT_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900")))
+#: Registry calls: seconds per read, for a whole answer, and how long answers are cached.
+REGISTRY_TIMEOUT = float(os.environ.get("PORTAL_REGISTRY_TIMEOUT", "10"))
+REGISTRY_DEADLINE = float(os.environ.get("PORTAL_REGISTRY_DEADLINE", "30"))
+REGISTRY_CACHE_SECONDS = int(os.environ.get("PORTAL_REGISTRY_CACHE_SECONDS", "60"))
 #: How long the audit trail is kept (days); older entries are pruned.
 AUDIT_RETENTION_DAYS = int(os.environ.get("PORTAL_AUDIT_RETENTION_DAYS", "365"))
 

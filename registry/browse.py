@@ -35,7 +35,7 @@ IMMUTABLE_SECONDS = 24 * 3600
 
 
 def mutable_seconds() -> int:
-    return int(getattr(settings, "REGISTRY_CACHE_SECONDS", 60))
+    return int(settings.REGISTRY_CACHE_SECONDS)
 
 
 def transports(registry: Registry) -> tuple[Transport, Transport]:

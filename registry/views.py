@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from hosts.models import Host
 from portal import access, audit
 from portal.models import Project
 
@@ -314,8 +315,17 @@ def tag(request: HttpRequest, pk: int, repository: str, reference: str) -> HttpR
         # The hosts' deploy flow takes this as the image to pull (issue 4).
         pull_reference=f"{registry.host}/{repository}{separator}{reference}",
         pull_by_digest=f"{registry.host}/{repository}@{details.digest}",
+        deploy_hosts=deploy_hosts(request.user, registry),
     )
     return render(request, "registry/tag.html", context)
+
+
+def deploy_hosts(user: Any, registry: Registry) -> QuerySet[Host]:
+    """Hosts ``user`` may deploy to, in the projects this registry is shared with."""
+    hosts = Host.objects.filter(enabled=True, project__in=access.projects(user, "host.operate"))
+    if not access.is_admin(user):
+        hosts = hosts.filter(project__in=registry.projects.all())
+    return hosts.select_related("project").order_by("project__name", "name")
 
 
 # -- deleting -----------------------------------------------------------------------------------

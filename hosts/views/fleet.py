@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
@@ -372,6 +373,18 @@ def container_detail(request: HttpRequest, pk: int, container_id: str) -> HttpRe
 
 
 @require_http_methods(["GET", "POST"])
+def deploy_to(request: HttpRequest) -> HttpResponse:
+    """From a registry's tag page: the chosen host's deploy form, with the image filled in."""
+    try:
+        pk = int(request.GET.get("host", ""))
+    except ValueError:
+        raise Http404("No such host.") from None
+    host = host_or_404(request, pk, "host.operate")
+    return redirect(
+        f"{reverse('hosts:deploy', args=[host.pk])}?{urlencode({'image': request.GET.get('image', '')})}"
+    )
+
+
 def deploy(request: HttpRequest, pk: int) -> HttpResponse:
     host = host_or_404(request, pk, "host.operate")
     if request.method == "POST":
@@ -390,7 +403,10 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)
-    form = DeployForm(initial={"token": token, "restart_policy": "no"})
+    # A registry's tag page hands the image over (?image=...): the person still reviews and submits.
+    form = DeployForm(
+        initial={"token": token, "restart_policy": "no", "image": request.GET.get("image", "")[:500]}
+    )
     return render(
         request,
         "hosts/fleet/deploy.html",

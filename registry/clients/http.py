@@ -59,8 +59,8 @@ _REPOSITORY_PATH = re.compile(r"^/v2/(.+?)/(manifests|blobs|tags)/")
 
 def timeouts() -> tuple[float, float, float]:
     """(connect, read, whole answer) in seconds; settings may shorten them (tests)."""
-    read = float(getattr(settings, "REGISTRY_TIMEOUT", 10.0))
-    return min(5.0, read), read, float(getattr(settings, "REGISTRY_DEADLINE", 3 * read))
+    read = float(settings.REGISTRY_TIMEOUT)
+    return min(5.0, read), read, float(settings.REGISTRY_DEADLINE)
 
 
 @dataclass

@@ -1,0 +1,49 @@
+"""From a tag page to a host's deploy form, with the image handed over (issue 6, part 5)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from django.urls import reverse
+
+from hosts.models import Host
+from portal.models import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_provisioner_deploys_a_tag_to_a_host_of_the_registrys_project(
+    client, make_user, lab_registry, project, other_project, lab_engines
+) -> None:
+    registry = lab_registry("anonymous")
+    engine = next(e for e in lab_engines if not e["tls"])
+    ours = Host.objects.create(project=project, name="photon-01", docker_url=engine["url"], insecure=True)
+    theirs = Host.objects.create(
+        project=other_project, name="photon-99", docker_url=engine["url"], insecure=True
+    )
+    client.force_login(make_user("prov", project=project, role=Role.PROVISIONER))
+
+    page = client.get(reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])).content.decode()
+    assert 'id="deploy-form"' in page
+    assert f'value="{ours.pk}"' in page and f'value="{theirs.pk}"' not in page
+    image = f"{registry.url.split('://', 1)[1]}/library/photon:5.0"
+
+    chosen = client.get(reverse("hosts:deploy_to"), {"host": ours.pk, "image": image})
+    assert chosen.status_code == 302
+    assert chosen["Location"] == f"{reverse('hosts:deploy', args=[ours.pk])}?image={quote(image, safe='')}"
+    form = client.get(chosen["Location"]).content.decode()
+    assert f'value="{image}"' in form
+
+    # Another project's host, or no host at all: not found, as if it did not exist.
+    assert client.get(reverse("hosts:deploy_to"), {"host": theirs.pk, "image": image}).status_code == 404
+    assert client.get(reverse("hosts:deploy_to"), {"host": "x"}).status_code == 404
+
+
+def test_a_viewer_gets_no_deploy_form(client, make_user, lab_registry, project, lab_engines) -> None:
+    registry = lab_registry("anonymous")
+    engine = next(e for e in lab_engines if not e["tls"])
+    Host.objects.create(project=project, name="photon-01", docker_url=engine["url"], insecure=True)
+    client.force_login(make_user("vera", project=project, role=Role.VIEWER))
+    page = client.get(reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])).content.decode()
+    assert "docker pull" in page and 'id="deploy-form"' not in page
