@@ -24,8 +24,9 @@ lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-lab: venv-test
-	@. ./var/keys.env && $(BIN)/python -m tests.lab up
+# The lab's real peers, registered in the local portal (then `make run` shows them).
+lab: venv-test assets var/keys.env
+	@. ./var/keys.env && $(BIN)/python -m tests.lab up --register
 
 lab-down: venv-test
 	@$(BIN)/python -m tests.lab down

@@ -108,6 +108,21 @@ def summary(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def register_in_portal(document: dict[str, Any]) -> dict[str, int]:
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    from tests.lab.register import register
+
+    call_command("migrate", interactive=False, verbosity=0)
+    return register(document)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--vms", type=int, default=100, help="VMs in vCenter (default 100)")
     start.add_argument("--repos", type=int, default=300, help="repositories per registry (default 300)")
     start.add_argument("--json", action="store_true", help="print the JSON document only")
+    start.add_argument(
+        "--register", action="store_true", help="also register every peer in the local portal (make lab)"
+    )
     show = commands.add_parser("status", help="print the running lab's document")
     show.add_argument("--json", action="store_true", help="print the JSON document only")
     commands.add_parser("down", help="stop everything")
@@ -137,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             document = up(hosts=args.hosts, full_hosts=args.full_hosts, vms=args.vms, repos=args.repos)
             if not args.json:
                 print(f"lab up in {time.monotonic() - began:.1f}s")
+            if args.register:
+                print(f"registered in the portal: {register_in_portal(document)}", file=sys.stderr)
     except (common.LabUnavailable, TimeoutError, RuntimeError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
