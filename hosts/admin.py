@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from portal.fields import SecretAwareModelForm
 
-from .models import Host, Tag
+from .models import Change, ChangeHost, Drift, Host, Profile, Tag, VCenter, VirtualMachine, VmTask
 
 
 @admin.register(Host)
@@ -33,3 +36,66 @@ class HostAdmin(admin.ModelAdmin):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
+
+
+# --- vSphere (inventory rows are written by sync; read-only here) -------------------------------
+
+
+@admin.register(VCenter)
+class VCenterAdmin(admin.ModelAdmin):
+    form = SecretAwareModelForm
+    list_display = ["name", "url", "username", "connected", "last_sync", "enabled"]
+    readonly_fields = ["certificate", "thumbprint", "version", "connected", "last_sync", "last_error"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What the portal learns from outside (vCenter, runs): looked at, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(ReadOnlyAdmin):
+    list_display = ["name", "vcenter", "power_state", "guest_id", "ip_address", "host", "gone"]
+    list_filter = ["vcenter", "power_state", "gone"]
+    search_fields = ["name", "ip_address", "moref"]
+
+
+@admin.register(VmTask)
+class VmTaskAdmin(ReadOnlyAdmin):
+    list_display = ["vm", "action", "state", "started", "finished"]
+
+
+# --- Configuration changes -------------------------------------------------------------------------
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "created_by"]
+    list_filter = ["project"]
+    search_fields = ["name"]
+
+
+class ChangeHostInline(admin.TabularInline):
+    model = ChangeHost
+    fields = ["host", "state", "step", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Change)
+class ChangeAdmin(ReadOnlyAdmin):
+    list_display = ["title", "project", "profile", "status", "created_by", "approved_by", "created"]
+    list_filter = ["status", "project"]
+    inlines = [ChangeHostInline]
+
+
+@admin.register(Drift)
+class DriftAdmin(ReadOnlyAdmin):
+    list_display = ["host", "profile", "state"]
+    list_filter = ["state"]
