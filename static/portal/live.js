@@ -38,9 +38,14 @@
         if (!into) return;
         if (into.dataset.liveAccept && !fragment.matches(into.dataset.liveAccept)) return;
         into.querySelectorAll(".empty-row").forEach((row) => row.remove());
-        into.prepend(fragment);
+        // Lists are newest first, unless they read like a log (data-live-order="oldest-first").
+        const oldestFirst = into.dataset.liveOrder === "oldest-first";
+        if (oldestFirst) into.append(fragment);
+        else into.prepend(fragment);
         const limit = parseInt(into.dataset.liveLimit || "0", 10);
-        while (limit && into.children.length > limit) into.lastElementChild.remove();
+        while (limit && into.children.length > limit) {
+          (oldestFirst ? into.firstElementChild : into.lastElementChild).remove();
+        }
       }
       if (window.htmx) window.htmx.process(fragment);
     });

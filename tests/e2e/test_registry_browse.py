@@ -1,13 +1,11 @@
-"""An Admin adds a registry; a Viewer walks it: registry -> repository -> tag, and gets the pull line.
-
-The tag page's Deploy button belongs to the hosts' deploy flow (issue 4) and is
-wired in when that lands: this walk stops at the ``docker pull`` reference it will hand over.
-"""
+"""An Admin adds a registry; a Viewer walks it: registry -> repository -> tag, and gets
+the pull line; a Provisioner walks on from the tag to deploying it on a host."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from hosts.models import Host
 from portal.models import Project, Role
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import seed
@@ -74,4 +72,43 @@ def test_add_a_registry_and_walk_to_a_multi_platform_tag(  # type: ignore[no-unt
     expect(page.locator("#tags tbody tr").first).to_contain_text("build-1050")
     page.click("a[rel=next]")
     expect(page.locator("#tags tbody tr").first).to_contain_text("build-1000")
+    page.context.close()
+
+
+def test_a_provisioner_deploys_a_tag_from_the_registry_with_the_pull_live(  # type: ignore[no-untyped-def]
+    daphne_factory, make_user, browser, screenshot, lab_registries, lab_engines
+) -> None:
+    from registry.models import Registry
+
+    project = Project.objects.create(name="team")
+    make_user("pat", project=project, role=Role.PROVISIONER)
+    info = next(r for r in lab_registries if r["name"] == "anonymous")
+    registry = Registry.objects.create(name="lab-anonymous", url=str(info["url"]))
+    registry.projects.add(project)
+    engine_info = next(e for e in lab_engines if not e["tls"])
+    Host.objects.create(project=project, name="photon-07", docker_url=engine_info["url"], insecure=True)
+    server = daphne_factory("daphne-registry-deploy")
+
+    page = browser.new_context().new_page()
+    sign_in(page, server.url, "pat")
+    expect(page.locator("h2")).to_have_text("Dashboard")
+    page.click(".header-nav >> text=Registries")
+    page.click("#registries >> text=lab-anonymous")
+    page.fill("input[name=q]", "nginx")
+    page.click(".registry-toolbar >> text=Search")
+    page.click("#repositories >> text=library/nginx")
+    page.click("#tags >> text=1.25")
+    page.select_option("#deploy-form select[name=host]", label="team / photon-07")
+    page.click("#deploy-form button[type=submit]")
+    image = f"{str(info['url']).split('://', 1)[1]}/library/nginx:1.25"
+    expect(page.locator("#id_image")).to_have_value(image)
+    page.fill("#id_name", "from-the-registry")
+    page.select_option("#id_network", "none")
+    page.click("#deploy-button")
+    # The pull streams in per layer, then the outcome (these seed images carry no
+    # program, so the engine may refuse to start one: either way the person is told).
+    expect(page.locator("#deploy-progress")).to_contain_text(f"Pulling {image}")
+    expect(page.locator("#deploy-progress .deploy-layer").first).to_be_visible()
+    expect(page.locator("#deploy-progress .deploy-done")).to_have_count(1)
+    screenshot(page, "deploy-from-registry")
     page.context.close()
