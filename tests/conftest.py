@@ -19,9 +19,11 @@ PASSWORD = "correct horse battery staple"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Everything under tests/lab/ needs the lab's real peers.
+    # What needs the lab's real peers: everything under tests/lab/, and any test
+    # that asks for one of its fixtures (tests.lab.fixtures: lab_*).
     for item in items:
-        if "/tests/lab/" in str(item.path):
+        fixtures = getattr(item, "fixturenames", ())
+        if "/tests/lab/" in str(item.path) or any(name.startswith("lab_") for name in fixtures):
             item.add_marker(pytest.mark.lab)
 
 
