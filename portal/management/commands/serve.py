@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
 
 
@@ -37,7 +37,8 @@ class Command(BaseCommand):
             connection.ensure_connection()
         except DatabaseError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CommandError(f"cannot reach the database: {first_line}") from None
+            # One line for the operator, in the same form manage.py gives configuration errors.
+            raise SystemExit(f"portal: cannot reach the database: {first_line}") from None
         call_command("migrate", interactive=False, verbosity=0)
         call_command("ensure_admin")
         connection.close()
