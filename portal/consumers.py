@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import access
-from .live import group_name
+from .live import bind_consumer_loop, group_name
 
 #: A page subscribes to a handful of topics; more is a misbehaving client.
 MAX_TOPICS = 50
@@ -40,6 +40,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not access.is_signed_in(self.scope.get("user")):
             await self.close()
             return
+        bind_consumer_loop(asyncio.get_running_loop())
         await self.accept()
 
     async def disconnect(self, code: int) -> None:

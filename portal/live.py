@@ -9,13 +9,14 @@ plus optional JSON ``data`` for scripts and tests.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,48 @@ def _message(topic: str, html: str, data: Any) -> dict[str, Any]:
     return {"type": "live.event", "topic": topic, "html": html, "data": data}
 
 
+#: The event loop the websocket consumers run on (daphne's), once one has connected.
+_consumer_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called from the consumer: where an in-memory layer's queues live."""
+    global _consumer_loop
+    _consumer_loop = loop
+
+
+def _send_on_consumer_loop(coroutine: Any) -> bool:
+    """The in-memory layer's queues belong to the consumers' loop: a task thread that
+    sent from a loop of its own would queue the event without waking the receiver,
+    so it arrived late or never. Hand the send to that loop instead."""
+    loop = _consumer_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return False
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        return False
+    asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=5)
+    return True
+
+
 def publish(topic: str, *, html: str = "", data: Any = None) -> bool:
     """Send an event to every browser subscribed to ``topic``; from sync code.
 
     The database is the truth and the event only news of it, so a channel layer
     that is down is logged, not raised: the change itself must not fail.
     """
+    layer = get_channel_layer()
+    message = _message(topic, html, data)
     try:
-        async_to_sync(get_channel_layer().group_send)(group_name(topic), _message(topic, html, data))
+        if isinstance(layer, InMemoryChannelLayer):
+            coroutine = layer.group_send(group_name(topic), message)
+            if _send_on_consumer_loop(coroutine):
+                return True
+            coroutine.close()
+        async_to_sync(layer.group_send)(group_name(topic), message)
     except Exception:
         log.warning("live event for %s not delivered", topic, exc_info=True)
         return False

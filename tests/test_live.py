@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 import websockets
@@ -125,3 +126,31 @@ def test_a_real_daphne_refuses_websockets_without_session_or_from_another_origin
     assert asyncio.run(status({"Origin": server.url})) == 403
     assert asyncio.run(status({"Origin": "http://evil.example", "Cookie": f"sessionid={cookie}"})) == 403
     assert asyncio.run(status({"Origin": server.url, "Cookie": f"sessionid={cookie}"})) == 101
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_published_from_a_task_thread_reaches_the_browser(client, make_user) -> None:
+    """On the embedded default tasks run on threads of the portal process; their events
+    must wake the websocket's loop, not wait for something else to (that was a bug)."""
+    from portal.live import publish
+
+    user = make_user("alice")
+    cookie = session_cookie(client, user)
+
+    async def scenario() -> dict:
+        ws = communicator(cookie=cookie)
+        assert (await ws.connect())[0]
+        await ws.send_json_to({"subscribe": [f"audit:user:{user.pk}"]})
+        await ws.receive_json_from(timeout=5)
+        # A plain thread, as the in-process task pool's: nothing of this loop waits on it.
+        outcome: list[bool] = []
+        html = "<tr id='t'>from a task</tr>"
+        task = threading.Thread(target=lambda: outcome.append(publish(f"audit:user:{user.pk}", html=html)))
+        task.start()
+        event = await ws.receive_json_from(timeout=3)
+        task.join(timeout=5)
+        assert outcome == [True]
+        await ws.disconnect()
+        return event
+
+    assert asyncio.run(scenario())["html"] == "<tr id='t'>from a task</tr>"
