@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from portal.fields import SecretAwareModelForm
 
 from .models import Change, ChangeHost, Drift, Host, Profile, Tag, VCenter, VirtualMachine, VmTask
+from .models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest
 
 
 @admin.register(Host)
@@ -99,3 +100,28 @@ class ChangeAdmin(ReadOnlyAdmin):
 class DriftAdmin(ReadOnlyAdmin):
     list_display = ["host", "profile", "state"]
     list_filter = ["state"]
+
+
+# --- Provisioning ----------------------------------------------------------------------------------
+
+
+@admin.register(ProvisionQuota)
+class ProvisionQuotaAdmin(admin.ModelAdmin):
+    """Where an Admin lets a project provision at all (no quota row: no provisioning)."""
+
+    list_display = ["project", "max_vms", "max_cpus", "max_memory_mb"]
+
+
+class ProvisionedVmInline(admin.TabularInline):
+    model = ProvisionedVm
+    fields = ["name", "state", "detail", "moref", "host", "token_expires", "token_used"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ProvisionRequest)
+class ProvisionRequestAdmin(ReadOnlyAdmin):
+    list_display = ["name_pattern", "project", "count", "requester", "state", "created"]
+    list_filter = ["state", "project"]
+    inlines = [ProvisionedVmInline]

@@ -404,7 +404,7 @@ def _diffs(change: Change) -> dict[str, Any]:
 # ---------------------------------------------------------------- approval
 
 
-def approve(change: Change, user: Any) -> None:
+def approve(change: Change, user: Any, comment: str = "") -> None:
     with transaction.atomic():
         change = Change.objects.select_for_update().get(pk=change.pk)
         if change.status != ChangeStatus.AWAITING_APPROVAL:
@@ -413,20 +413,23 @@ def approve(change: Change, user: Any) -> None:
         change.approved_by = user
         change.approved_at = timezone.now()
         change.save(update_fields=["status", "approved_by", "approved_at"])
-    audit.record(
-        "change.approve", obj=change, project=change.project, actor=user, after={"hosts": _diffs(change)}
-    )
+    after: dict[str, Any] = {"hosts": _diffs(change)}
+    if comment:
+        after["comment"] = comment
+    audit.record("change.approve", obj=change, project=change.project, actor=user, after=after)
     _publish_change(change)
 
 
-def reject(change: Change, user: Any) -> None:
+def reject(change: Change, user: Any, comment: str = "") -> None:
     with transaction.atomic():
         change = Change.objects.select_for_update().get(pk=change.pk)
         if change.status not in (ChangeStatus.AWAITING_APPROVAL, ChangeStatus.PLANNED):
             raise ChangeError("only a plan that has not been applied can be rejected")
         change.status = ChangeStatus.REJECTED
         change.save(update_fields=["status"])
-    audit.record("change.reject", obj=change, project=change.project, actor=user)
+    # The comment lives in the trail: My work reads the decision back from there.
+    after = {"comment": comment} if comment else None
+    audit.record("change.reject", obj=change, project=change.project, actor=user, after=after)
     _publish_change(change)
 
 
@@ -1096,6 +1099,9 @@ def _publish_run(run: ChangeHost) -> None:
         html=render_to_string("hosts/changes/partials/run_row.html", {"run": run}),
         data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
     )
+    from portal import work_views  # the requester's My work shows the change's progress
+
+    work_views.publish_change(run.change, approvals=False)
 
 
 def _publish_change(change: Change) -> None:
@@ -1107,6 +1113,9 @@ def _publish_change(change: Change) -> None:
         ),
         data={"change": change.pk, "status": change.status},
     )
+    from portal import work_views  # My work and the approvals queue hear of it too
+
+    work_views.publish_change(change)
 
 
 def progress(change: Change) -> int:

@@ -63,7 +63,8 @@ class Target:
     @property
     def key(self) -> str:
         t = self.trust
-        material = "\0".join([self.url, t.ca, t.client_cert, t.client_key, t.fingerprint, str(t.insecure)])
+        fields = (t.ca, t.client_cert, t.client_key, t.fingerprint, str(t.insecure))
+        material = "\0".join((self.url, *fields, t.ssh_host_key, t.ssh_private_key))
         return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -328,6 +329,11 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(item)
 
+    def hand_over(item: dict[str, Any] | None) -> None:
+        # The subscriber may be gone and its loop closed while the engine's stream still ends here.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(put, item)
+
     def pump() -> None:
         try:
             sdk = engine.connect(target.url, target.trust, timeout=10)
@@ -338,7 +344,7 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
                 for sample in stream:
                     if stopped.is_set():
                         break
-                    loop.call_soon_threadsafe(put, _stats(sample))
+                    hand_over(_stats(sample))
             else:
                 stream = sdk.api.logs(
                     match["container"], stream=True, follow=True, tail=int(match["tail"]), timestamps=False
@@ -348,12 +354,12 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
                     if stopped.is_set():
                         break
                     text = chunk.decode("utf-8", errors="replace")
-                    loop.call_soon_threadsafe(put, {"lines": text.rstrip("\n").split("\n")})
+                    hand_over({"lines": text.rstrip("\n").split("\n")})
         except Exception as exc:  # noqa: BLE001 - told to the browser
             if not stopped.is_set():
-                loop.call_soon_threadsafe(put, {"error": engine.describe_error(exc, target.url)})
+                hand_over({"error": engine.describe_error(exc, target.url)})
         finally:
-            loop.call_soon_threadsafe(put, None)
+            hand_over(None)
 
     thread = threading.Thread(target=pump, name=f"follow-{target.pk}", daemon=True)
     thread.start()

@@ -14,7 +14,7 @@ from . import engine
 from .models import Host, Tag
 
 #: Fields that decide how the portal reaches the engine: changing any of them needs a new Verify.
-ENDPOINT_FIELDS = ("docker_url", "tls_ca", "tls_client_cert", "tls_client_key", "insecure")
+ENDPOINT_FIELDS = ("docker_url", "tls_ca", "tls_client_cert", "tls_client_key", "insecure", "ssh_private_key")
 
 
 class HostForm(SecretAwareModelForm):
@@ -25,6 +25,11 @@ class HostForm(SecretAwareModelForm):
     tls_fingerprint = forms.CharField(required=False, widget=forms.HiddenInput)
     trust_certificate = forms.BooleanField(
         required=False, label="I have checked this fingerprint and trust the engine's certificate"
+    )
+    #: For ssh:// endpoints: filled by Verify with the host's SSH key line; pinned only when confirmed.
+    ssh_host_key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+    trust_host_key = forms.BooleanField(
+        required=False, label="I have checked this fingerprint and trust the host's SSH key"
     )
 
     class Meta:
@@ -54,7 +59,8 @@ class HostForm(SecretAwareModelForm):
             "ssh_private_key": "SSH private key",
         }
         help_texts = {
-            "docker_url": "tcp://HOST:2376 (TLS) or tcp://HOST:2375 (insecure).",
+            "docker_url": "tcp://HOST:2376 (TLS), ssh://USER@HOST (the SSH key below) or tcp://HOST:2375"
+            " (insecure).",
             "tls_ca": "Leave empty to trust the engine's certificate by its fingerprint alone.",
         }
         widgets = {
@@ -104,6 +110,8 @@ class HostForm(SecretAwareModelForm):
         insecure_changed = "insecure" in self.changed_data
         if data.get("insecure") and insecure_changed and not access.can(self.user, "host.allow_insecure"):
             self.add_error("insecure", "Only an Admin can allow an insecure endpoint.")
+        if endpoint.scheme == "ssh" and not (data.get("ssh_private_key") or self.instance.ssh_private_key):
+            self.add_error("ssh_private_key", "An ssh:// endpoint logs in with this key: give it.")
         if plain and not data.get("insecure"):
             self.add_error(
                 "docker_url",
@@ -122,7 +130,13 @@ class HostForm(SecretAwareModelForm):
             client_key=str(data.get("tls_client_key") or stored.client_key).strip(),
             fingerprint=engine.normalize_fingerprint(data.get("tls_fingerprint") or ""),
             insecure=bool(data.get("insecure")),
+            ssh_host_key=(data.get("ssh_host_key") or "").strip(),
+            ssh_private_key=str(data.get("ssh_private_key") or stored.ssh_private_key).strip(),
         )
+
+    def is_ssh(self) -> bool:
+        url = getattr(self, "cleaned_data", {}).get("docker_url") or self.instance.docker_url
+        return str(url).startswith("ssh://")
 
     def endpoint_changed(self) -> bool:
         return not self.instance.pk or any(name in self.changed_data for name in ENDPOINT_FIELDS)
@@ -134,6 +148,14 @@ class HostForm(SecretAwareModelForm):
             host.tls_fingerprint = ""
         elif fingerprint:
             host.tls_fingerprint = engine.normalize_fingerprint(fingerprint)
+        if self.is_ssh():
+            host.tls_fingerprint = ""
+            endpoint = engine.parse_endpoint(host.docker_url)
+            if self.cleaned_data.get("ssh_host_key"):
+                host.ssh_host_key = self.cleaned_data["ssh_host_key"].strip()
+            # The pinned key belongs to this address: configuration over SSH goes to the same place.
+            if not host.address:
+                host.address, host.ssh_port, host.ssh_user = endpoint.host, endpoint.port, endpoint.user
         if commit:
             host.save()
             host.tags.set(

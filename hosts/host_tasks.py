@@ -79,7 +79,12 @@ def deploy_container(host_id: int, spec: dict[str, Any], token: str) -> str:
     host = Host.objects.filter(pk=host_id).first()
     if host is None:
         return "host gone"
-    return deploy.run(host, spec, f"{status.host_topic(host)}:deploy:{token}")
+    from portal import work_views  # the requester's My work: the deploy running, then how it ended
+
+    work_views.deploy_started(host, token)
+    outcome = deploy.run(host, spec, f"{status.host_topic(host)}:deploy:{token}")
+    work_views.deploy_finished(host, token, outcome)
+    return outcome
 
 
 @shared_task(name="hosts.check_host")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import changes, fleet, vsphere
+from .views import changes, fleet, provision, vsphere
 
 app_name = "hosts"
 urlpatterns = [
@@ -33,6 +33,16 @@ urlpatterns = [
     path("vsphere/vms/<int:pk>/", vsphere.vm_detail, name="vm"),
     path("vsphere/vms/<int:pk>/action/", vsphere.vm_action, name="vm_action"),
     path("vsphere/vms/<int:pk>/events/", vsphere.vm_events, name="vm_events"),
+    # --- provisioning: clone new hosts, their one-time enrollment ---
+    path("provision/", provision.requests_list, name="provision"),
+    path("provision/new/", provision.request_new, name="provision_new"),
+    path("provision/<int:pk>/", provision.request_detail, name="provision_request"),
+    path("provision/vms/<int:pk>/delete/", provision.vm_delete, name="provision_vm_delete"),
+    path("provision/vms/<int:pk>/seed.iso", provision.vm_seed_iso, name="provision_vm_seed"),
+    path("provision/vms/<int:pk>/seed/attach/", provision.vm_seed_attach, name="provision_vm_seed_attach"),
+    path("provision/enroll/<str:token>/", provision.enroll, name="provision_enroll"),
+    path("provision/kickstart/new/", provision.kickstart_new, name="provision_kickstart_new"),
+    path("provision/kickstart/<str:token>/", provision.kickstart, name="provision_kickstart"),
     # --- configuration changes ---
     path("changes/", changes.changes, name="changes"),
     path("changes/profiles/new/", changes.profile_edit, name="profile_new"),

@@ -61,6 +61,9 @@ def publish_task(task: VmTask) -> None:
     data = {"task": task.pk, "state": task.state, "progress": task.progress, "action": task.action}
     for topic in topics_for(task):
         live.publish(topic, html=html, data=data)
+    from portal import work_views  # the requester's My work
+
+    work_views.publish_vm_task(task)
 
 
 def _save(task: VmTask, **fields: Any) -> None:

@@ -71,6 +71,15 @@ async def _drift(shard: Shard) -> None:
 WATCHERS["drift"] = _drift
 
 
+async def _provisioning(shard: Shard) -> None:
+    from .provision import watch_overdue  # imported late: it needs the models
+
+    await watch_overdue(shard)
+
+
+WATCHERS["provisioning"] = _provisioning
+
+
 async def supervise(name: str, watcher: Watcher, shard: Shard) -> None:
     delay = 1.0
     while True:

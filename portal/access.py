@@ -44,6 +44,9 @@ ACTIONS: dict[str, Role] = {
     "change.view": Role.VIEWER,
     "change.plan": Role.PROVISIONER,
     "change.approve": Role.PROJECT_ADMIN,
+    # Provisioning (issue 9): see requests, clone new hosts within the project's quota.
+    "provision.view": Role.VIEWER,
+    "provision.request": Role.PROVISIONER,
 }
 
 #: Actions on the portal as a whole: any signed-in user, or Admins only. (An
@@ -128,6 +131,8 @@ def can_subscribe(user: User | None, topic: str) -> bool:
         if scope == "project" and ident.isdigit():
             return can(user, f"{kind}.view", int(ident))
         return False
+    if kind == "requests":  # one's own requests on My work (portal.work_views)
+        return scope == "user" and ident == str(user.pk)
     if kind == "project":
         return scope.isdigit() and can(user, "project.view", int(scope))
     if kind == "hosts":  # the whole fleet's host rows and counters, as the Admins' dashboard shows them
@@ -144,8 +149,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav": []}
     items = [
         ("dashboard", "Dashboard"),
+        ("work", "My work"),
         ("hosts:index", "Hosts"),
         ("hosts:vsphere", "vSphere"),
+        ("hosts:provision", "Provisioning"),
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
         ("projects", "Projects"),

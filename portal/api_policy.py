@@ -3,9 +3,10 @@ DRF imports these while it loads, before portal.api's views can be imported."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import pagination, permissions
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from . import access
@@ -22,3 +23,20 @@ class Pages(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class StrictFilters:
+    """Query parameters a list accepts; anything else is a 400 that names it."""
+
+    filters: ClassVar[dict[str, str]] = {}
+    PAGING = frozenset({"page", "page_size", "format"})
+
+    def filter_params(self, request: Request) -> dict[str, str]:
+        unknown = sorted(set(request.query_params) - set(self.filters) - self.PAGING)
+        if unknown:
+            known = ", ".join(sorted(self.filters)) or "none"
+            raise ValidationError({"detail": f"Unknown filter(s): {', '.join(unknown)}. Known: {known}."})
+        # PostgreSQL refuses NUL in text: a 400 here, not a database error later.
+        if any("\x00" in value for value in request.query_params.values()):
+            raise ValidationError({"detail": "A filter value contains a NUL character."})
+        return {key: value for key, value in request.query_params.items() if key in self.filters and value}

@@ -133,7 +133,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "portal"},
+            # redis-py 8 reads with a 5 s socket timeout by default, shorter than the
+            # layer's blocking BZPOPMIN: idle websockets were torn down every few seconds
+            # (channels_redis#422). Reads may block longer; connects still fail fast.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 60, "socket_connect_timeout": 5}],
+                "prefix": "portal",
+            },
         }
     }
     CACHES = {

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import api, audit_views, project_views, token_views, views
+from . import api, audit_views, project_views, token_views, views, work_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("audit/", audit_views.audit_list, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
     path("events/", audit_views.event_list, name="events"),
+    path("work/", work_views.my_work, name="work"),
+    path("work/approvals/", work_views.approvals, name="approvals"),
+    path("work/approvals/<int:pk>/approve/", work_views.approve, name="approval-approve"),
+    path("work/approvals/<int:pk>/reject/", work_views.reject, name="approval-reject"),
     path("projects/", project_views.project_list, name="projects"),
     path("projects/new/", project_views.project_create, name="project-create"),
     path("projects/<int:pk>/", project_views.project_detail, name="project-detail"),

@@ -23,10 +23,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     memberships = Membership.objects.filter(user=request.user).select_related("project")
     entries, topics = visible_audit(request.user)
+    from hosts.views.fleet import fleet_summary  # the hosts app builds on portal, not the reverse
+
     return render(
         request,
         "portal/dashboard.html",
         {
+            "fleet": fleet_summary(request.user),
             "memberships": memberships,
             "is_admin": access.is_admin(request.user),
             "audit_entries": entries.select_related(None)[:15],

@@ -16,6 +16,8 @@ NOT_IN_ADMIN = {
     "hosts.esxhost": "vSphere inventory, seen on the vSphere page",
     "hosts.datastore": "vSphere inventory, seen on the vSphere page",
     "portal.apitoken": "personal; made and revoked by their owner under Account",
+    "hosts.portalsshkey": "the portal's own SSH key; its private half is secret and made by the portal",
+    "hosts.provisionedvm": "shown inline on its provisioning request",
 }
 
 

@@ -30,7 +30,7 @@ def test_notify_reaches_members_and_admins_but_not_outsiders(make_user) -> None:
                 "/ws/live/",
                 headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
             )
-            assert (await ws.connect())[0]
+            assert (await ws.connect(timeout=10))[0]
             await ws.send_json_to({"subscribe": [f"events:project:{web.pk}", "events:all"]})
             sockets[name] = (ws, await ws.receive_json_from(timeout=5))
         await asyncio.to_thread(

@@ -18,6 +18,10 @@ PUBLIC = {
     "healthz",  # load balancers and monitors: no secrets in it
     "admin:login",  # the admin's own sign-in form
     "logout",  # signing out when signed out changes nothing
+    # a new host's cloud-init phones home here: no account, its one-time token is the credential
+    "hosts:provision_enroll",
+    # Photon's installer fetches its kickstart (ks=...): no account, a one-time token
+    "hosts:provision_kickstart",
 }
 
 SAMPLES = {
@@ -39,9 +43,16 @@ def walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[tuple[str,
             yield f"{namespace}{p.name}" if p.name else "", prefix + str(p.pattern)
 
 
+def sample_for_group(match: re.Match[str]) -> str:
+    """A value the named group's own pattern accepts (an id, a hex container id, a format)."""
+    name, pattern = match[1], match[2]
+    candidates = ["json"] if name == "format" else ["1", "0123456789ab", "x"]
+    return next((c for c in candidates if re.fullmatch(pattern, c)), "1")
+
+
 def concrete(route: str) -> str:
     # Regex routes (the admin's, DRF's): fill named groups, drop anchors.
-    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "json" if m[1] == "format" else "1", route)
+    route = re.sub(r"\(\?P<(\w+)>([^)]*)\)", sample_for_group, route)
     route = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES.get(m[1] or "str", "x"), route)
     return "/" + route.replace("^", "").replace("$", "").replace("\\", "").replace("/?", "/")
 

@@ -11,7 +11,7 @@ import websockets
 from channels.testing import WebsocketCommunicator
 
 from portal.asgi import application
-from portal.live import apublish
+from portal.live import apublish, publish
 from tests.conftest import PASSWORD, require_services, session_cookie
 
 ORIGIN = "http://127.0.0.1"
@@ -27,7 +27,7 @@ def communicator(origin: str | None = ORIGIN, cookie: str | None = None) -> Webs
 
 
 async def refused(ws: WebsocketCommunicator) -> bool:
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=10)
     return not connected
 
 
@@ -51,7 +51,7 @@ def test_subscriber_gets_events_only_for_granted_topics(client, make_user) -> No
 
     async def scenario() -> None:
         ws = communicator(cookie=cookie)
-        connected, _ = await ws.connect()
+        connected, _ = await ws.connect(timeout=10)
         assert connected
         await ws.send_json_to({"subscribe": [f"audit:user:{user.pk}", "audit:all"]})
         reply = await ws.receive_json_from(timeout=5)
@@ -132,14 +132,12 @@ def test_a_real_daphne_refuses_websockets_without_session_or_from_another_origin
 def test_an_event_published_from_a_task_thread_reaches_the_browser(client, make_user) -> None:
     """On the embedded default tasks run on threads of the portal process; their events
     must wake the websocket's loop, not wait for something else to (that was a bug)."""
-    from portal.live import publish
-
     user = make_user("alice")
     cookie = session_cookie(client, user)
 
     async def scenario() -> dict:
         ws = communicator(cookie=cookie)
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"audit:user:{user.pk}"]})
         await ws.receive_json_from(timeout=5)
         # A plain thread, as the in-process task pool's: nothing of this loop waits on it.
@@ -154,3 +152,25 @@ def test_an_event_published_from_a_task_thread_reaches_the_browser(client, make_
         return event
 
     assert asyncio.run(scenario())["html"] == "<tr id='t'>from a task</tr>"
+
+
+def test_an_idle_websocket_stays_up_on_redis(daphne_factory, client, make_user) -> None:
+    """redis-py 8's default 5 s read timeout killed idle consumers (channels_redis#422)."""
+    require_services()
+    user = make_user("alice")
+    cookie = session_cookie(client, user)
+    server = daphne_factory("daphne-idle")
+
+    async def scenario() -> dict:
+        headers = {"Origin": server.url, "Cookie": f"sessionid={cookie}"}
+        async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"subscribe": [f"audit:user:{user.pk}"]}))
+            await asyncio.wait_for(ws.recv(), 10)
+            # Nothing is published for longer than the old read timeout: no message may
+            # arrive, and above all the server must not drop the connection.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 8)
+            await asyncio.to_thread(publish, f"audit:user:{user.pk}", html="<tr id='late'>still here</tr>")
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    assert asyncio.run(scenario())["html"] == "<tr id='late'>still here</tr>"

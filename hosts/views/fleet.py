@@ -79,17 +79,17 @@ def live_topics(user: Any, project_ids: list[int]) -> list[str]:
 # -- the dashboard ------------------------------------------------------------------------------------
 
 
-@require_GET
-def index(request: HttpRequest) -> HttpResponse:
-    access.require(request.user, "portal.use")
-    projects = list(access.projects(request.user, "host.view").only("pk", "name"))
-    project_ids = [p.pk for p in projects]
-    hosts = (
-        Host.objects.all()
-        if access.is_admin(request.user)
-        else Host.objects.filter(project_id__in=project_ids)
-    )
-
+def fleet_summary(
+    user: Any, project_ids: list[int] | None = None, hosts: QuerySet[Host] | None = None
+) -> dict[str, Any]:
+    """Hosts by status and containers running, per project the user sees and in total (one query),
+    with the topics that keep them live: the fleet page's counters and the portal dashboard's card."""
+    if project_ids is None:
+        project_ids = list(access.projects(user, "host.view").values_list("pk", flat=True))
+    if hosts is None:
+        hosts = (
+            Host.objects.all() if access.is_admin(user) else Host.objects.filter(project_id__in=project_ids)
+        )
     per_project = {
         row["project_id"]: row
         for row in hosts.values("project_id").annotate(
@@ -102,6 +102,26 @@ def index(request: HttpRequest) -> HttpResponse:
     totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
     for s in HostStatus:
         totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)
+    return {
+        "totals": totals,
+        "project_counts": project_counts,
+        "live_topics": live_topics(user, project_ids),
+        "projects": len(project_ids),
+    }
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "portal.use")
+    projects = list(access.projects(request.user, "host.view").only("pk", "name"))
+    project_ids = [p.pk for p in projects]
+    hosts = (
+        Host.objects.all()
+        if access.is_admin(request.user)
+        else Host.objects.filter(project_id__in=project_ids)
+    )
+    summary = fleet_summary(request.user, project_ids, hosts)
+    totals, project_counts = summary["totals"], summary["project_counts"]
 
     query = request.GET.get("q", "").strip()[:100]
     wanted_status = request.GET.get("status", "")
@@ -183,7 +203,14 @@ def _verify_and_save(request: HttpRequest, form: HostForm) -> Host | None:
     access.require(request.user, "host.manage", project)
     if form.endpoint_changed():
         trust = form.trust()
-        if not trust.insecure:
+        if form.is_ssh():
+            if not trust.ssh_host_key:
+                form.add_error(None, "Verify the endpoint first, then confirm the host's SSH key.")
+                return None
+            if not form.cleaned_data.get("trust_host_key"):
+                form.add_error("trust_host_key", "Confirm that you trust this SSH host key to save the host.")
+                return None
+        elif not trust.insecure:
             if not trust.fingerprint:
                 form.add_error(None, "Verify the endpoint first, then confirm its certificate.")
                 return None
@@ -228,8 +255,13 @@ def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     context: dict[str, Any] = {"form": form}
     if form.is_valid():
         trust = form.trust()
+        # What answers now is shown fresh: nothing the page sent back is trusted here.
         trust = engine.Trust(
-            ca=trust.ca, client_cert=trust.client_cert, client_key=trust.client_key, insecure=trust.insecure
+            ca=trust.ca,
+            client_cert=trust.client_cert,
+            client_key=trust.client_key,
+            insecure=trust.insecure,
+            ssh_private_key=trust.ssh_private_key,
         )
         try:
             context["verification"] = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
@@ -324,8 +356,20 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         audit.record(
             "container.remove", obj=host, project=host.project, after={"container": container_id[:12]}
         )
-        host_tasks.container_action.delay(host.pk, container_id, "remove")
-        messages.success(request, f"Removing container {container_id[:12]}.")
+        # Removed within the request: the host page it leads back to must not list the container, and a
+        # removal done by a task could end before that page subscribes to the event that says so.
+        try:
+            sdk = engine.client_for(host, timeout=10)
+            try:
+                engine.act(sdk, container_id, "remove")
+            finally:
+                sdk.close()
+        except Exception as exc:  # noqa: BLE001 - told to the person
+            error = engine.describe_error(exc, host.docker_url)
+            messages.error(request, f"Container {container_id[:12]} was not removed: {error}")
+        else:
+            host_tasks.publish_container(host, container_id)
+            messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
     return render(
         request,
@@ -397,7 +441,13 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
                 "container.deploy",
                 obj=host,
                 project=host.project,
-                after={"image": spec["image"], "name": spec["name"], "ports": spec["ports"]},
+                # The token ties the request to its outcome (portal.work_views.deploy_finished).
+                after={
+                    "image": spec["image"],
+                    "name": spec["name"],
+                    "ports": spec["ports"],
+                    "token": form.cleaned_data["token"],
+                },
             )
             host_tasks.deploy_container.delay(host.pk, spec, form.cleaned_data["token"])
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})

@@ -151,7 +151,7 @@ def test_logs_follow_over_the_websocket_for_members_only(client, people, host, t
 
     async def first_lines(cookie: str) -> list[str]:
         ws = communicator(cookie=cookie)
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [topic]})
         reply = await ws.receive_json_from(timeout=5)
         lines: list[str] = []

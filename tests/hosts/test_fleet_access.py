@@ -83,7 +83,7 @@ def test_websocket_topics_follow_project_membership(client, people, host, projec
 
     async def subscribe(cookie: str) -> dict:
         ws = communicator(cookie=cookie)
-        assert (await ws.connect())[0]
+        assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": topics})
         reply = await ws.receive_json_from(timeout=5)
         await ws.disconnect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import math
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,26 +96,112 @@ def _retrieve_vms(si: vim.ServiceInstance) -> vmodl.query.PropertyCollector.Retr
     content = si.RetrieveContent()
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
-        spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[
-                vmodl.query.PropertyCollector.ObjectSpec(
-                    obj=view,
-                    skip=True,
-                    selectSet=[
-                        vmodl.query.PropertyCollector.TraversalSpec(
-                            name="view", path="view", skip=False, type=vim.view.ContainerView
-                        )
-                    ],
-                )
-            ],
-            propSet=[
-                vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=VM_PROPERTIES)
-            ],
-        )
         return content.propertyCollector.RetrievePropertiesEx(
-            [spec], vmodl.query.PropertyCollector.RetrieveOptions()
+            [_vm_filter(view)], vmodl.query.PropertyCollector.RetrieveOptions()
         )
     finally:
+        view.Destroy()
+
+
+def _vm_filter(view: vim.view.ContainerView) -> vmodl.query.PropertyCollector.FilterSpec:
+    return vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[
+            vmodl.query.PropertyCollector.ObjectSpec(
+                obj=view,
+                skip=True,
+                selectSet=[
+                    vmodl.query.PropertyCollector.TraversalSpec(
+                        name="view", path="view", skip=False, type=vim.view.ContainerView
+                    )
+                ],
+            )
+        ],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=VM_PROPERTIES)],
+    )
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 30, 99, 100, 1000])
+def test_the_property_collector_pages_like_vcenter(
+    service: vim.ServiceInstance, vm_rows: list[dict], page_size: int
+) -> None:
+    """maxObjects bounds every page; ContinueRetrievePropertiesEx hands out the rest,
+    each object once, and the last page carries no token."""
+    content = service.RetrieveContent()
+    pc = content.propertyCollector
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        page = pc.RetrievePropertiesEx(
+            [_vm_filter(view)], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=page_size)
+        )
+        pages = [page]
+        while page.token:
+            page = pc.ContinueRetrievePropertiesEx(page.token)
+            pages.append(page)
+    finally:
+        view.Destroy()
+    assert len(pages) == math.ceil(len(vm_rows) / page_size)
+    assert all(len(p.objects) == page_size for p in pages[:-1]) and 0 < len(pages[-1].objects) <= page_size
+    rows = [row for p in pages for row in _as_rows(p)]
+    assert sorted(rows, key=lambda r: r["moref"]) == sorted(vm_rows, key=lambda r: r["moref"])
+    # A finished retrieval's token is spent.
+    if len(pages) > 1:
+        with pytest.raises(vmodl.fault.InvalidArgument):
+            pc.ContinueRetrievePropertiesEx(pages[0].token)
+
+
+def test_a_cancelled_retrieval_hands_out_nothing_more(service: vim.ServiceInstance) -> None:
+    content = service.RetrieveContent()
+    pc = content.propertyCollector
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        page = pc.RetrievePropertiesEx(
+            [_vm_filter(view)], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=10)
+        )
+        assert len(page.objects) == 10 and page.token
+        pc.CancelRetrievePropertiesEx(page.token)
+        with pytest.raises(vmodl.fault.InvalidArgument):
+            pc.ContinueRetrievePropertiesEx(page.token)
+        with pytest.raises(vmodl.fault.InvalidArgument):
+            pc.ContinueRetrievePropertiesEx("no-such-token")
+    finally:
+        view.Destroy()
+
+
+def test_abandoned_retrievals_are_forgotten_oldest_first(lab_vcenter: dict[str, Any]) -> None:
+    """A client that never cancels cannot grow the lab's vCenter without bound."""
+    si = _connect(lab_vcenter)
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=10)
+        tokens = [
+            content.propertyCollector.RetrievePropertiesEx([_vm_filter(view)], options).token
+            for _ in range(70)
+        ]
+        with pytest.raises(vmodl.fault.InvalidArgument):
+            content.propertyCollector.ContinueRetrievePropertiesEx(tokens[0])
+        assert len(content.propertyCollector.ContinueRetrievePropertiesEx(tokens[-1]).objects) == 10
+    finally:
+        view.Destroy()
+        Disconnect(si)
+
+
+def test_another_session_cannot_continue_a_retrieval(
+    lab_vcenter: dict[str, Any], service: vim.ServiceInstance
+) -> None:
+    """Tokens belong to the session's own collector, as on vCenter."""
+    content = service.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    other = _connect(lab_vcenter)
+    try:
+        page = content.propertyCollector.RetrievePropertiesEx(
+            [_vm_filter(view)], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=10)
+        )
+        with pytest.raises(vmodl.fault.InvalidArgument):
+            other.RetrieveContent().propertyCollector.ContinueRetrievePropertiesEx(page.token)
+        content.propertyCollector.CancelRetrievePropertiesEx(page.token)
+    finally:
+        Disconnect(other)
         view.Destroy()
 
 

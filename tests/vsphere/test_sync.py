@@ -46,8 +46,8 @@ def test_full_sync_mirrors_the_inventory_in_a_constant_number_of_round_trips(lab
         calls = list(soap.calls)
     m = lab_vcenter["vms"]
     assert result.vms == m == VirtualMachine.objects.filter(vcenter=lab_vc).count()
-    # vcsim answers everything in one page; a paging vCenter sends ceil(M / page) pages.
-    assert result.round_trips == soap.property_collector() <= math.ceil(m / 1000) + 1
+    # The folders, datacenter, clusters, hosts and datastore fit in the one page too.
+    assert result.round_trips == soap.property_collector() == 1
     # The whole sync, every request included: no per-VM calls hiding anywhere.
     assert calls == [
         "RetrieveServiceContent",
@@ -64,6 +64,63 @@ def test_full_sync_mirrors_the_inventory_in_a_constant_number_of_round_trips(lab
     assert vm.ip_address in vm.ip_addresses and vm.guest_hostname and vm.cpus and vm.memory_mb
     assert vm.guest_full_name == "VMware Photon OS (64-bit)" and vm.tools_status == "guestToolsRunning"
     assert vm.folder == "vm" and vm.instance_uuid
+
+
+@pytest.fixture(scope="module")
+def larger_vcenter(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    workdir = tmp_path_factory.mktemp("vcenter-300")
+    yield start(lambda: vcenter.up(workdir, vms=300, photon_share=0.3))
+    vcenter.down(workdir)
+
+
+@pytest.mark.parametrize("page_size", [10, 64, 250])
+@pytest.mark.parametrize("which", ["lab_vcenter", "larger_vcenter"])
+def test_round_trips_grow_with_vms_over_page_size_not_with_vms(
+    request: pytest.FixtureRequest, which: str, page_size: int
+) -> None:
+    """The lab's vcsim pages like vCenter (maxObjects, then a token): a full sync of M VMs
+    asks for ceil(objects / page size) pages, one request each, and nothing per VM."""
+    info = request.getfixturevalue(which)
+    vc = add_vcenter(info, name=which)
+    with vsphere.session(vc) as si:
+        soap = SoapCounter(si)
+        result = vsphere_sync.sync(vc, si, page_size=page_size)
+        calls = list(soap.calls)
+    m = info["vms"]
+    # Besides the VMs: folders, datacenter, clusters, ESXi hosts, datastore.
+    others = 4 + 1 + 2 + 4 + 1
+    pages = math.ceil((m + others) / page_size)
+    assert result.vms == m == VirtualMachine.objects.filter(vcenter=vc, gone=False).count()
+    assert result.round_trips == sum(c.endswith("PropertiesEx") for c in calls) == pages
+    # O(M / page size): the VMs' pages plus the few the infrastructure takes, never one per VM.
+    assert math.ceil(m / page_size) <= pages <= math.ceil(m / page_size) + math.ceil(others / page_size)
+    assert calls == [
+        "RetrieveServiceContent",
+        "Fetch",
+        "CreateContainerView",
+        "RetrievePropertiesEx",
+        *["ContinueRetrievePropertiesEx"] * (pages - 1),
+        "DestroyView",
+    ]
+
+
+def test_an_abandoned_paged_read_is_cancelled(lab_vc) -> None:
+    """A reader that stops early tells vCenter, which frees the rest of the result."""
+    with vsphere.session(lab_vc) as si:
+        soap = SoapCounter(si)
+        with pytest.raises(RuntimeError):
+            vsphere_sync.read_inventory(si, page_size=10, on_page=_stop_after_two)
+        assert soap.calls[3:] == [
+            "RetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "CancelRetrievePropertiesEx",
+            "DestroyView",
+        ]
+
+
+def _stop_after_two(pages: int) -> None:
+    if pages == 2:
+        raise RuntimeError("enough")
 
 
 def test_a_second_sync_changes_nothing_and_duplicates_nothing(lab_vc) -> None:
@@ -151,6 +208,30 @@ def test_vcenter_dying_in_the_middle_of_a_sync_keeps_the_last_good_state(tmp_pat
         with pytest.raises(OSError):
             vsphere_sync.sync(vc, si)
         assert soap.calls[-3:] == ["CreateContainerView", "RetrievePropertiesEx", "DestroyView"]
+        after = sorted(VirtualMachine.objects.values_list("moref", "name", "power_state", "gone"))
+        assert after == before
+    finally:
+        vcenter.down(tmp_path)
+
+
+def test_vcenter_dying_between_pages_keeps_the_last_good_state(tmp_path: Path) -> None:
+    info = start(lambda: vcenter.up(tmp_path, vms=40, photon_share=0.5))
+    try:
+        vc = add_vcenter(info)
+        with vsphere.session(vc) as si:
+            vsphere_sync.sync(vc, si, page_size=10)
+        before = sorted(VirtualMachine.objects.values_list("moref", "name", "power_state", "gone"))
+        si = vsphere.connect(vc)
+        soap = SoapCounter(si, before_send={"ContinueRetrievePropertiesEx": lambda: vcenter.down(tmp_path)})
+        # Dies after the first page arrived: half a read is never written.
+        with pytest.raises(OSError):
+            vsphere_sync.sync(vc, si, page_size=10)
+        assert soap.calls[-4:] == [
+            "RetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "CancelRetrievePropertiesEx",
+            "DestroyView",
+        ]
         after = sorted(VirtualMachine.objects.values_list("moref", "name", "power_state", "gone"))
         assert after == before
     finally:

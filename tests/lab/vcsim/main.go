@@ -23,10 +23,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -120,6 +124,7 @@ func main() {
 		log.Fatalf("guests: %v", err)
 	}
 	info := shapeFleet(o.photonShare, guests)
+	installPagingCollector()
 
 	model.Service.Listen = &url.URL{Host: o.listen, User: url.UserPassword(o.username, o.password)}
 	if o.certFile != "" {
@@ -332,4 +337,118 @@ func tlsCertificate(certFile, keyFile string) (*tls.Config, error) {
 // defaultTLS makes the simulator serve its built-in localhost certificate.
 func defaultTLS() *tls.Config {
 	return new(tls.Config)
+}
+
+// pagingCollector is the simulator's property collector answering in pages the
+// way vCenter does: RetrievePropertiesEx returns at most RetrieveOptions.maxObjects
+// objects and a token, ContinueRetrievePropertiesEx the next page for the token,
+// CancelRetrievePropertiesEx forgets it. govmomi 0.24's simulator ignores
+// maxObjects and lacks the other two, so a client's paging would go untested.
+//
+// It embeds the collector by value: the simulator makes each session its own
+// collector with reflect.New of the registered type, so a zero value must work.
+type pagingCollector struct {
+	simulator.PropertyCollector
+
+	pagesMu sync.Mutex
+	pages   map[string]*pendingRetrieval
+	issued  int
+}
+
+// pendingRetrieval is what is left of one retrieval: a snapshot taken when it
+// started, as vCenter answers a retrieval from one consistent read.
+type pendingRetrieval struct {
+	rest     []types.ObjectContent
+	pageSize int
+}
+
+const maxPendingRetrievals = 64
+
+func installPagingCollector() {
+	si := simulator.Map.Get(vim25.ServiceInstance).(*simulator.ServiceInstance)
+	ref := si.Content.PropertyCollector
+	pc := &pagingCollector{}
+	pc.Self = ref
+	simulator.Map.Put(pc)
+}
+
+func (pc *pagingCollector) RetrievePropertiesEx(ctx *simulator.Context, r *types.RetrievePropertiesEx) soap.HasFault {
+	res := pc.PropertyCollector.RetrievePropertiesEx(ctx, r)
+	body, ok := res.(*methods.RetrievePropertiesExBody)
+	if !ok || body.Fault_ != nil || body.Res == nil || body.Res.Returnval == nil {
+		return res
+	}
+	result := body.Res.Returnval
+	result.Token = pc.keep(result.Objects, int(r.Options.MaxObjects))
+	if result.Token != "" {
+		result.Objects = result.Objects[:r.Options.MaxObjects]
+	}
+	return body
+}
+
+// keep remembers the objects after the first page and returns their token; ""
+// when everything fits in one page (maxObjects unset or not exceeded).
+func (pc *pagingCollector) keep(objects []types.ObjectContent, pageSize int) string {
+	if pageSize <= 0 || len(objects) <= pageSize {
+		return ""
+	}
+	pc.pagesMu.Lock()
+	defer pc.pagesMu.Unlock()
+	if pc.pages == nil {
+		pc.pages = make(map[string]*pendingRetrieval)
+	}
+	// A client that walks away without cancelling must not grow the lab forever:
+	// like vCenter, forget the oldest retrievals.
+	for len(pc.pages) >= maxPendingRetrievals {
+		oldest := ""
+		for t := range pc.pages {
+			if oldest == "" || len(t) < len(oldest) || (len(t) == len(oldest) && t < oldest) {
+				oldest = t
+			}
+		}
+		delete(pc.pages, oldest)
+	}
+	pc.issued++
+	token := strconv.Itoa(pc.issued)
+	rest := make([]types.ObjectContent, len(objects)-pageSize)
+	copy(rest, objects[pageSize:])
+	pc.pages[token] = &pendingRetrieval{rest: rest, pageSize: pageSize}
+	return token
+}
+
+func (pc *pagingCollector) ContinueRetrievePropertiesEx(ctx *simulator.Context, r *types.ContinueRetrievePropertiesEx) soap.HasFault {
+	body := &methods.ContinueRetrievePropertiesExBody{}
+	pc.pagesMu.Lock()
+	defer pc.pagesMu.Unlock()
+	pending, ok := pc.pages[r.Token]
+	if !ok {
+		body.Fault_ = simulator.Fault("unknown or finished retrieval token", &types.InvalidArgument{InvalidProperty: "token"})
+		return body
+	}
+	n := pending.pageSize
+	if n > len(pending.rest) {
+		n = len(pending.rest)
+	}
+	result := types.RetrieveResult{Objects: pending.rest[:n]}
+	pending.rest = pending.rest[n:]
+	if len(pending.rest) == 0 {
+		delete(pc.pages, r.Token)
+	} else {
+		result.Token = r.Token
+	}
+	body.Res = &types.ContinueRetrievePropertiesExResponse{Returnval: result}
+	return body
+}
+
+func (pc *pagingCollector) CancelRetrievePropertiesEx(ctx *simulator.Context, r *types.CancelRetrievePropertiesEx) soap.HasFault {
+	body := &methods.CancelRetrievePropertiesExBody{}
+	pc.pagesMu.Lock()
+	defer pc.pagesMu.Unlock()
+	if _, ok := pc.pages[r.Token]; !ok {
+		body.Fault_ = simulator.Fault("unknown or finished retrieval token", &types.InvalidArgument{InvalidProperty: "token"})
+		return body
+	}
+	delete(pc.pages, r.Token)
+	body.Res = &types.CancelRetrievePropertiesExResponse{}
+	return body
 }

@@ -1,0 +1,126 @@
+"""Plan (and with --apply, apply) a profile on a set of hosts, for scripts.
+
+It acts as the person named with --user and asks portal.access like the UI: a
+Provisioner's plan waits for a Project admin's approval, exactly as in the portal.
+The flow, the tasks and the audit trail are the portal's own (hosts.changes).
+Prints one summary line; the exit code says how it went.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from hosts import change_tasks
+from hosts import changes as flow
+from hosts.models.changes import Change, ChangeStatus, HostState, Profile
+from portal import access
+
+#: Exit codes: 0 done (planned, or applied everywhere); 1 a host failed, was refused or
+#: unreachable, or the apply did not finish in time; 2 bad input or not allowed;
+#: 3 planned, but waiting for a Project admin's approval before it can be applied.
+FAILED, REFUSED, AWAITING = 1, 2, 3
+BAD_STATES = {HostState.FAILED, HostState.ROLLED_BACK, HostState.UNREACHABLE, HostState.REFUSED}
+POLL_SECONDS = 0.5
+
+
+class Command(BaseCommand):
+    help = "Plan a profile on hosts (and apply it with --apply); one summary line, meaningful exit code."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("profile", help="the profile's name (or id)")
+        parser.add_argument("--user", required=True, help="act as this portal user (their role decides)")
+        parser.add_argument("--project", help="the profile's project, when its name is not unique")
+        parser.add_argument(
+            "--hosts", default="", help="comma-separated host names; default: all of the profile's"
+        )
+        parser.add_argument("--apply", action="store_true", help="apply after planning, and wait for it")
+        parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the apply")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
+        if user is None:
+            raise CommandError(f"No active user {options['user']!r}.", returncode=REFUSED)
+        profile = self._profile(user, options["profile"], options["project"])
+        if not access.can(user, "change.plan", profile.project_id):
+            raise CommandError(f"{user} may not plan changes in {profile.project}.", returncode=REFUSED)
+        targets = flow.hosts_of(profile)
+        wanted = {name.strip() for name in options["hosts"].split(",") if name.strip()}
+        if wanted:
+            unknown = wanted - {h.name for h in targets}
+            if unknown:
+                raise CommandError(
+                    f"Not hosts of profile {profile.name}: {', '.join(sorted(unknown))}.", returncode=REFUSED
+                )
+            targets = [h for h in targets if h.name in wanted]
+        if not targets:
+            raise CommandError(
+                f"Profile {profile.name} has no hosts: assign hosts or tags first.", returncode=REFUSED
+            )
+        change = Change.objects.create(
+            project=profile.project,
+            title=f"Apply profile {profile.name}"[:200],
+            profile=profile,
+            settings=profile.settings,
+            created_by=user,
+        )
+        # The plan task's own body, run here: the script waits for it anyway.
+        change_tasks.plan_change.run(change.pk, [h.pk for h in targets])
+        change.refresh_from_db()
+        if not options["apply"]:
+            self._finish(change, "planned")
+            return
+        if change.status == ChangeStatus.AWAITING_APPROVAL:
+            self._finish(change, "planned, awaiting a Project admin's approval", code=AWAITING)
+            return
+        if not any(run.state in flow.RUNNABLE for run in change.hosts.all()):
+            self._finish(change, "planned, nothing to apply")
+            return
+        try:
+            flow.start_apply(change, user)
+        except flow.ChangeError as exc:
+            raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
+        deadline = time.monotonic() + options["timeout"]
+        busy = {HostState.QUEUED, HostState.APPLYING}
+        while change.hosts.filter(state__in=busy).exists():
+            if time.monotonic() > deadline:
+                self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)
+                return
+            time.sleep(POLL_SECONDS)  # the apply runs in tasks; the database is where they report
+        change.refresh_from_db()
+        self._finish(
+            change, "applied" if change.status == ChangeStatus.APPLIED else change.get_status_display()
+        )
+
+    def _profile(self, user: Any, name: str, project: str | None) -> Profile:
+        profiles = Profile.objects.filter(project__in=access.projects(user, "change.view")).select_related(
+            "project"
+        )
+        if project:
+            profiles = profiles.filter(project__name=project)
+        found = list(profiles.filter(name=name)) or (
+            list(profiles.filter(pk=int(name))) if name.isdigit() else []
+        )
+        if not found:
+            raise CommandError(f"No profile {name!r} that {user} may see.", returncode=REFUSED)
+        if len(found) > 1:
+            where = ", ".join(p.project.name for p in found)
+            raise CommandError(
+                f"Profile {name!r} is in several projects ({where}): give --project.", returncode=REFUSED
+            )
+        return found[0]
+
+    def _finish(self, change: Change, outcome: str, code: int | None = None) -> None:
+        states = Counter(change.hosts.values_list("state", flat=True))
+        counts = ", ".join(f"{n} {HostState(s).label.lower()}" for s, n in sorted(states.items()))
+        self.stdout.write(
+            f"change {change.pk} ({change.status}): {outcome}; {sum(states.values())} host(s): {counts}"
+        )
+        if code is None and any(states[s] for s in BAD_STATES):
+            code = FAILED
+        if code:
+            raise SystemExit(code)

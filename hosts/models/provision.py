@@ -1,0 +1,115 @@
+"""Provisioning new Photon hosts: requests to clone VMs from a template, the VMs
+they make (each with its one-time enrollment token), per-project quotas and the
+portal's own SSH key that every new host trusts for root."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from portal.fields import EncryptedTextField
+from portal.models import Project
+
+from .changes import Profile
+from .host import Host
+from .vsphere import VCenter
+
+
+class PortalSshKey(models.Model):
+    """The key pair the portal logs in to provisioned hosts with (made on first use)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    private_key = EncryptedTextField(multiline=True)
+    public_key = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "portal SSH key"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProvisionQuota(models.Model):
+    """What a project may hold of provisioned VMs; no row means no provisioning."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="provision_quota")
+    max_vms = models.PositiveIntegerField(default=10)
+    max_cpus = models.PositiveIntegerField(default=40)
+    max_memory_mb = models.PositiveIntegerField(default=81920)
+
+    def __str__(self) -> str:
+        return f"quota of {self.project}"
+
+
+class ProvisionRequest(models.Model):
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="provision_requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Empty for a kickstart install (bare metal, or a VM booted from Photon's ISO).
+    vcenter = models.ForeignKey(VCenter, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    template = models.CharField(max_length=255, blank=True, help_text="Template VM managed object id.")
+    template_name = models.CharField(max_length=255, blank=True)
+    resource_pool = models.CharField(max_length=255, blank=True)
+    datastore = models.CharField(max_length=255, blank=True)
+    folder = models.CharField(max_length=255, blank=True)
+    network = models.CharField(max_length=255, blank=True)
+    cpus = models.PositiveIntegerField(default=2)
+    memory_mb = models.PositiveIntegerField(default=2048)
+    count = models.PositiveIntegerField(default=1)
+    #: "web-{n}" (n counts from 1) makes web-1, web-2, ...
+    name_pattern = models.CharField(max_length=100)
+    profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name_pattern} x{self.count}"
+
+
+class ProvisionedVm(models.Model):
+    """One VM of a request: its progress, and the enrollment token bound to it."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CLONING = "cloning", "Cloning"
+        POWERING_ON = "powering_on", "Powering on"
+        WAITING = "waiting", "Waiting for enrollment"
+        ENROLLED = "enrolled", "Enrolled"
+        FAILED = "failed", "Failed"
+
+    request = models.ForeignKey(ProvisionRequest, on_delete=models.CASCADE, related_name="vms")
+    name = models.CharField(max_length=100)
+    #: cloud-init's instance-id, also what the phone-home must carry back.
+    instance_id = models.CharField(max_length=64, unique=True)
+    moref = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    detail = models.TextField(blank=True)
+    #: SHA-256 of the one-time token; the token itself exists only in the VM's guestinfo.
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_expires = models.DateTimeField()
+    token_used = models.DateTimeField(null=True, blank=True)
+    #: SHA-256 of the one-time kickstart URL's token (kickstart installs only).
+    kickstart_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    kickstart_used = models.DateTimeField(null=True, blank=True)
+    #: Fingerprint of the Docker server certificate issued for this VM (pinned on enrollment).
+    tls_fingerprint = models.CharField(max_length=95, blank=True)
+    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "provisioned VM"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,251 @@
+"""Provisioning: the request form (Provisioner and above), a request's page with
+per-VM progress streamed live, and the one public URL, where a new host enrolls.
+
+A request someone may not see is a 404; a Viewer sees requests but the form
+refuses them (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal import access
+from portal.models import Project
+
+from .. import cloud_config, enrollment, provision, vsphere
+from ..models import Datastore, Profile, ProvisionedVm, ProvisionRequest, VCenter, VirtualMachine
+
+
+class ProvisionForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    vcenter = forms.ModelChoiceField(queryset=VCenter.objects.filter(enabled=True), label="vCenter")
+    template = forms.ModelChoiceField(
+        queryset=VirtualMachine.objects.filter(gone=False).order_by("name"),
+        help_text="A Photon OS VM or template to clone.",
+    )
+    datastore = forms.ModelChoiceField(queryset=Datastore.objects.all(), required=False)
+    cpus = forms.IntegerField(min_value=1, max_value=64, initial=2, label="CPUs")
+    memory_mb = forms.IntegerField(min_value=256, max_value=1048576, initial=2048, label="Memory (MB)")
+    count = forms.IntegerField(min_value=1, max_value=provision.MAX_COUNT, initial=1, label="How many")
+    name_pattern = forms.CharField(max_length=60, initial="photon-{n}", help_text="{n} counts from 1.")
+    profile = forms.ModelChoiceField(queryset=Profile.objects.none(), required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        projects = access.projects(user, "provision.request")
+        self.fields["project"].queryset = projects  # type: ignore[attr-defined]
+        self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        vcenter, template = data.get("vcenter"), data.get("template")
+        if vcenter and template and template.vcenter_id != vcenter.pk:
+            self.add_error("template", "That VM is in another vCenter.")
+        datastore = data.get("datastore")
+        if vcenter and datastore and datastore.vcenter_id != vcenter.pk:
+            self.add_error("datastore", "That datastore is in another vCenter.")
+        profile, project = data.get("profile"), data.get("project")
+        if profile and project and profile.project_id != project.pk:
+            self.add_error("profile", "That profile belongs to another project.")
+        if data.get("name_pattern") and data.get("count"):
+            try:
+                provision.expand_names(data["name_pattern"], data["count"])
+            except provision.ProvisionError as exc:
+                self.add_error("name_pattern", str(exc))
+        return data
+
+
+def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
+    req = ProvisionRequest.objects.select_related("project", "requester").filter(pk=pk).first()
+    if req is None or not access.can(request.user, "provision.view", req.project):
+        raise Http404("no such request")
+    return req
+
+
+@require_GET
+def requests_list(request: HttpRequest) -> HttpResponse:
+    projects = access.projects(request.user, "provision.view")
+    rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")[:100]
+    may_request = access.projects(request.user, "provision.request").exists()
+    return render(request, "hosts/provision/list.html", {"requests": rows, "may_request": may_request})
+
+
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    if not access.projects(request.user, "provision.request").exists():
+        raise PermissionDenied("not allowed: provision.request")
+    form = ProvisionForm(request.POST or None, user=request.user)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        access.require(request.user, "provision.request", data["project"])
+        req = ProvisionRequest(
+            project=data["project"],
+            requester=request.user,
+            vcenter=data["vcenter"],
+            template=data["template"].moref,
+            template_name=data["template"].name,
+            datastore=data["datastore"].moref if data["datastore"] else "",
+            cpus=data["cpus"],
+            memory_mb=data["memory_mb"],
+            count=data["count"],
+            name_pattern=data["name_pattern"].strip().lower(),
+            profile=data["profile"],
+        )
+        try:
+            with vsphere.session(req.vcenter) as si, transaction.atomic():
+                req.save()
+                provision.start(req, enroll_base_url=request.build_absolute_uri("/"), si=si)
+        except provision.ProvisionError as exc:
+            error = str(exc)
+        except vsphere.VSphereError as exc:
+            error = str(exc)
+        else:
+            return redirect("hosts:provision_request", pk=req.pk)
+    status = 400 if error or form.errors else 200
+    return render(request, "hosts/provision/form.html", {"form": form, "error": error}, status=status)
+
+
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    req = _visible(request, pk)
+    if request.GET.get("rows"):
+        return render(
+            request, "hosts/provision/partials/vm_rows.html", {"vms": req.vms.select_related("host")}
+        )
+    return render(
+        request,
+        "hosts/provision/detail.html",
+        {"req": req, "vms": req.vms.select_related("host"), "topic": provision.topic(req)},
+    )
+
+
+def _visible_vm(request: HttpRequest, pk: int) -> ProvisionedVm:
+    pvm = ProvisionedVm.objects.select_related("request__project", "request__vcenter").filter(pk=pk).first()
+    if pvm is None or not access.can(request.user, "provision.view", pvm.request.project):
+        raise Http404("no such VM")
+    access.require(request.user, "provision.request", pvm.request.project)
+    return pvm
+
+
+@require_http_methods(["GET", "POST"])
+def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """A VM that never enrolled: confirm, then power off and destroy it in vCenter."""
+    pvm = _visible_vm(request, pk)
+    error = ""
+    if request.method == "POST":
+        try:
+            provision.delete_vm(pvm, request.user)
+        except (provision.ProvisionError, vsphere.VSphereError) as exc:
+            error = str(exc)
+        else:
+            return redirect("hosts:provision_request", pk=pvm.request_id)
+    return render(
+        request,
+        "hosts/provision/confirm_delete.html",
+        {"pvm": pvm, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+def vm_seed_iso(request: HttpRequest, pk: int) -> HttpResponse:
+    """A NoCloud seed ISO for this VM (a new token and certificate: any earlier seed stops working)."""
+    pvm = _visible_vm(request, pk)
+    if pvm.state == ProvisionedVm.State.ENROLLED:
+        raise Http404("already enrolled")
+    files = provision.seed_for(pvm, request.build_absolute_uri("/"))
+    response = HttpResponse(cloud_config.seed_iso(files), content_type="application/x-iso9660-image")
+    response["Content-Disposition"] = f'attachment; filename="{pvm.name}-seed.iso"'
+    return response
+
+
+class KickstartForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+    name = forms.CharField(max_length=63, help_text="The new host's name.")
+    profile = forms.ModelChoiceField(queryset=Profile.objects.none(), required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        projects = access.projects(user, "provision.request")
+        self.fields["project"].queryset = projects  # type: ignore[attr-defined]
+        self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
+
+
+@require_http_methods(["GET", "POST"])
+def kickstart_new(request: HttpRequest) -> HttpResponse:
+    """A one-time kickstart URL for Photon's installer (``ks=...``); shown once."""
+    if not access.projects(request.user, "provision.request").exists():
+        raise PermissionDenied("not allowed: provision.request")
+    form = KickstartForm(request.POST or None, user=request.user)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        access.require(request.user, "provision.request", data["project"])
+        profile = (
+            data["profile"] if data["profile"] and data["profile"].project_id == data["project"].pk else None
+        )
+        try:
+            with transaction.atomic():
+                pvm, token = provision.new_kickstart(data["project"], data["name"], request.user, profile)
+        except provision.ProvisionError as exc:
+            error = str(exc)
+        else:
+            ks_url = request.build_absolute_uri(reverse("hosts:provision_kickstart", args=[token]))
+            return render(request, "hosts/provision/kickstart_url.html", {"pvm": pvm, "ks_url": ks_url})
+    status = 400 if error or form.errors else 200
+    return render(
+        request, "hosts/provision/kickstart_form.html", {"form": form, "error": error}, status=status
+    )
+
+
+@require_POST
+def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
+    """For a VM that cannot take guestinfo: upload a seed ISO beside it and attach it as its CD-ROM."""
+    pvm = _visible_vm(request, pk)
+    if pvm.state == ProvisionedVm.State.ENROLLED or not pvm.moref or pvm.request.vcenter is None:
+        raise Http404("no VM to attach a seed to")
+    try:
+        iso = cloud_config.seed_iso(provision.seed_for(pvm, request.build_absolute_uri("/")))
+        with vsphere.session(pvm.request.vcenter) as si:
+            file_name = provision.attach_seed_iso(pvm, si, iso)
+    except (provision.ProvisionError, vsphere.VSphereError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Seed ISO attached to {pvm.name}: {file_name}")
+    return redirect("hosts:provision_request", pk=pvm.request_id)
+
+
+@login_not_required  # Photon's installer has no account: the one-time token is its credential
+@require_GET
+def kickstart(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        config = provision.kickstart_for(token, request.build_absolute_uri("/"))
+    except enrollment.EnrollmentRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
+    response = JsonResponse(config)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_not_required  # the new host has no account: the one-time token is its credential
+@csrf_exempt  # cloud-init's phone_home posts a plain form, with no session and no CSRF token
+@require_POST
+def enroll(request: HttpRequest, token: str) -> HttpResponse:
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        host = enrollment.enroll(token, request.POST, address)
+    except enrollment.EnrollmentRefused as exc:
+        return JsonResponse({"enrolled": False, "error": str(exc)}, status=403)
+    return JsonResponse({"enrolled": True, "host": host.name})

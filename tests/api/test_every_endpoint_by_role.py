@@ -1,0 +1,191 @@
+"""Every API endpoint, as each role, answers what portal.access allows: the API can never
+do what the UI forbids.
+
+Objects are set up so that an allowed action stops just after the access check at a
+harmless point (a disabled host, a gone VM, a rejected change, a profile without
+hosts): the answer then proves the check passed without anything running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hosts.models import Host, VCenter, VirtualMachine, VmTask
+from hosts.models.changes import Change, ChangeStatus, Profile
+from portal import access, audit
+from portal.api import router
+from portal.events import notify
+from portal.models import Project, Role
+from registry.models import Registry
+from tests.api.common import client_for
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "viewer", "provisioner", "other_project_admin", "project_admin", "admin"]
+CONTAINER = "ab" * 32
+#: After the access check passed, these mean "allowed, and stopped where the setup said".
+PASSED = {200, 202, 400, 409, 502}
+
+
+@pytest.fixture
+def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    web, db = Project.objects.create(name="web"), Project.objects.create(name="db")
+    people: dict[str, Any] = {
+        "anonymous": None,
+        "admin": make_user("admin", admin=True),
+        "viewer": make_user("viewer", project=web, role=Role.VIEWER),
+        "provisioner": make_user("provisioner", project=web, role=Role.PROVISIONER),
+        "project_admin": make_user("pa", project=web, role=Role.PROJECT_ADMIN),
+        "other_project_admin": make_user("other", project=db, role=Role.PROJECT_ADMIN),
+    }
+    # Unreachable on purpose: nothing may leave the machine, and an allowed read stops at 409/502.
+    host = Host.objects.create(project=web, name="photon-web", docker_url="tcp://127.0.0.1:9", enabled=False)
+    Host.objects.create(project=db, name="photon-db", docker_url="tcp://127.0.0.1:9", enabled=False)
+    vcenter = VCenter.objects.create(name="vc", url="https://127.0.0.1:9", username="u", password="p")
+    vm = VirtualMachine.objects.create(vcenter=vcenter, moref="vm-1", name="photon-web", host=host, gone=True)
+    task = VmTask.objects.create(vm=vm, action="power_on", actor=people["admin"], state=VmTask.State.SUCCESS)
+    profile = Profile.objects.create(project=web, name="hardened", settings={"sshd": {"MaxAuthTries": 3}})
+    change = Change.objects.create(project=web, title="t", profile=profile, status=ChangeStatus.REJECTED)
+    registry = Registry.objects.create(name="local", url="http://127.0.0.1:9")
+    registry.projects.add(web)
+    entry = audit.record("host.add", obj=host, project=web, actor=people["project_admin"])
+    event = notify("photon-web is OFF", severity="error", project=web)
+    return {
+        "audit": entry,
+        "event": event,
+        **people,
+        "web": web,
+        "host": host,
+        "vcenter": vcenter,
+        "vm": vm,
+        "task": task,
+        "profile": profile,
+        "change": change,
+        "registry": registry,
+    }
+
+
+def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | None, str, str]]:
+    """(route name, method, url, body, visibility action, action needed) for every route."""
+    h, vm, ch, pr, rg = w["host"].pk, w["vm"].pk, w["change"].pk, w["profile"].pk, w["registry"].pk
+    c = f"/api/hosts/{h}/containers/{CONTAINER}"
+    repo = "?repository=library/photon"
+    rv, vc = "registry.view", "vcenter.manage"
+    a, e = w["audit"].pk, w["event"].pk
+    return [
+        ("api-root", "get", "/api/", None, "portal.use", "portal.use"),
+        ("api-project-list", "get", "/api/projects/", None, "portal.use", "portal.use"),
+        ("api-project-detail", "get", f"/api/projects/{w['web'].pk}/", None, "project.view", "project.view"),
+        ("api-audit-list", "get", "/api/audit/", None, "portal.use", "portal.use"),
+        ("api-audit-detail", "get", f"/api/audit/{a}/", None, "audit.view", "audit.view"),
+        ("api-event-list", "get", "/api/events/", None, "portal.use", "portal.use"),
+        ("api-event-detail", "get", f"/api/events/{e}/", None, "events.view", "events.view"),
+        ("api-host-list", "get", "/api/hosts/", None, "portal.use", "portal.use"),
+        ("api-host-detail", "get", f"/api/hosts/{h}/", None, "host.view", "host.view"),
+        ("api-host-containers", "get", f"/api/hosts/{h}/containers/", None, "host.view", "host.view"),
+        ("api-host-container", "get", f"{c}/", None, "host.view", "host.view"),
+        ("api-host-container-start", "post", f"{c}/start/", None, "host.view", "host.operate"),
+        ("api-host-container-stop", "post", f"{c}/stop/", None, "host.view", "host.operate"),
+        ("api-host-container-restart", "post", f"{c}/restart/", None, "host.view", "host.operate"),
+        ("api-host-container", "delete", f"{c}/", None, "host.view", "host.operate"),
+        ("api-vcenter-list", "get", "/api/vcenters/", None, vc, vc),
+        ("api-vcenter-detail", "get", f"/api/vcenters/{w['vcenter'].pk}/", None, vc, vc),
+        # A vCenter that does not exist: an Admin gets 404, everyone else 403 first (as in the UI).
+        ("api-vcenter-sync", "post", "/api/vcenters/999999/sync/", None, vc, vc),
+        ("api-vm-list", "get", "/api/vms/", None, "portal.use", "portal.use"),
+        ("api-vm-detail", "get", f"/api/vms/{vm}/", None, "vm.view", "vm.view"),
+        ("api-vm-power", "post", f"/api/vms/{vm}/power/", {"action": "power_on"}, "vm.view", "vm.operate"),
+        ("api-vm-task-list", "get", "/api/vm-tasks/", None, "portal.use", "portal.use"),
+        ("api-vm-task-detail", "get", f"/api/vm-tasks/{w['task'].pk}/", None, "vm.view", "vm.view"),
+        ("api-profile-list", "get", "/api/profiles/", None, "portal.use", "portal.use"),
+        ("api-profile-detail", "get", f"/api/profiles/{pr}/", None, "change.view", "change.view"),
+        ("api-profile-plan", "post", f"/api/profiles/{pr}/plan/", {}, "change.view", "change.plan"),
+        ("api-change-list", "get", "/api/changes/", None, "portal.use", "portal.use"),
+        ("api-change-detail", "get", f"/api/changes/{ch}/", None, "change.view", "change.view"),
+        ("api-change-approve", "post", f"/api/changes/{ch}/approve/", None, "change.view", "change.approve"),
+        ("api-change-reject", "post", f"/api/changes/{ch}/reject/", None, "change.view", "change.approve"),
+        ("api-change-apply", "post", f"/api/changes/{ch}/apply/", {"confirm": 1}, "change.view", "change.plan"),  # noqa: E501
+        ("api-registry-list", "get", "/api/registries/", None, "portal.use", "portal.use"),
+        ("api-registry-detail", "get", f"/api/registries/{rg}/", None, rv, rv),
+        ("api-registry-repositories", "get", f"/api/registries/{rg}/repositories/", None, rv, rv),
+        ("api-registry-tags", "get", f"/api/registries/{rg}/tags/{repo}", None, rv, rv),
+        ("api-registry-tag-details", "get", f"/api/registries/{rg}/tag/{repo}&reference=1.0", None, rv, rv),
+    ]  # fmt: skip
+
+
+def expected(user: Any, see: str, act: str, project: Project) -> set[int]:
+    if user is None:
+        return {401}
+    if not access.can(user, see, project):
+        # Admin-only areas (vCenters) answer 403, like the UI; a project's objects are hidden: 404.
+        return {403} if see in access.ADMIN_ACTIONS else {404}
+    if not access.can(user, act, project):
+        return {403}
+    return PASSED | {404} if act == "vcenter.manage" and "999999" in see else PASSED
+
+
+def test_the_walk_covers_every_route_of_the_api(world) -> None:  # type: ignore[no-untyped-def]
+    routed = {url.name for url in router.urls if url.name}
+    walked = {name for name, *_ in endpoints(world)}
+    assert routed <= walked, f"endpoints nobody walks: {sorted(routed - walked)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_endpoint_answers_as_access_rules_say(world, role: str) -> None:  # type: ignore[no-untyped-def]
+    user = world[role]
+    api = client_for(user)
+    wrong = []
+    for name, method, url, body, see, act in endpoints(world):
+        response = (
+            getattr(api, method)(url, body, format="json") if body is not None else getattr(api, method)(url)
+        )
+        want = expected(user, see, act, world["web"])
+        if name == "api-vcenter-sync" and access.is_admin(user):
+            want = {404}
+        if response.status_code not in want:
+            wrong.append(f"{method.upper()} {url}: {response.status_code}, expected {sorted(want)}")
+        assert response["Content-Type"].startswith("application/json"), url
+    assert not wrong, "\n".join(wrong)
+    # Nothing was queued or changed by the allowed actions: each stopped at its setup's guard.
+    assert Change.objects.get(pk=world["change"].pk).status == ChangeStatus.REJECTED
+    assert VmTask.objects.count() == 1 and Change.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "hosts", "profiles", "registries", "vms"),
+    [
+        ("admin", {"photon-web", "photon-db"}, {"hardened"}, {"local"}, set()),
+        ("viewer", {"photon-web"}, {"hardened"}, {"local"}, set()),
+        ("project_admin", {"photon-web"}, {"hardened"}, {"local"}, set()),
+        ("other_project_admin", {"photon-db"}, set(), set(), set()),
+    ],
+)
+def test_each_list_holds_only_what_the_role_may_see(world, role, hosts, profiles, registries, vms) -> None:  # type: ignore[no-untyped-def]
+    api = client_for(world[role])
+
+    def names(url: str) -> set[str]:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        return {row["name"] for row in response.json()["results"]}
+
+    assert names("/api/hosts/") == hosts
+    assert names("/api/profiles/") == profiles
+    assert names("/api/registries/") == registries
+    assert names("/api/vms/") == vms  # the only VM is gone from vCenter: lists leave it out
+    changes = api.get("/api/changes/").json()["results"]
+    assert [c["id"] for c in changes] == ([] if role == "other_project_admin" else [world["change"].pk])
+
+
+def test_secrets_are_never_part_of_an_answer(world) -> None:  # type: ignore[no-untyped-def]
+    world["host"].ssh_private_key = "-----BEGIN OPENSSH PRIVATE KEY-----secret"
+    world["host"].save()
+    api = client_for(world["admin"])
+    for url in (
+        f"/api/hosts/{world['host'].pk}/",
+        f"/api/vcenters/{world['vcenter'].pk}/",
+        "/api/registries/",
+    ):
+        body = api.get(url).content.decode()
+        assert "secret" not in body and '"password"' not in body and "private_key" not in body

@@ -1,0 +1,78 @@
+"""Issue 9's browser flow: a Provisioner asks for a new host from a Photon template and
+watches the request go from clone to enrolled on its page, live, while the lab boots
+the clone through cloud-init and it phones home."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from hosts import vsphere, vsphere_sync
+from hosts.models import ProvisionedVm, ProvisionQuota
+from portal.models import Event, Project, Role
+from tests.e2e.test_sign_in_and_live_activity import sign_in
+from tests.lab import cloud_boot
+from tests.lab.common import wait_until
+from tests.provision.conftest import boot_host, photon_template, portal_on_lab_network  # noqa: F401 -- fixtures
+from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixture
+
+pytestmark = pytest.mark.lab
+
+
+def test_a_provisioning_request_goes_from_clone_to_enrolled(
+    celery_worker_if_brokered,
+    lab_vcenter,
+    boot_host,  # noqa: F811
+    portal_on_lab_network,  # noqa: F811
+    outside,  # noqa: F811
+    make_user,
+    browser,
+    screenshot,
+) -> None:
+    url = portal_on_lab_network
+    vcenter = add_vcenter(lab_vcenter)
+    with vsphere.session(vcenter) as si:
+        vsphere_sync.sync(vcenter, si)
+    project = Project.objects.create(name="fleet")
+    ProvisionQuota.objects.create(project=project)
+    make_user("prov", project=project, role=Role.PROVISIONER)
+    template = photon_template(vcenter)
+
+    page = browser.new_context().new_page()
+    sign_in(page, url, "prov")
+    page.goto(url + "/hosts/provision/new/")
+    page.select_option("#id_project", str(project.pk))
+    page.select_option("#id_vcenter", str(vcenter.pk))
+    page.select_option("#id_template", str(template.pk))
+    page.fill("#id_cpus", "1")
+    page.fill("#id_memory_mb", "512")
+    page.fill("#id_name_pattern", "browser-{n}")
+    page.click("#provision-submit")
+    page.wait_for_url("**/hosts/provision/*/")
+
+    pvm = ProvisionedVm.objects.get(name="browser-1")
+    row = page.locator(f"#provision-vm-{pvm.pk}")
+    expect(row).to_have_attribute("data-state", "waiting", timeout=60000)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    page.evaluate("window.__notReloaded = true")
+    screenshot(page, "provision-waiting")
+
+    guestinfo = {o.key: o.value for o in find_vm(outside, "browser-1").config.extraConfig}
+    booted = cloud_boot.boot(boot_host, {k: v for k, v in guestinfo.items() if k.startswith("guestinfo.")})
+    assert booted["datasource"].startswith("DataSourceVMware"), booted["log"]
+
+    def enrolled() -> bool:
+        pvm.refresh_from_db()
+        return pvm.state == ProvisionedVm.State.ENROLLED
+
+    try:
+        wait_until(enrolled, timeout=60, what="the host to enroll")
+    except TimeoutError:
+        events = list(Event.objects.values_list("message", flat=True))
+        raise AssertionError(f"{pvm.state} {pvm.detail} {events}\n{booted['log'][-4000:]}") from None
+
+    # The enrollment arrives over the websocket: same page, no reload.
+    expect(row).to_have_attribute("data-state", "enrolled", timeout=60000)
+    expect(row.locator("a")).to_have_text("browser-1")
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "provision-enrolled")

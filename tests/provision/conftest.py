@@ -1,0 +1,84 @@
+"""Fixtures for provisioning: the lab's vcsim added and synced, a project with a quota."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from hosts import vsphere, vsphere_sync
+from hosts.models import ProvisionQuota, VCenter, VirtualMachine
+from portal.models import Project
+from tests.conftest import REPO, daphne_env
+from tests.lab import cloud_boot
+from tests.lab.common import free_port, wait_until
+from tests.lab.fixtures import start
+from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixtures reused
+
+BASE_URL = "http://portal.test"
+
+
+@pytest.fixture
+def synced_vc(db: None, lab_vcenter: dict[str, Any]) -> VCenter:
+    vcenter = add_vcenter(lab_vcenter)
+    with vsphere.session(vcenter) as si:
+        vsphere_sync.sync(vcenter, si)
+    return vcenter
+
+
+@pytest.fixture
+def project(db: None) -> Project:
+    project = Project.objects.create(name="fleet")
+    ProvisionQuota.objects.create(project=project, max_vms=5, max_cpus=10, max_memory_mb=10240)
+    return project
+
+
+def photon_template(vcenter: VCenter) -> VirtualMachine:
+    return VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, gone=False).order_by("name").first()  # type: ignore[return-value]
+
+
+def other_template(vcenter: VCenter) -> VirtualMachine:
+    return (
+        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=False, gone=False).order_by("name").first()
+    )  # type: ignore[return-value]
+
+
+@pytest.fixture
+def boot_host(lab_root: Path) -> Iterator[dict[str, Any]]:
+    workdir = lab_root / "cloud-boot"
+    yield start(lambda: cloud_boot.up(workdir))
+    cloud_boot.down(workdir)
+
+
+@pytest.fixture
+def portal_on_lab_network(transactional_db: None, boot_host: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """A real daphne on the test database, listening where the lab hosts can reach it."""
+    address, port = boot_host["gateway"], free_port()
+    log = tmp_path / "daphne.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", address, "-p", str(port), "portal.asgi:application"],
+        cwd=REPO,
+        env=daphne_env(PORTAL_ALLOWED_HOSTS=address),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://{address}:{port}"
+    try:
+        wait_until(
+            lambda: process.poll() is None and requests.get(url + "/healthz", timeout=2).status_code < 500,
+            timeout=60,
+            what="daphne on the lab network",
+        )
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
