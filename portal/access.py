@@ -143,11 +143,12 @@ def can_subscribe(user: User | None, topic: str) -> bool:
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """Template context: which sections the signed-in user sees in the header."""
+    """Template context: the sections in the header (the work) and the bar below it
+    (the people and records around it)."""
     user = getattr(request, "user", None)
     if not is_signed_in(user):
-        return {"nav": []}
-    items = [
+        return {"nav": [], "subnav": []}
+    nav = [
         ("dashboard", "Dashboard"),
         ("work", "My work"),
         ("hosts:index", "Hosts"),
@@ -155,10 +156,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("hosts:provision", "Provisioning"),
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
+    ]
+    subnav = [
         ("projects", "Projects"),
         ("events", "Events"),
         ("audit", "Audit"),
+        ("api-tokens", "API tokens"),
     ]
     if getattr(user, "is_staff", False):
-        items.append(("admin:index", "Administration"))
-    return {"nav": items}
+        subnav.append(("admin:index", "Administration"))
+    return {"nav": nav, "subnav": subnav}
