@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -20,15 +20,7 @@ from rest_framework.exceptions import ValidationError
 
 from . import access
 from .api_policy import StrictFilters
-from .filters import DateRangeForm, day_end, day_start
 from .models import AuditEntry, Event, Project
-
-
-def date_range(params: dict[str, str]) -> tuple[object, object]:
-    form = DateRangeForm({"since": params.get("since"), "until": params.get("until")})
-    if not form.is_valid():
-        raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
-    return day_start(form.cleaned_data["since"]), day_end(form.cleaned_data["until"])
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -96,24 +88,13 @@ class AuditViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     filters: ClassVar[dict[str, str]] = {"person": "", "action": "", "object": "", "since": "", "until": ""}
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
-        from .audit_views import visible_audit
+        from .audit_views import AuditFilterForm, narrow_audit, visible_audit
 
         entries, _ = visible_audit(self.request.user)
-        params = self.filter_params(self.request)
-        if "person" in params:
-            entries = entries.filter(actor_name__icontains=params["person"])
-        if "action" in params:
-            entries = entries.filter(action__startswith=params["action"])
-        if "object" in params:
-            entries = entries.filter(
-                Q(object_repr__icontains=params["object"]) | Q(object_type=params["object"])
-            )
-        since, until = date_range(params)
-        if since:
-            entries = entries.filter(at__gte=since)
-        if until:
-            entries = entries.filter(at__lte=until)
-        return entries
+        form = AuditFilterForm(self.filter_params(self.request))
+        if not form.is_valid():
+            raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
+        return narrow_audit(entries, form.cleaned_data)
 
 
 class EventSerializer(serializers.ModelSerializer):

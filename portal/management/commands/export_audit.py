@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
 
-from portal.audit_views import csv_rows
-from portal.filters import DateRangeForm, day_end, day_start
+from portal.audit_views import AUDIT_FILTERS, AuditFilterForm, csv_rows, narrow_audit
 from portal.models import AuditEntry
 
 
@@ -24,22 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="up to this day (YYYY-MM-DD)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dates = DateRangeForm({"since": options["since"], "until": options["until"]})
-        if not dates.is_valid():
-            raise CommandError(" ".join(f"{k}: {' '.join(v)}" for k, v in dates.errors.items()))
-        entries = AuditEntry.objects.all()
-        if options["person"]:
-            entries = entries.filter(actor_name__icontains=options["person"])
-        if options["action"]:
-            entries = entries.filter(action__startswith=options["action"])
-        if options["object"]:
-            entries = entries.filter(
-                Q(object_repr__icontains=options["object"]) | Q(object_type=options["object"])
-            )
-        if dates.cleaned_data["since"]:
-            entries = entries.filter(at__gte=day_start(dates.cleaned_data["since"]))
-        if dates.cleaned_data["until"]:
-            entries = entries.filter(at__lte=day_end(dates.cleaned_data["until"]))
+        form = AuditFilterForm({name: options[name] for name in AUDIT_FILTERS if options[name]})
+        if not form.is_valid():
+            raise CommandError(" ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        entries = narrow_audit(AuditEntry.objects.all(), form.cleaned_data)
         if options["output"] == "-":
             count = self._write(entries, lambda line: self.stdout.write(line, ending=""))
         else:
