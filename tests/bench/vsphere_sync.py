@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import statistics
@@ -32,8 +31,6 @@ from typing import Any
 from tests.lab import common, vcenter
 
 SOURCE = Path(__file__).with_name("govmomi_baseline") / "main.go"
-BUILD_DIR = common.CACHE / "govmomi_baseline"
-BINARY = BUILD_DIR / "govmomi_baseline"
 
 # daphne with the watchers on its loop, as `make run` serves.
 SERVE_WITH_WATCHERS = """
@@ -51,32 +48,7 @@ CommandLineInterface().run(["-b", "127.0.0.1", "-p", sys.argv[1], "portal.asgi:a
 
 
 def build_baseline() -> Path:
-    go = common.require_binary("go", "golang-go")
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    wanted = hashlib.sha256(SOURCE.read_bytes() + os.path.realpath(go).encode()).hexdigest()
-    stamp = BUILD_DIR / "source.sha256"
-    if BINARY.exists() and stamp.exists() and stamp.read_text() == wanted:
-        return BINARY
-    env = {
-        **os.environ,
-        "GO111MODULE": "off",
-        "GOFLAGS": "",
-        "GOPATH": f"{BUILD_DIR / 'gopath'}:/usr/share/gocode",
-        "GOCACHE": str(BUILD_DIR / "gocache"),
-    }
-    result = subprocess.run(
-        [go, "build", "-o", str(BINARY), str(SOURCE)],
-        cwd=BUILD_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building the govmomi baseline failed:\n{result.stdout}{result.stderr}")
-    stamp.write_text(wanted)
-    return BINARY
+    return common.build_go(SOURCE, "govmomi_baseline")
 
 
 def baseline(info: dict[str, Any], runs: int) -> dict[str, Any]:

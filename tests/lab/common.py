@@ -12,6 +12,8 @@ another process can stop them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -160,3 +162,43 @@ def stop_recorded(workdir: Path, *, timeout: float = 10.0) -> None:
         with contextlib.suppress(ValueError, FileNotFoundError):
             stop_pid(int(pidfile.read_text().strip()), timeout=timeout)
         pidfile.unlink(missing_ok=True)
+
+
+def build_go(source: Path, name: str) -> Path:
+    """Build a Go ``main`` against Debian's govmomi in GOPATH mode (lab notes) into
+    ``CACHE/NAME/NAME``, unless the binary there came from this source and this Go.
+
+    Parallel test sessions share the cache: one builds, the others wait and reuse.
+    """
+    go = require_binary("go", "golang-go")
+    build_dir = CACHE / name
+    build_dir.mkdir(parents=True, exist_ok=True)
+    binary = build_dir / name
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(f"{os.path.realpath(go)}:{os.stat(go).st_mtime_ns}".encode())  # a Go upgrade rebuilds
+    stamp = build_dir / f"{name}.sha256"
+    with open(build_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return binary
+        env = {
+            **os.environ,
+            "GO111MODULE": "off",
+            "GOFLAGS": "",
+            "GOPATH": f"{build_dir / 'gopath'}:/usr/share/gocode",
+            "GOCACHE": str(build_dir / "gocache"),
+        }
+        result = subprocess.run(
+            [go, "build", "-o", str(binary.with_suffix(".new")), str(source)],
+            cwd=build_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"building {name} failed:\n{result.stdout}{result.stderr}")
+        os.replace(binary.with_suffix(".new"), binary)
+        stamp.write_text(digest.hexdigest())
+    return binary

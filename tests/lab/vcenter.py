@@ -15,7 +15,6 @@ recorded by ``common.spawn`` as ``workdir/pids/vcsim``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -23,7 +22,6 @@ import os
 import secrets
 import shutil
 import ssl
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,7 @@ from tests.lab import common, pki
 
 NAME = "vcsim"
 SOURCE = Path(__file__).with_name("vcsim") / "main.go"
-BUILD_DIR = common.CACHE / "vcsim"
-BINARY = BUILD_DIR / "vcsim"
+BINARY = common.CACHE / "vcsim" / "vcsim"
 GOVMOMI_SIMULATOR = Path("/usr/share/gocode/src/github.com/vmware/govmomi/simulator")
 USER = "administrator@vsphere.local"
 
@@ -129,51 +126,11 @@ def served_thumbprint(host: str, port: int) -> str:
 
 def build() -> Path:
     """Build vcsim/main.go into the cache unless the binary there was built from this source."""
-    go = common.require_binary("go", "golang-go")
     if not GOVMOMI_SIMULATOR.is_dir():
         raise common.LabUnavailable(
             f"{GOVMOMI_SIMULATOR} missing: apt-get install golang-github-vmware-govmomi-dev"
         )
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    wanted = _source_hash(go)
-    stamp = BUILD_DIR / "vcsim.sha256"
-    # Parallel test sessions share the cache: one builds, the others wait and reuse.
-    with open(BUILD_DIR / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if BINARY.exists() and stamp.exists() and stamp.read_text() == wanted:
-            return BINARY
-        _go_build(go, BINARY.with_suffix(".new"))
-        os.replace(BINARY.with_suffix(".new"), BINARY)
-        stamp.write_text(wanted)
-    return BINARY
-
-
-def _go_build(go: str, output: Path) -> None:
-    env = {
-        **os.environ,
-        "GO111MODULE": "off",
-        "GOFLAGS": "",
-        "GOPATH": f"{BUILD_DIR / 'gopath'}:/usr/share/gocode",
-        "GOCACHE": str(BUILD_DIR / "gocache"),
-    }
-    result = subprocess.run(
-        [go, "build", "-o", str(output), str(SOURCE)],
-        cwd=BUILD_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building vcsim failed:\n{result.stdout}{result.stderr}")
-
-
-def _source_hash(go: str) -> str:
-    digest = hashlib.sha256(SOURCE.read_bytes())
-    # A Go upgrade must rebuild too.
-    digest.update(f"{os.path.realpath(go)}:{os.stat(go).st_mtime_ns}".encode())
-    return digest.hexdigest()
+    return common.build_go(SOURCE, NAME)
 
 
 def _start(workdir: Path, argv: list[str], *, timeout: float) -> dict[str, Any]:
