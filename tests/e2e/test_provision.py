@@ -13,7 +13,12 @@ from portal.models import Event, Project, Role
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until
-from tests.provision.conftest import boot_host, photon_template, portal_on_lab_network  # noqa: F401 -- fixtures
+from tests.provision.conftest import (  # noqa: F401 -- fixtures, and its own vcsim: clones must not
+    boot_host,  # change the inventory the shared lab_vcenter gives the vSphere tests
+    lab_vcenter,
+    photon_template,
+    portal_on_lab_network,
+)
 from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixture
 
 pytestmark = pytest.mark.lab
@@ -21,7 +26,7 @@ pytestmark = pytest.mark.lab
 
 def test_a_provisioning_request_goes_from_clone_to_enrolled(
     celery_worker_if_brokered,
-    lab_vcenter,
+    lab_vcenter,  # noqa: F811
     boot_host,  # noqa: F811
     portal_on_lab_network,  # noqa: F811
     outside,  # noqa: F811

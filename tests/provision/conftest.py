@@ -23,6 +23,17 @@ from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -
 BASE_URL = "http://portal.test"
 
 
+@pytest.fixture(scope="session")
+def lab_vcenter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Provisioning clones VMs: a vcsim of its own, so the shared one keeps the inventory
+    the vSphere tests count on."""
+    from tests.lab import vcenter
+
+    workdir = tmp_path_factory.mktemp("provision-vcenter")
+    yield start(lambda: vcenter.up(workdir, vms=100, photon_share=0.3))
+    vcenter.down(workdir)
+
+
 @pytest.fixture
 def synced_vc(db: None, lab_vcenter: dict[str, Any]) -> VCenter:
     vcenter = add_vcenter(lab_vcenter)
