@@ -7,7 +7,18 @@ from django.http import HttpRequest
 
 from portal.fields import SecretAwareModelForm
 
-from .models import Change, ChangeHost, Drift, Host, Profile, Tag, VCenter, VirtualMachine, VmTask
+from .models import (
+    ENGINE_FACTS,
+    Change,
+    ChangeHost,
+    Drift,
+    Host,
+    Profile,
+    Tag,
+    VCenter,
+    VirtualMachine,
+    VmTask,
+)
 from .models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest
 
 
@@ -18,20 +29,7 @@ class HostAdmin(admin.ModelAdmin):
     list_filter = ["status", "project", "insecure", "enabled", "tags"]
     search_fields = ["name", "docker_url", "address"]
     filter_horizontal = ["tags"]
-    readonly_fields = [
-        "status",
-        "failures",
-        "last_seen",
-        "last_error",
-        "os_name",
-        "os_version",
-        "kernel",
-        "engine_version",
-        "cpus",
-        "memory",
-        "containers_running",
-        "containers_total",
-    ]
+    readonly_fields = ["status", "failures", "last_seen", "last_error", *ENGINE_FACTS]
 
 
 @admin.register(Tag)

@@ -31,7 +31,7 @@ from portal.api_policy import Pages, StrictFilters
 
 from . import change_tasks, engine, host_tasks, vsphere_tasks
 from . import changes as flow
-from .models import Host, HostStatus, VCenter, VirtualMachine, VmTask
+from .models import ENGINE_FACTS, Host, HostStatus, VCenter, VirtualMachine, VmTask
 from .models.changes import Change, ChangeHost, ChangeStatus, Profile
 from .views.fleet import host_or_404, visible_hosts
 from .views.vsphere import _SNAPSHOT_NAME, visible_vms, vm_or_404
@@ -90,14 +90,7 @@ class HostSerializer(serializers.ModelSerializer):
             "status",
             "last_seen",
             "last_error",
-            "os_name",
-            "os_version",
-            "kernel",
-            "engine_version",
-            "cpus",
-            "memory",
-            "containers_running",
-            "containers_total",
+            *ENGINE_FACTS,
             "created",
             "updated",
         ]

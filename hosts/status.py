@@ -20,7 +20,7 @@ from portal import events, live
 from portal.models import Event
 
 from .engine import Facts
-from .models import Host, HostStatus
+from .models import ENGINE_FACTS, Host, HostStatus
 
 OFF_AFTER = 3
 ALL_HOSTS_TOPIC = "hosts:all"
@@ -44,16 +44,7 @@ def apply_facts(host: Host, facts: Facts) -> list[str]:
     host.memory = facts.memory
     host.containers_running = facts.containers_running
     host.containers_total = facts.containers_total
-    return [
-        "os_name",
-        "os_version",
-        "kernel",
-        "engine_version",
-        "cpus",
-        "memory",
-        "containers_running",
-        "containers_total",
-    ]
+    return list(ENGINE_FACTS)
 
 
 def record_success(host: Host, facts: Facts | None = None) -> bool:

@@ -20,6 +20,20 @@ class HostStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+#: What an engine tells about its host (``/info``): written by hosts.status.apply_facts
+#: only, so read-only everywhere else (admin, API).
+ENGINE_FACTS = (
+    "os_name",
+    "os_version",
+    "kernel",
+    "engine_version",
+    "cpus",
+    "memory",
+    "containers_running",
+    "containers_total",
+)
+
+
 class Tag(models.Model):
     name = models.CharField(max_length=60, unique=True)
 
