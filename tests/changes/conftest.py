@@ -51,23 +51,28 @@ def project(transactional_db: None):  # type: ignore[no-untyped-def]
     return Project.objects.create(name="fleet")
 
 
-@pytest.fixture
-def make_host(project):  # type: ignore[no-untyped-def]
+def host_for(lab: LabHost, project: Any, **fields: Any) -> Any:
+    """The portal's Host for a lab SSH host, as registered with its key and host key pinned."""
     from hosts.models import Host
 
-    def make(lab: LabHost, **fields: Any) -> Host:
-        values = {
-            "project": project,
-            "name": str(lab["name"]),
-            "docker_url": f"tcp://{lab['address']}:2376",
-            "address": str(lab["address"]),
-            "ssh_port": int(lab["port"]),
-            "ssh_user": str(lab["user"]),
-            "ssh_private_key": Path(str(lab["private_key"])).read_text(),
-            "ssh_host_key": str(lab["host_key"]),
-            **fields,
-        }
-        return Host.objects.create(**values)
+    values = {
+        "project": project,
+        "name": str(lab["name"]),
+        "docker_url": f"tcp://{lab['address']}:2376",
+        "address": str(lab["address"]),
+        "ssh_port": int(lab["port"]),
+        "ssh_user": str(lab["user"]),
+        "ssh_private_key": Path(str(lab["private_key"])).read_text(),
+        "ssh_host_key": str(lab["host_key"]),
+        **fields,
+    }
+    return Host.objects.create(**values)
+
+
+@pytest.fixture
+def make_host(project):  # type: ignore[no-untyped-def]
+    def make(lab: LabHost, **fields: Any) -> Any:
+        return host_for(lab, project, **fields)
 
     return make
 

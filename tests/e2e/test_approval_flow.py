@@ -5,14 +5,13 @@ find it in the audit trail. Through the browser, against a lab host."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from hosts.models import Change, Host, Profile
+from hosts.models import Change, Profile
 from portal.models import Project, Role
-from tests.changes.conftest import lab_run
+from tests.changes.conftest import host_for, lab_run
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 
 pytestmark = pytest.mark.lab
@@ -26,14 +25,7 @@ def test_plan_arrives_live_is_approved_applies_and_is_audited(
     project = Project.objects.create(name="fleet")
     make_user("prov", project=project, role=Role.PROVISIONER)
     make_user("pa", project=project, role=Role.PROJECT_ADMIN)
-    host = Host.objects.create(
-        project=project,
-        name=str(lab["name"]),
-        docker_url=f"ssh://root@{lab['address']}",
-        address=str(lab["address"]),
-        ssh_private_key=Path(str(lab["private_key"])).read_text(),
-        ssh_host_key=str(lab["host_key"]),
-    )
+    host = host_for(lab, project, docker_url=f"ssh://root@{lab['address']}")
     profile = Profile.objects.create(
         project=project, name="keepalive", settings={"sshd": {"ClientAliveInterval": 120}}
     )

@@ -3,14 +3,12 @@ watches it finish live, then reverts it: through the browser, against a lab host
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from hosts.models import Host, Profile
+from hosts.models import Profile
 from portal.models import Project, Role
-from tests.changes.conftest import lab_run
+from tests.changes.conftest import host_for, lab_run
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 
 pytestmark = pytest.mark.lab
@@ -24,14 +22,7 @@ def test_plan_approve_apply_and_revert_an_sshd_change(
     project = Project.objects.create(name="fleet")
     make_user("prov", project=project, role=Role.PROVISIONER)
     make_user("pa", project=project, role=Role.PROJECT_ADMIN)
-    host = Host.objects.create(
-        project=project,
-        name=str(lab["name"]),
-        docker_url=f"ssh://root@{lab['address']}",
-        address=str(lab["address"]),
-        ssh_private_key=Path(str(lab["private_key"])).read_text(),
-        ssh_host_key=str(lab["host_key"]),
-    )
+    host = host_for(lab, project, docker_url=f"ssh://root@{lab['address']}")
     profile = Profile.objects.create(
         project=project, name="hardened", settings={"sshd": {"MaxAuthTries": 3, "ClientAliveInterval": 300}}
     )
