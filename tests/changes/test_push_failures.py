@@ -176,6 +176,9 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
                 timeout=60,
                 what="the restart step",
             )
+            # Killed once sshd is really down (inside the slow restart), so the login
+            # waited on below is the restarted sshd, not the old one about to stop.
+            common.wait_until(lambda: not can_log_in(lab), timeout=30, what="sshd to stop")
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
