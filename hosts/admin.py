@@ -108,6 +108,7 @@ class ProvisionQuotaAdmin(admin.ModelAdmin):
     """Where an Admin lets a project provision at all (no quota row: no provisioning)."""
 
     list_display = ["project", "max_vms", "max_cpus", "max_memory_mb"]
+    filter_horizontal = ["vcenters"]
 
 
 class ProvisionedVmInline(admin.TabularInline):
@@ -120,6 +121,6 @@ class ProvisionedVmInline(admin.TabularInline):
 
 @admin.register(ProvisionRequest)
 class ProvisionRequestAdmin(ReadOnlyAdmin):
-    list_display = ["name_pattern", "project", "count", "requester", "state", "created"]
-    list_filter = ["state", "project"]
+    list_display = ["name_pattern", "project", "count", "requester", "created"]
+    list_filter = ["project"]
     inlines = [ProvisionedVmInline]

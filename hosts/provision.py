@@ -148,6 +148,11 @@ def check(request: ProvisionRequest, si: vim.ServiceInstance) -> Plan:
     """Refuse, clearly, whatever would make the clones fail or break a limit."""
     names = expand_names(request.name_pattern, request.count)
     check_quota(request)
+    if not ProvisionQuota.objects.filter(project=request.project, vcenters=request.vcenter_id).exists():
+        raise ProvisionError(
+            f"Project {request.project} may not clone in vCenter {request.vcenter}: "
+            "an Admin allows it on the project's provisioning quota."
+        )
     template = _template(si, request.template)
     guest_id = template.config.guestId if template.config else ""
     if guest_id != PHOTON_GUEST_ID:
@@ -248,12 +253,12 @@ def start(request: ProvisionRequest, *, enroll_base_url: str, si: vim.ServiceIns
     return pvms
 
 
-@shared_task(name="hosts.provision_request")
-def run_request(request_id: int, enroll_base_url: str) -> str:
+@shared_task(name="hosts.provision_request", ignore_result=True)
+def run_request(request_id: int, enroll_base_url: str) -> None:
     request = ProvisionRequest.objects.select_related("vcenter", "project").get(pk=request_id)
     pending = list(request.vms.filter(state=ProvisionedVm.State.QUEUED))
     if not pending or request.vcenter is None:
-        return request.state
+        return
     try:
         with vsphere.session(request.vcenter) as si:
             for pvm in pending:
@@ -261,7 +266,6 @@ def run_request(request_id: int, enroll_base_url: str) -> str:
     except vsphere.VSphereError as exc:
         for pvm in request.vms.filter(state=ProvisionedVm.State.QUEUED):
             set_state(pvm, ProvisionedVm.State.FAILED, str(exc))
-    return request.state
 
 
 def clone_spec(request: ProvisionRequest, si: vim.ServiceInstance) -> vim.vm.CloneSpec:

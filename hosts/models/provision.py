@@ -37,16 +37,17 @@ class ProvisionQuota(models.Model):
     max_vms = models.PositiveIntegerField(default=10)
     max_cpus = models.PositiveIntegerField(default=40)
     max_memory_mb = models.PositiveIntegerField(default=81920)
+    #: Where the project may clone: none means no template provisioning (kickstart still works).
+    vcenters = models.ManyToManyField(
+        VCenter, blank=True, related_name="+", help_text="The vCenters this project may clone new hosts in."
+    )
 
     def __str__(self) -> str:
         return f"quota of {self.project}"
 
 
 class ProvisionRequest(models.Model):
-    class State(models.TextChoices):
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    """What someone asked for; how it goes is its VMs' states (hosts.provision.summary)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="provision_requests")
     requester = models.ForeignKey(
@@ -60,14 +61,14 @@ class ProvisionRequest(models.Model):
     datastore = models.CharField(max_length=255, blank=True)
     folder = models.CharField(max_length=255, blank=True)
     network = models.CharField(max_length=255, blank=True)
+    #: The names of the chosen datacenter, pool, folder, network and datastore, as shown when asked.
+    placement = models.JSONField(default=dict, blank=True)
     cpus = models.PositiveIntegerField(default=2)
     memory_mb = models.PositiveIntegerField(default=2048)
     count = models.PositiveIntegerField(default=1)
     #: "web-{n}" (n counts from 1) makes web-1, web-2, ...
     name_pattern = models.CharField(max_length=100)
     profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
-    error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

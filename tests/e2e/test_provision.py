@@ -39,7 +39,7 @@ def test_a_provisioning_request_goes_from_clone_to_enrolled(
     with vsphere.session(vcenter) as si:
         vsphere_sync.sync(vcenter, si)
     project = Project.objects.create(name="fleet")
-    ProvisionQuota.objects.create(project=project)
+    ProvisionQuota.objects.create(project=project).vcenters.add(vcenter)
     make_user("prov", project=project, role=Role.PROVISIONER)
     template = photon_template(vcenter)
 

@@ -35,18 +35,20 @@ def lab_vcenter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 
 @pytest.fixture
-def synced_vc(db: None, lab_vcenter: dict[str, Any]) -> VCenter:
-    vcenter = add_vcenter(lab_vcenter)
-    with vsphere.session(vcenter) as si:
-        vsphere_sync.sync(vcenter, si)
-    return vcenter
-
-
-@pytest.fixture
 def project(db: None) -> Project:
     project = Project.objects.create(name="fleet")
     ProvisionQuota.objects.create(project=project, max_vms=5, max_cpus=10, max_memory_mb=10240)
     return project
+
+
+@pytest.fixture
+def synced_vc(db: None, lab_vcenter: dict[str, Any], project: Project) -> VCenter:
+    """The lab's vCenter, synced, and one ``project`` may clone in."""
+    vcenter = add_vcenter(lab_vcenter)
+    with vsphere.session(vcenter) as si:
+        vsphere_sync.sync(vcenter, si)
+    project.provision_quota.vcenters.add(vcenter)
+    return vcenter
 
 
 def photon_template(vcenter: VCenter) -> VirtualMachine:

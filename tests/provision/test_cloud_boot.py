@@ -23,7 +23,7 @@ def test_a_clone_boots_through_cloud_init_and_enrolls_itself(
     with vsphere.session(vcenter) as si:
         vsphere_sync.sync(vcenter, si)
     project = Project.objects.create(name="fleet")
-    ProvisionQuota.objects.create(project=project)
+    ProvisionQuota.objects.create(project=project).vcenters.add(vcenter)
     template = photon_template(vcenter)
     req = ProvisionRequest.objects.create(
         project=project,
