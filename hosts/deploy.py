@@ -36,6 +36,13 @@ def explain(exc: BaseException, spec: dict[str, Any]) -> str:
     text = engine.describe_error(exc)
     lowered = text.lower()
     not_found = ("manifest unknown", "not found", "pull access denied", "repository does not exist")
+    login_wanted = ("no basic auth credentials", "unauthorized", "authentication required")
+    if any(s in lowered for s in login_wanted):
+        where = registry_host(spec["image"]) or "Docker Hub"
+        return (
+            f"{where} refused the pull without a login: add that registry to the portal with its "
+            f"credentials and share it with this host's project. ({text})"
+        )
     image_missing = isinstance(exc, docker.errors.ImageNotFound) or any(s in lowered for s in not_found)
     if image_missing and "container" not in lowered:
         return f"Image {spec['image']} not found: {text}"
@@ -44,6 +51,29 @@ def explain(exc: BaseException, spec: dict[str, Any]) -> str:
     if "port is already allocated" in lowered or "address already in use" in lowered:
         return f"A published port is already taken on this host: {text}"
     return text
+
+
+def registry_host(image: str) -> str:
+    """The registry part of an image reference ("" for Docker Hub), as ``docker pull`` reads it."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return ""
+
+
+def pull_credentials(host: Host, image: str) -> dict[str, str] | None:
+    """The login of a registry added to the portal, shared with the host's project, that
+    holds ``image``: the engine pulls from a private registry as the portal browses it."""
+    from registry.models import Registry  # registry imports hosts
+
+    where = registry_host(image)
+    if not where:
+        return None
+    candidates = Registry.objects.filter(projects=host.project_id).exclude(auth=Registry.Auth.ANONYMOUS)
+    for registry in candidates:
+        if registry.host.lower() == where and registry.username:
+            return {"username": registry.username, "password": str(registry.password or "")}
+    return None
 
 
 def run(host: Host, spec: dict[str, Any], topic: str) -> str:
@@ -63,7 +93,11 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
             repository, _, tag = (
                 image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
             )
-            for event in sdk.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            credentials = pull_credentials(host, image)
+            pulled = sdk.api.pull(
+                repository, tag=tag or "latest", stream=True, decode=True, auth_config=credentials
+            )
+            for event in pulled:
                 if "error" in event:
                     raise docker.errors.APIError(event["error"]) from None
                 if event.get("id") and event.get("status"):

@@ -76,7 +76,7 @@ def test_add_a_registry_and_walk_to_a_multi_platform_tag(  # type: ignore[no-unt
 
 
 def test_a_provisioner_deploys_a_tag_from_the_registry_with_the_pull_live(  # type: ignore[no-untyped-def]
-    daphne_factory, make_user, browser, screenshot, lab_registries, lab_engines
+    daphne_factory, make_user, browser, screenshot, lab_registries, lab_engines, celery_worker_if_brokered
 ) -> None:
     from registry.models import Registry
 
