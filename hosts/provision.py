@@ -160,6 +160,11 @@ def check(request: ProvisionRequest, si: vim.ServiceInstance) -> Plan:
             f"{template.name!r} is not a Photon OS template (guest {guest_id or 'unknown'}): "
             "only Photon templates can boot into portal hosts."
         )
+    if request.network and _first_nic(template) is None:
+        raise ProvisionError(
+            f"{template.name!r} has no network adapter to connect to the chosen network: "
+            "leave the network empty or add an adapter to the template."
+        )
     taken = _vm_names(si) | {
         n.lower()
         for n in VirtualMachine.objects.filter(vcenter=request.vcenter, gone=False).values_list(
@@ -223,6 +228,54 @@ def topic(request: ProvisionRequest) -> str:
 def publish_vm(pvm: ProvisionedVm) -> None:
     html = render_to_string("hosts/provision/partials/vm_row.html", {"pvm": pvm})
     live.publish(topic(pvm.request), html=html, data={"vm": pvm.pk, "state": pvm.state})
+    # The requester's My work shows the whole request as one row, and its status is its
+    # VMs': every VM that moves moves that row. (portal.work_views imports hosts.)
+    from portal import work_views
+
+    work_views.publish_provision(pvm.request)
+
+
+@dataclass(frozen=True)
+class RequestSummary:
+    """How a provisioning request goes, told by its VMs (it keeps no state of its own)."""
+
+    status: str  # running | done | failed | partial
+    label: str
+    progress: int  # 0..100
+
+
+_ENDED = {ProvisionedVm.State.ENROLLED, ProvisionedVm.State.FAILED}
+# How far along a VM in each state is, in percent: the request's progress is their mean.
+_PROGRESS = {
+    ProvisionedVm.State.QUEUED: 0,
+    ProvisionedVm.State.CLONING: 25,
+    ProvisionedVm.State.POWERING_ON: 50,
+    ProvisionedVm.State.WAITING: 75,
+    ProvisionedVm.State.ENROLLED: 100,
+    ProvisionedVm.State.FAILED: 100,
+}
+
+
+def summary(request: ProvisionRequest, states: list[str] | None = None) -> RequestSummary:
+    """``request``'s status from its VMs' ``states`` (read from ``request.vms`` when not given:
+    prefetch ``vms`` on lists, or pass the states, so a page does not query once per row)."""
+    if states is None:
+        states = [vm.state for vm in request.vms.all()]
+    if not states:
+        # Its VMs are made in the transaction that saves it: a request without any will
+        # never make a host, and must not look as if it were still going.
+        return RequestSummary("failed", "No hosts", 100)
+    # Rounded down: a request still running never shows 100.
+    progress = sum(_PROGRESS.get(s, 0) for s in states) // len(states)
+    enrolled = states.count(ProvisionedVm.State.ENROLLED)
+    if any(s not in _ENDED for s in states):
+        # Not ended, a state this code does not know included: better "running" than a wrong outcome.
+        return RequestSummary("running", "Running", progress)
+    if enrolled == len(states):
+        return RequestSummary("done", "Enrolled", 100)
+    if enrolled == 0:
+        return RequestSummary("failed", "Failed", 100)
+    return RequestSummary("partial", f"Partly enrolled ({enrolled} of {len(states)})", 100)
 
 
 def set_state(pvm: ProvisionedVm, state: str, detail: str = "", **fields: Any) -> None:
@@ -268,13 +321,49 @@ def run_request(request_id: int, enroll_base_url: str) -> None:
             set_state(pvm, ProvisionedVm.State.FAILED, str(exc))
 
 
-def clone_spec(request: ProvisionRequest, si: vim.ServiceInstance) -> vim.vm.CloneSpec:
+def clone_spec(
+    request: ProvisionRequest, si: vim.ServiceInstance, template: vim.VirtualMachine
+) -> vim.vm.CloneSpec:
     location = vim.vm.RelocateSpec()
     if request.resource_pool:
         location.pool = vim.ResourcePool(request.resource_pool, si._stub)
+    elif template.config and template.config.template:
+        # A template belongs to no pool; vCenter wants one: its host's cluster.
+        location.pool = template.runtime.host.parent.resourcePool
     if request.datastore:
         location.datastore = vim.Datastore(request.datastore, si._stub)
+    if request.network:
+        location.deviceChange = [_connect_first_nic(request, si, template)]
     return vim.vm.CloneSpec(location=location, powerOn=False, template=False)
+
+
+def _first_nic(template: vim.VirtualMachine) -> vim.vm.device.VirtualEthernetCard | None:
+    devices = template.config.hardware.device if template.config else []
+    return next((d for d in devices if isinstance(d, vim.vm.device.VirtualEthernetCard)), None)
+
+
+def _connect_first_nic(
+    request: ProvisionRequest, si: vim.ServiceInstance, template: vim.VirtualMachine
+) -> vim.vm.device.VirtualDeviceSpec:
+    """The clone's first network adapter on the chosen network (a port group of a
+    distributed switch, or a standard network)."""
+    nic = _first_nic(template)
+    if nic is None:
+        raise ProvisionError(f"{template.name!r} has no network adapter to connect to the chosen network.")
+    card = vim.vm.device.VirtualEthernetCard
+    if request.placement.get("network_kind") == "DistributedVirtualPortgroup":
+        group = vim.dvs.DistributedVirtualPortgroup(request.network, si._stub)
+        nic.backing = card.DistributedVirtualPortBackingInfo(
+            port=vim.dvs.PortConnection(
+                portgroupKey=group.key, switchUuid=group.config.distributedVirtualSwitch.uuid
+            )
+        )
+    else:
+        network = vim.Network(request.network, si._stub)
+        nic.backing = card.NetworkBackingInfo(deviceName=network.name, network=network)
+    return vim.vm.device.VirtualDeviceSpec(
+        operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=nic
+    )
 
 
 def config_spec(request: ProvisionRequest, extra: dict[str, str]) -> vim.vm.ConfigSpec:
@@ -334,7 +423,7 @@ def clone(pvm: ProvisionedVm, si: vim.ServiceInstance, enroll_base_url: str) -> 
     try:
         template = _template(si, request.template)
         task = template.CloneVM_Task(
-            folder=_folder(request, si, template), name=pvm.name, spec=clone_spec(request, si)
+            folder=_folder(request, si, template), name=pvm.name, spec=clone_spec(request, si, template)
         )
         WaitForTask(task)
         new_vm = task.info.result

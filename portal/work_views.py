@@ -1,13 +1,16 @@
 """My work (every user) and the approvals queue (Project admins).
 
 My work gathers what a person may use and what they asked for: configuration
-changes, VM power and snapshot actions, deploys. Like Admiral's Requests view
-it shows All / Running / Failed, and rows update live on the person's own topic
-``requests:user:ID`` (see ``portal.access.can_subscribe``): the places where
-those requests change state call ``publish_change`` (hosts.changes),
+changes, VM power and snapshot actions, deploys, provisioning requests. Like
+Admiral's Requests view it shows All / Running / Failed, and rows update live on
+the person's own topic ``requests:user:ID`` (see ``portal.access.can_subscribe``):
+the places where those requests change state call ``publish_change`` (hosts.changes),
 ``publish_vm_task`` (hosts.vsphere_tasks), ``deploy_started`` / ``deploy_finished``
-(hosts.host_tasks). A deploy has no row of its own: its request is the
-``container.deploy`` audit entry, its outcome a ``container.deploy_result`` one.
+(hosts.host_tasks), ``publish_provision`` (hosts.provision.publish_vm, whenever one of
+the request's VMs changes state). A deploy has no row of its own: its request is the
+``container.deploy`` audit entry, its outcome a ``container.deploy_result`` one; a
+provisioning request has no state of its own: its status is its VMs'
+(``hosts.provision.summary``).
 hosts imports portal, so hosts is imported inside the functions here.
 
 The approvals queue lists the plans waiting for the signed-in Project admin,
@@ -45,6 +48,7 @@ _CHANGE_RUNNING = {"planning", "planned", "awaiting_approval", "approved", "appl
 _CHANGE_FAILED = {"failed", "partial", "rejected"}
 _VM_RUNNING = {"queued", "running"}
 _VM_FAILED = {"error"}
+_PROVISION_BUCKETS = {"running": "running", "done": "done", "failed": "failed", "partial": "failed"}
 
 
 @dataclass
@@ -184,9 +188,38 @@ def _deploy_rows(entries: list[AuditEntry]) -> list[Request]:
     ]
 
 
+def provision_request(req: Any, states: list[str] | None = None) -> Request:
+    """The row of a provisioning request; prefetch its ``vms`` (or pass their ``states``)."""
+    from hosts import provision
+
+    summary = provision.summary(req, states)
+    note = ""
+    if summary.status in ("failed", "partial"):
+        # What went wrong, told once: the first VM that failed says why.
+        note = next((vm.detail for vm in req.vms.all() if vm.state == "failed"), "")
+    if req.vcenter_id is None:
+        title = f"kickstart {req.name_pattern}"
+    else:
+        times = f" \N{MULTIPLICATION SIGN}{req.count}" if req.count != 1 else ""
+        title = f"provision {req.name_pattern}{times}"
+    return Request(
+        kind="provision",
+        pk=req.pk,
+        title=title,
+        url=reverse("hosts:provision_request", args=[req.pk]),
+        project=req.project.name,
+        status=summary.status,
+        status_label=summary.label,
+        bucket=_PROVISION_BUCKETS[summary.status],
+        progress=summary.progress if summary.status == "running" else None,
+        when=req.created,
+        note=note,
+    )
+
+
 def my_requests(user: Any) -> list[Request]:
     """The user's own requests, in projects they can still see, newest first."""
-    from hosts.models import Change, VmTask
+    from hosts.models import Change, ProvisionRequest, VmTask
 
     visible = access.projects(user, "project.view")
     changes = list(
@@ -202,6 +235,12 @@ def my_requests(user: Any) -> list[Request]:
     if not access.is_admin(user):
         deploys = deploys.filter(project__in=visible)
     rows += _deploy_rows(list(deploys.order_by("-id")[:LIMIT]))
+    provisions = (
+        ProvisionRequest.objects.filter(requester=user, project__in=access.projects(user, "provision.view"))
+        .select_related("project")
+        .prefetch_related("vms")  # each row's status is its VMs': one query for all of them
+    )
+    rows += [provision_request(p) for p in provisions[:LIMIT]]
     rows.sort(key=lambda r: r.when, reverse=True)
     return rows
 
@@ -248,6 +287,25 @@ def publish_vm_task(task: Any) -> None:
         log.warning("My work: VM task %s not published", task.pk, exc_info=True)
         return
     live.publish(requests_topic(task.actor_id), html=html, data={"vm_task": task.pk, "state": task.state})
+
+
+def publish_provision(req: Any) -> None:
+    """News of a provisioning request for its requester's My work (hosts.provision.publish_vm)."""
+    if not req.requester_id:
+        return
+    from hosts.models import ProvisionRequest
+
+    try:
+        # Read again: the row is every VM's state, not only the one that just moved.
+        fresh = ProvisionRequest.objects.select_related("project").prefetch_related("vms").get(pk=req.pk)
+        row = provision_request(fresh)
+        html = render_to_string("portal/work/partials/request_row.html", {"r": row})
+    except Exception:
+        # News only: a VM's clone or enrollment must not fail because a row could not be pushed.
+        log.warning("My work: provisioning request %s not published", req.pk, exc_info=True)
+        return
+    data = {"provision": req.pk, "status": row.status}
+    live.publish(requests_topic(req.requester_id), html=html, data=data)
 
 
 def _deploy_entry(host: Any, token: str) -> AuditEntry | None:

@@ -23,39 +23,87 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal import access
 from portal.models import Project
 
-from .. import cloud_config, enrollment, provision, vsphere
-from ..models import Datastore, Profile, ProvisionedVm, ProvisionRequest, VCenter, VirtualMachine
+from .. import cloud_config, enrollment, placement, provision, vsphere
+from ..models import Profile, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
+from ..placement import Placement
+
+#: The form's placement pickers: (field, Placement section).
+PLACEMENT_FIELDS = (
+    ("resource_pool", "pools"),
+    ("folder", "folders"),
+    ("network", "networks"),
+    ("datastore", "datastores"),
+)
+AS_TEMPLATE = ("", "As the template")
+
+
+def _allowed_vcenters(user: Any) -> Any:
+    """The vCenters of the quotas of the projects ``user`` may provision in."""
+    projects = access.projects(user, "provision.request")
+    through = ProvisionQuota.vcenters.through.objects.filter(provisionquota__project__in=projects)
+    return VCenter.objects.filter(enabled=True, pk__in=through.values("vcenter_id")).order_by("name")
 
 
 class ProvisionForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
-    vcenter = forms.ModelChoiceField(queryset=VCenter.objects.filter(enabled=True), label="vCenter")
+    vcenter = forms.ModelChoiceField(queryset=VCenter.objects.none(), label="vCenter")
     template = forms.ModelChoiceField(
-        queryset=VirtualMachine.objects.filter(gone=False).order_by("name"),
-        help_text="A Photon OS VM or template to clone.",
+        queryset=VirtualMachine.objects.none(), help_text="A Photon OS VM or template to clone."
     )
-    datastore = forms.ModelChoiceField(queryset=Datastore.objects.all(), required=False)
+    datacenter = forms.ChoiceField(required=False, help_text="Narrows the choices below.")
+    resource_pool = forms.ChoiceField(required=False, label="Cluster / resource pool")
+    folder = forms.ChoiceField(required=False, label="VM folder")
+    network = forms.ChoiceField(required=False, help_text="For the first network adapter.")
+    datastore = forms.ChoiceField(required=False)
     cpus = forms.IntegerField(min_value=1, max_value=64, initial=2, label="CPUs")
     memory_mb = forms.IntegerField(min_value=256, max_value=1048576, initial=2048, label="Memory (MB)")
     count = forms.IntegerField(min_value=1, max_value=provision.MAX_COUNT, initial=1, label="How many")
     name_pattern = forms.CharField(max_length=60, initial="photon-{n}", help_text="{n} counts from 1.")
     profile = forms.ModelChoiceField(queryset=Profile.objects.none(), required=False)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, placement: Placement | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.placement = placement
         projects = access.projects(user, "provision.request")
+        vcenters = _allowed_vcenters(user)
         self.fields["project"].queryset = projects  # type: ignore[attr-defined]
+        self.fields["vcenter"].queryset = vcenters  # type: ignore[attr-defined]
+        self.fields["template"].queryset = VirtualMachine.objects.filter(  # type: ignore[attr-defined]
+            vcenter__in=vcenters, gone=False
+        ).order_by("name")
         self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
+        datacenter = str((self.data if self.is_bound else self.initial).get("datacenter") or "")
+        datacenters = sorted(placement.datacenters.items(), key=lambda dc: dc[1]) if placement else []
+        self.fields["datacenter"].choices = [("", "Any"), *datacenters]  # type: ignore[attr-defined]
+        redraw = {
+            "hx-get": reverse("hosts:provision_new"),
+            "hx-include": "closest form",
+            "hx-target": "#placement",
+            "hx-swap": "outerHTML",
+            # A later pick wins: an earlier redraw still under way is dropped.
+            "hx-sync": "closest form:replace",
+        }
+        self.fields["vcenter"].widget.attrs.update(redraw)
+        self.fields["datacenter"].widget.attrs.update(redraw)
+        for name, section in PLACEMENT_FIELDS:
+            groups = placement.grouped(section, datacenter) if placement else []
+            self.fields[name].choices = [AS_TEMPLATE, *groups]  # type: ignore[attr-defined]
+
+    def placement_fields(self) -> list[forms.BoundField]:
+        return [self["datacenter"], *(self[name] for name, _ in PLACEMENT_FIELDS)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        vcenter, template = data.get("vcenter"), data.get("template")
+        vcenter, template, project = data.get("vcenter"), data.get("template"), data.get("project")
         if vcenter and template and template.vcenter_id != vcenter.pk:
             self.add_error("template", "That VM is in another vCenter.")
-        datastore = data.get("datastore")
-        if vcenter and datastore and datastore.vcenter_id != vcenter.pk:
-            self.add_error("datastore", "That datastore is in another vCenter.")
-        profile, project = data.get("profile"), data.get("project")
+        if (
+            vcenter
+            and project
+            and not ProvisionQuota.objects.filter(project=project, vcenters=vcenter).exists()
+        ):
+            self.add_error("vcenter", f"Project {project} may not clone in this vCenter.")
+        profile = data.get("profile")
         if profile and project and profile.project_id != project.pk:
             self.add_error("profile", "That profile belongs to another project.")
         if data.get("name_pattern") and data.get("count"):
@@ -63,7 +111,48 @@ class ProvisionForm(forms.Form):
                 provision.expand_names(data["name_pattern"], data["count"])
             except provision.ProvisionError as exc:
                 self.add_error("name_pattern", str(exc))
+        if self.placement is not None and template is not None:
+            self._check_placement(self.placement, data, template)
         return data
+
+    def _check_placement(self, placement: Placement, data: dict[str, Any], template: VirtualMachine) -> None:
+        """One datacenter for everything chosen; a datastore and network the cluster reaches."""
+        chosen = {
+            name: placement.find(section, data[name]) for name, section in PLACEMENT_FIELDS if data.get(name)
+        }
+        datacenters = {place.datacenter for place in chosen.values() if place}
+        if data.get("datacenter"):
+            datacenters.add(data["datacenter"])
+        if len(datacenters) > 1:
+            raise forms.ValidationError("The pool, folder, network and datastore must be in one datacenter.")
+        pool = chosen.get("resource_pool")
+        if pool is not None:
+            reach = placement.reach.get(pool.compute, set())
+            cluster = placement.computes.get(pool.compute, "the cluster")
+            for name in ("network", "datastore"):
+                place = chosen.get(name)
+                if place is not None and place.moref not in reach:
+                    self.add_error(name, f"The hosts of {cluster} do not reach {place.label}.")
+        # A clone into another datacenter needs a folder there: its VM folder unless one was picked.
+        target = next(iter(datacenters), "")
+        template_dc = template.datacenter.moref if template.datacenter_id else ""  # type: ignore[union-attr]
+        if target and target != template_dc and not data.get("folder"):
+            data["folder"] = placement.vm_roots.get(target, "")
+
+    def placement_names(self) -> dict[str, str]:
+        """What the request page shows of the placement, and the network's kind for the clone."""
+        data, placement = self.cleaned_data, self.placement
+        if placement is None:
+            return {}
+        names: dict[str, str] = {}
+        for name, section in PLACEMENT_FIELDS:
+            place = placement.find(section, data.get(name) or "")
+            if place is not None:
+                names[name] = place.label
+                names["datacenter"] = placement.datacenters.get(place.datacenter, "")
+                if name == "network":
+                    names["network_kind"] = place.kind
+        return names
 
 
 def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
@@ -76,17 +165,44 @@ def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
 @require_GET
 def requests_list(request: HttpRequest) -> HttpResponse:
     projects = access.projects(request.user, "provision.view")
-    rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")[:100]
+    rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")
+    # A request's status is its VMs' (provision.summary): one query for every row's VMs.
+    rows = rows.prefetch_related("vms")[:100]
     may_request = access.projects(request.user, "provision.request").exists()
-    return render(request, "hosts/provision/list.html", {"requests": rows, "may_request": may_request})
+    requests = [(req, provision.summary(req)) for req in rows]
+    return render(request, "hosts/provision/list.html", {"requests": requests, "may_request": may_request})
+
+
+def _placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
+    """The placement of a vCenter ``user`` may clone in, or why there is none to offer."""
+    vcenter = _allowed_vcenters(user).filter(pk=vcenter_id).first() if str(vcenter_id).isdigit() else None
+    if vcenter is None:
+        return None, ""
+    try:
+        return placement.for_vcenter(vcenter), ""
+    except vsphere.VSphereError as exc:
+        return None, f"The clusters, folders, networks and datastores of {vcenter} could not be read: {exc}"
 
 
 @require_http_methods(["GET", "POST"])
 def request_new(request: HttpRequest) -> HttpResponse:
     if not access.projects(request.user, "provision.request").exists():
         raise PermissionDenied("not allowed: provision.request")
-    form = ProvisionForm(request.POST or None, user=request.user)
-    error = ""
+    source = request.POST if request.method == "POST" else request.GET
+    vcenter_id = source.get("vcenter")
+    if vcenter_id is None:
+        only = list(_allowed_vcenters(request.user).values_list("pk", flat=True)[:2])
+        vcenter_id = only[0] if len(only) == 1 else None
+    where, placement_error = _placement_for(request.user, vcenter_id)
+    # The placement pickers are redrawn (htmx) as the vCenter and datacenter change.
+    initial = {name: request.GET.get(name) for name in ("project", "template", "datacenter")}
+    initial |= {name: request.GET.get(name) for name, _ in PLACEMENT_FIELDS}
+    form = ProvisionForm(
+        request.POST or None, user=request.user, placement=where, initial={**initial, "vcenter": vcenter_id}
+    )
+    context: dict[str, Any] = {"form": form, "placement_error": placement_error, "error": ""}
+    if request.method == "GET" and request.htmx:
+        return render(request, "hosts/provision/partials/placement.html", context)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         access.require(request.user, "provision.request", data["project"])
@@ -96,7 +212,11 @@ def request_new(request: HttpRequest) -> HttpResponse:
             vcenter=data["vcenter"],
             template=data["template"].moref,
             template_name=data["template"].name,
-            datastore=data["datastore"].moref if data["datastore"] else "",
+            resource_pool=data["resource_pool"],
+            folder=data["folder"],
+            network=data["network"],
+            datastore=data["datastore"],
+            placement=form.placement_names(),
             cpus=data["cpus"],
             memory_mb=data["memory_mb"],
             count=data["count"],
@@ -107,14 +227,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
             with vsphere.session(req.vcenter) as si, transaction.atomic():
                 req.save()
                 provision.start(req, enroll_base_url=request.build_absolute_uri("/"), si=si)
-        except provision.ProvisionError as exc:
-            error = str(exc)
-        except vsphere.VSphereError as exc:
-            error = str(exc)
+        except (provision.ProvisionError, vsphere.VSphereError) as exc:
+            context["error"] = str(exc)
         else:
             return redirect("hosts:provision_request", pk=req.pk)
-    status = 400 if error or form.errors else 200
-    return render(request, "hosts/provision/form.html", {"form": form, "error": error}, status=status)
+    status = 400 if context["error"] or form.errors else 200
+    return render(request, "hosts/provision/form.html", context, status=status)
 
 
 @require_GET

@@ -47,8 +47,15 @@ def test_a_provisioning_request_goes_from_clone_to_enrolled(
     sign_in(page, url, "prov")
     page.goto(url + "/hosts/provision/new/")
     page.select_option("#id_project", str(project.pk))
-    page.select_option("#id_vcenter", str(vcenter.pk))
+    with page.expect_response(lambda r: "/hosts/provision/new/?" in r.url):
+        page.select_option("#id_vcenter", str(vcenter.pk))
     page.select_option("#id_template", str(template.pk))
+    # Picking the datacenter redraws the placement pickers (htmx); then a network of it.
+    with page.expect_response(lambda r: "/hosts/provision/new/?" in r.url):
+        page.select_option("#id_datacenter", label="DC0")
+    expect(page.locator("#id_datacenter")).to_have_value(template.datacenter.moref)
+    page.select_option("#id_network", label="VM Network")
+    screenshot(page, "provision-form")
     page.fill("#id_cpus", "1")
     page.fill("#id_memory_mb", "512")
     page.fill("#id_name_pattern", "browser-{n}")
@@ -56,6 +63,7 @@ def test_a_provisioning_request_goes_from_clone_to_enrolled(
     page.wait_for_url("**/hosts/provision/*/")
 
     pvm = ProvisionedVm.objects.get(name="browser-1")
+    expect(page.locator("#provision-placement")).to_contain_text("network VM Network")
     row = page.locator(f"#provision-vm-{pvm.pk}")
     expect(row).to_have_attribute("data-state", "waiting", timeout=60000)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")

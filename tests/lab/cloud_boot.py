@@ -1,7 +1,9 @@
 """The lab's boot emulation for provisioned VMs: vcsim runs no guest, so for each new
 VM a Photon-like host (tests.lab.photon_hosts) boots and real cloud-init (Debian's
 package) runs inside it through its VMware datasource, fed that VM's guestinfo
-keys exactly as the clone set them.
+keys exactly as the clone set them. A kickstart install is emulated the same way:
+what Photon's installer leaves on the disk (:func:`install`), then a first boot
+through the NoCloud datasource.
 
 Without VMware tools the datasource reads guestinfo from ``VMX_GUESTINFO_*``
 environment variables, one-to-one with the ``guestinfo.*`` keys. The stages run
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +26,8 @@ from . import photon_hosts
 
 #: What a Photon image's cloud.cfg says: the VMware datasource, nothing else to probe.
 DATASOURCES = "datasource_list: [VMware, None]\n"
+#: An installed system's first boot on the seed its kickstart's postinstall left.
+NOCLOUD = "datasource_list: [NoCloud, None]\n"
 STAGES = (
     ["cloud-init", "init", "--local"],
     ["cloud-init", "init"],
@@ -74,17 +79,34 @@ def guestinfo_env(guestinfo: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def boot(host: Mapping[str, Any], guestinfo: Mapping[str, str]) -> dict[str, Any]:
+def install(host: Mapping[str, Any], kickstart: Mapping[str, Any]) -> None:
+    """What Photon's installer does with a kickstart beyond laying the system down: the
+    host name, ``public_key`` in root's authorized keys, the postinstall script run in
+    the installed system."""
+    steps = (
+        f"printf '%s\\n' {shlex.quote(str(kickstart['hostname']))} > /etc/hostname"
+        " && mkdir -p /root/.ssh && chmod 700 /root/.ssh"
+        f" && printf '%s\\n' {shlex.quote(str(kickstart['public_key']))} >> /root/.ssh/authorized_keys"
+    )
+    for argv in (["/bin/sh", "-c", steps], ["/bin/sh", "-c", "\n".join(kickstart["postinstall"])]):
+        result = in_host(host, argv)
+        if result.returncode:
+            raise RuntimeError(f"the install step {argv[-1][:80]!r} failed: {result.stderr}")
+
+
+def boot(
+    host: Mapping[str, Any], guestinfo: Mapping[str, str], *, datasources: str = DATASOURCES
+) -> dict[str, Any]:
     """Run cloud-init's stages in ``host`` on ``guestinfo``; return the datasource that ran and the logs."""
     setup = (
         "mkdir -p /etc/cloud/cloud.cfg.d"
-        f" && printf '%s' '{DATASOURCES}' > /etc/cloud/cloud.cfg.d/99-photon-lab.cfg"
+        f" && printf '%s' '{datasources}' > /etc/cloud/cloud.cfg.d/99-photon-lab.cfg"
         " && printf 'LANG=C.UTF-8\\n' > /etc/default/locale"
     )
     result = in_host(host, ["/bin/sh", "-c", setup])
     if result.returncode:
         raise RuntimeError(f"preparing cloud-init failed: {result.stderr}")
-    env = guestinfo_env(guestinfo)
+    env = guestinfo_env(guestinfo) if guestinfo else {}
     outputs = []
     for argv in STAGES:
         result = in_host(host, argv, env)

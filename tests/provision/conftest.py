@@ -69,8 +69,11 @@ def boot_host(lab_root: Path) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def portal_on_lab_network(transactional_db: None, boot_host: dict[str, Any], tmp_path: Path) -> Iterator[str]:
-    """A real daphne on the test database, listening where the lab hosts can reach it."""
+def portal_on_lab_network(
+    transactional_db: None, boot_host: dict[str, Any], tmp_path: Path, celery_worker_if_brokered: None
+) -> Iterator[str]:
+    """A real daphne on the test database, listening where the lab hosts can reach it
+    (and, with a broker, the worker its health check asks)."""
     address, port = boot_host["gateway"], free_port()
     log = tmp_path / "daphne.log"
     process = subprocess.Popen(
