@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -44,6 +45,23 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     if db["ENGINE"] == "django.db.backends.sqlite3":
         path = REPO / "var" / f"test-{os.getpid()}.sqlite3"
         db.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database, and at its end the sessions still open on it ended
+    first: worker threads of this process (channels' sync-to-async pool) keep theirs for
+    CONN_MAX_AGE, and PostgreSQL will not drop a database anyone is connected to."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture

@@ -28,6 +28,10 @@ def communicator(origin: str | None = ORIGIN, cookie: str | None = None) -> Webs
 
 async def refused(ws: WebsocketCommunicator) -> bool:
     connected, _ = await ws.connect(timeout=10)
+    # Ended in this loop, not cancelled when asyncio.run closes it: a consumer cancelled
+    # there can leave the Redis layer's shared receive lock held, and the next loop's
+    # consumers wait on it for ever (the test hung; daphne runs one loop, so only tests).
+    await ws.disconnect()
     return not connected
 
 
