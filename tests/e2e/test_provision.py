@@ -9,15 +9,15 @@ from playwright.sync_api import expect
 
 from hosts import vsphere, vsphere_sync
 from hosts.models import ProvisionedVm, ProvisionQuota
-from portal.models import Event, Project, Role
+from portal.models import Project, Role
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import cloud_boot
-from tests.lab.common import wait_until
 from tests.provision.conftest import (  # noqa: F401 -- fixtures, and its own vcsim: clones must not
     boot_host,  # change the inventory the shared lab_vcenter gives the vSphere tests
     lab_vcenter,
     photon_template,
     portal_on_lab_network,
+    wait_enrolled,
 )
 from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixture
 
@@ -74,15 +74,7 @@ def test_a_provisioning_request_goes_from_clone_to_enrolled(
     booted = cloud_boot.boot(boot_host, {k: v for k, v in guestinfo.items() if k.startswith("guestinfo.")})
     assert booted["datasource"].startswith("DataSourceVMware"), booted["log"]
 
-    def enrolled() -> bool:
-        pvm.refresh_from_db()
-        return pvm.state == ProvisionedVm.State.ENROLLED
-
-    try:
-        wait_until(enrolled, timeout=60, what="the host to enroll")
-    except TimeoutError:
-        events = list(Event.objects.values_list("message", flat=True))
-        raise AssertionError(f"{pvm.state} {pvm.detail} {events}\n{booted['log'][-4000:]}") from None
+    wait_enrolled(pvm, booted)
 
     # The enrollment arrives over the websocket: same page, no reload.
     expect(row).to_have_attribute("data-state", "enrolled", timeout=60000)

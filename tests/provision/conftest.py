@@ -98,3 +98,37 @@ def portal_on_lab_network(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_enrolled(pvm: Any, booted: dict[str, Any]) -> None:
+    """Wait for ``pvm``'s phone-home; on a timeout, say what the portal and the boot saw."""
+    from hosts.models import ProvisionedVm
+    from portal.models import Event
+
+    def enrolled() -> bool:
+        pvm.refresh_from_db()
+        return pvm.state == ProvisionedVm.State.ENROLLED
+
+    try:
+        wait_until(enrolled, timeout=60, what="the host to enroll")
+    except TimeoutError:
+        events = list(Event.objects.values_list("message", flat=True))
+        raise AssertionError(f"{pvm.state} {pvm.detail} {events}\n{booted['log'][-6000:]}") from None
+
+
+def assert_reachable(host: Any, boot_host: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The enrolled host as the portal uses it: SSH with the pinned key, Docker over TLS."""
+    import asyncio
+
+    from hosts import engine, ssh
+
+    assert host.address == boot_host["address"]
+    assert host.docker_url == f"tcp://{boot_host['address']}:2376"
+    # SSH with the key cloud-init made and the host sent, pinned at enrollment.
+    assert asyncio.run(ssh.login_works(ssh.Access.of(host))) == ""
+    assert host.ssh_host_key != boot_host["host_key"]  # cloud-init made new host keys
+    # Docker over TLS: the portal's client certificate and the pinned server certificate.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    client = wait_until(lambda: engine.client_for(host), timeout=30, what="dockerd on 2376 with TLS")
+    assert client.version()["ApiVersion"]  # type: ignore[union-attr]

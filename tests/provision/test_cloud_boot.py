@@ -5,14 +5,12 @@ Docker TLS."""
 
 from __future__ import annotations
 
-import asyncio
-
-from hosts import engine, provision, ssh, vsphere, vsphere_sync
+from hosts import provision, vsphere, vsphere_sync
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
-from portal.models import Event, Project
+from portal.models import Project
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until
-from tests.provision.conftest import photon_template
+from tests.provision.conftest import assert_reachable, photon_template, wait_enrolled
 from tests.vsphere.conftest import add_vcenter, find_vm
 
 
@@ -52,25 +50,7 @@ def test_a_clone_boots_through_cloud_init_and_enrolls_itself(
     assert booted["datasource"].startswith("DataSourceVMware"), booted["log"]
     assert booted["hostname"] == "booted-1"
 
-    def enrolled() -> bool:
-        pvm.refresh_from_db()
-        return pvm.state == ProvisionedVm.State.ENROLLED
-
-    try:
-        wait_until(enrolled, timeout=60, what="the host to enroll")
-    except TimeoutError:
-        events = list(Event.objects.values_list("message", flat=True))
-        raise AssertionError(f"{pvm.state} {pvm.detail} {events}\n{booted['log'][-6000:]}") from None
+    wait_enrolled(pvm, booted)
     host = Host.objects.get(pk=pvm.host_id)
-    assert host.project == project and host.address == boot_host["address"]
-    assert host.docker_url == f"tcp://{boot_host['address']}:2376"
-
-    # SSH with the key cloud-init made and the host sent, pinned at enrollment.
-    assert asyncio.run(ssh.login_works(ssh.Access.of(host))) == ""
-    assert host.ssh_host_key != boot_host["host_key"]  # cloud-init regenerated the host keys
-
-    # Docker over TLS, the portal's client certificate and the pinned server certificate.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    client = wait_until(lambda: engine.client_for(host), timeout=30, what="dockerd on 2376 with TLS")
-    assert client.version()["ApiVersion"]  # type: ignore[union-attr]
+    assert host.project == project
+    assert_reachable(host, boot_host, monkeypatch)

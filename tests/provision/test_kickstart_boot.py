@@ -5,15 +5,13 @@ the new host over SSH with the pinned key and over Docker TLS: the clone's enrol
 
 from __future__ import annotations
 
-import asyncio
-
 import requests
 
-from hosts import engine, provision, ssh
-from hosts.models import Host, ProvisionedVm, ProvisionQuota
-from portal.models import Event, Project, Role
+from hosts import provision
+from hosts.models import Host, ProvisionQuota
+from portal.models import Project, Role
 from tests.lab import cloud_boot
-from tests.lab.common import wait_until
+from tests.provision.conftest import assert_reachable, wait_enrolled
 
 
 def test_a_kickstart_install_boots_through_nocloud_and_enrolls_itself(
@@ -35,22 +33,7 @@ def test_a_kickstart_install_boots_through_nocloud_and_enrolls_itself(
     assert booted["datasource"].startswith("DataSourceNoCloud"), booted["log"]
     assert booted["hostname"] == "metal-1"
 
-    def enrolled() -> bool:
-        pvm.refresh_from_db()
-        return pvm.state == ProvisionedVm.State.ENROLLED
-
-    try:
-        wait_until(enrolled, timeout=60, what="the host to enroll")
-    except TimeoutError:
-        events = list(Event.objects.values_list("message", flat=True))
-        raise AssertionError(f"{pvm.state} {pvm.detail} {events}\n{booted['log'][-6000:]}") from None
+    wait_enrolled(pvm, booted)
     host = Host.objects.get(pk=pvm.host_id)
-    assert host.project == project and host.address == boot_host["address"]
-    assert host.docker_url == f"tcp://{boot_host['address']}:2376"
-    assert asyncio.run(ssh.login_works(ssh.Access.of(host))) == ""
-    assert host.ssh_host_key != boot_host["host_key"]  # cloud-init made the host keys
-
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    client = wait_until(lambda: engine.client_for(host), timeout=30, what="dockerd on 2376 with TLS")
-    assert client.version()["ApiVersion"]  # type: ignore[union-attr]
+    assert host.project == project
+    assert_reachable(host, boot_host, monkeypatch)
