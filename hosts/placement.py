@@ -158,7 +158,9 @@ def _arrange(objects: dict[str, tuple[str, dict[str, Any]]]) -> Placement:
 
 def for_vcenter(vcenter: VCenter) -> Placement:
     """The placement of ``vcenter``, from the cache or one read (raises vsphere.VSphereError)."""
-    key = f"hosts:placement:{vcenter.pk}"
+    # Its creation time too: a vCenter removed and added again (same id on SQLite) is read anew.
+    created = vcenter.created.timestamp() if vcenter.created else 0
+    key = f"hosts:placement:{vcenter.pk}:{created}"
     found = cache.get(key)
     if isinstance(found, Placement):
         return found

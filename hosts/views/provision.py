@@ -133,11 +133,17 @@ class ProvisionForm(forms.Form):
                 place = chosen.get(name)
                 if place is not None and place.moref not in reach:
                     self.add_error(name, f"The hosts of {cluster} do not reach {place.label}.")
-        # A clone into another datacenter needs a folder there: its VM folder unless one was picked.
         target = next(iter(datacenters), "")
         template_dc = template.datacenter.moref if template.datacenter_id else ""  # type: ignore[union-attr]
-        if target and target != template_dc and not data.get("folder"):
-            data["folder"] = placement.vm_roots.get(target, "")
+        if target and target != template_dc:
+            # Into another datacenter nothing can be "as the template": a pool and a
+            # datastore there, and a folder there (its VM folder unless one was picked).
+            where = placement.datacenters.get(target, target)
+            for name in ("resource_pool", "datastore"):
+                if not data.get(name):
+                    self.add_error(name, f"The template is in another datacenter: pick one in {where}.")
+            if not data.get("folder"):
+                data["folder"] = placement.vm_roots.get(target, "")
 
     def placement_names(self) -> dict[str, str]:
         """What the request page shows of the placement, and the network's kind for the clone."""

@@ -199,13 +199,20 @@ def test_places_in_two_datacenters_or_out_of_the_clusters_reach_are_refused(
     assert not form.is_valid() and "one datacenter" in str(form.non_field_errors())
     form = _form(user, synced_vc, project, where, resource_pool="pool-1", datastore="ds-1")
     assert not form.is_valid() and "do not reach fast" in str(form.errors["datastore"])
-    # Another datacenter than the template's, no folder picked: that datacenter's VM folder.
-    form = _form(user, synced_vc, project, where, resource_pool="pool-1", network="net-1")
+    # Another datacenter than the template's: its pool and datastore cannot be kept.
+    form = _form(user, synced_vc, project, where, datacenter="dc-1", network="net-1")
+    assert not form.is_valid()
+    assert "pick one in East" in str(form.errors["resource_pool"])
+    assert "pick one in East" in str(form.errors["datastore"])
+    # With them picked, and no folder: that datacenter's VM folder.
+    where.reach["c1"].add("ds-1")
+    form = _form(user, synced_vc, project, where, resource_pool="pool-1", network="net-1", datastore="ds-1")
     assert form.is_valid(), form.errors
     assert form.cleaned_data["folder"] == "folder-1"
     assert form.placement_names() == {
         "resource_pool": "c1 (the whole cluster)",
         "network": "lan",
         "network_kind": "Network",
+        "datastore": "fast (1.0 GB free)",
         "datacenter": "East",
     }
