@@ -54,7 +54,7 @@ from .models.changes import (
     HostState,
     Profile,
 )
-from .settings import SettingsError, daemon_json, docker, firewall, sshd
+from .settings import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,11 +69,19 @@ SECTIONS: dict[str, str] = {
     "daemon_json": daemon_json.PATH,
     "firewall": firewall.PATH,
     "docker_api": docker.DROP_IN,
+    "sysctl": sysctl.PATH,
 }
-SERVICE = {sshd.PATH: "sshd", daemon_json.PATH: "docker", firewall.PATH: "iptables", docker.DROP_IN: "docker"}
-#: Restart order: the firewall first (its restart flushes Docker's chains, so docker
-#: follows), sshd last so a broken restart elsewhere is rolled back over a working sshd.
-RESTART_ORDER = ("iptables", "docker", "sshd")
+SERVICE = {
+    sshd.PATH: "sshd",
+    daemon_json.PATH: "docker",
+    firewall.PATH: "iptables",
+    docker.DROP_IN: "docker",
+    sysctl.PATH: "sysctl",  # not a service: ``sysctl -p`` applies the file (see _restart)
+}
+#: Restart order: kernel parameters first (services restart on them), the firewall next
+#: (its restart flushes Docker's chains, so docker follows), sshd last so a broken
+#: restart elsewhere is rolled back over a working sshd.
+RESTART_ORDER = ("sysctl", "iptables", "docker", "sshd")
 #: Hosts of a change that (re)applying takes on.
 RUNNABLE = (
     HostState.PLANNED,
@@ -108,6 +116,7 @@ def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         ("daemon_json", daemon_json.normalize),
         ("firewall", firewall.normalize),
         ("docker_api", docker.normalize),
+        ("sysctl", sysctl.normalize),
     ):
         if name in settings:
             try:
@@ -229,6 +238,11 @@ def render_host(
             _text(remote) if remote.exists else "", settings["docker_api"] or {}, unit_text=unit
         )
         entries.append(_file_entry(remote, rendered or None))
+    if "sysctl" in settings:
+        remote = files[sysctl.PATH]
+        entries.append(
+            _file_entry(remote, sysctl.render(_text(remote) if remote.exists else "", settings["sysctl"]))
+        )
     wanted_firewall = _firewall_desired(settings)
     ip4save = _text(files[firewall.PATH])
     if wanted_firewall is not None:
@@ -293,13 +307,21 @@ class _PlanInput:
     settings: dict[str, Any]
 
 
-async def _plan_one(item: _PlanInput) -> HostPlan:
-    settings = item.settings
+def _paths(settings: Mapping[str, Any]) -> list[str]:
+    """The files to read for these settings (sshd's and the firewall's always: the lock-out guard)."""
     paths = [sshd.PATH, firewall.PATH]
     if "daemon_json" in settings:
         paths.append(daemon_json.PATH)
     if "docker_api" in settings:
         paths += [docker.DROP_IN, docker.UNIT]
+    if "sysctl" in settings:
+        paths.append(sysctl.PATH)
+    return paths
+
+
+async def _plan_one(item: _PlanInput) -> HostPlan:
+    settings = item.settings
+    paths = _paths(settings)
     try:
         async with ssh.connect(item.access) as conn:
             async with ssh.sftp_client(conn) as sftp:
@@ -341,6 +363,8 @@ async def _plan_one(item: _PlanInput) -> HostPlan:
         plan.restarts = [s for s in RESTART_ORDER if s in {*plan.restarts, "docker"}]
     if plan.new_ssh_port:
         plan.expect["ssh_port"] = [[plan.new_ssh_port]]
+    if "sysctl" in settings:
+        plan.expect["sysctl"] = [[k, v] for k, v in sysctl.normalize(settings["sysctl"]).items()]
     if not plan.files and not plan.expect.get("docker_tls"):
         plan.state = HostState.UNCHANGED
     return plan
@@ -726,6 +750,24 @@ async def _validate(conn: Any, temps: Mapping[str, str]) -> None:
             result = await ssh.run(conn, f"python3 -m json.tool {shlex.quote(temp)} >/dev/null", timeout=30)
             if result.exit_status not in (0, 127):
                 raise StepFailed("validating", f"daemon.json is not valid JSON: {ssh.output(result)}")
+        elif path == sysctl.PATH:
+            await _validate_sysctl(conn, temp)
+
+
+async def _validate_sysctl(conn: Any, temp: str) -> None:
+    """Every key of the new file is one this host's kernel has (``sysctl -p`` would apply the
+    known ones and fail on the rest, leaving half a change)."""
+    keys = sysctl.keys_of(await _read_text(conn, temp))
+    checks = " ".join(f"[ -e {shlex.quote(sysctl.proc_path(k))} ] || echo {shlex.quote(k)};" for k in keys)
+    result = await ssh.run(conn, checks or "true", timeout=30)
+    unknown = str(result.stdout or "").split()
+    if unknown:
+        raise StepFailed("validating", f"this host's kernel has no parameter {', '.join(unknown)}")
+
+
+async def _read_text(conn: Any, path: str) -> str:
+    result = await ssh.run(conn, f"cat {shlex.quote(path)}", timeout=30)
+    return str(result.stdout or "")
 
 
 async def _restart(conn: Any, services: list[str], report: Callable[..., Any], *, progress: int) -> None:
@@ -734,6 +776,14 @@ async def _restart(conn: Any, services: list[str], report: Callable[..., Any], *
     if "docker" in services:
         await ssh.run(conn, "systemctl daemon-reload >/dev/null 2>&1", timeout=60)
     for service in services:
+        if service == "sysctl":
+            await report("restarting", progress, "applying the kernel parameters")
+            path = shlex.quote(sysctl.PATH)
+            # Absent after a rollback of a new file: nothing of it left to apply.
+            result = await ssh.run(conn, f"if [ -e {path} ]; then sysctl -p {path} 2>&1; fi", timeout=60)
+            if result.exit_status != 0:
+                raise StepFailed("restarting", f"the kernel refused a parameter: {ssh.output(result)[-500:]}")
+            continue
         if service == "docker":
             active = await ssh.run(conn, "systemctl is-active docker", timeout=30)
             if str(active.stdout or "").strip() != "active" and "iptables" in services and len(services) > 1:
@@ -770,6 +820,8 @@ async def _verify(context: _Context, report: Callable[..., Any]) -> dict[str, An
     if problem:
         raise StepFailed("verifying", f"a new SSH login failed: {problem}")
     await report("verifying", 88, f"a new SSH login on port {access.port} works")
+    if context.expect.get("sysctl"):
+        await _verify_sysctl(access, dict(context.expect["sysctl"]), report)
     for proto, port in context.expect.get("open", []):
         if proto == "tcp":
             if not await asyncio.to_thread(port_answers, access.address, int(port)):
@@ -793,6 +845,21 @@ async def _verify(context: _Context, report: Callable[..., Any]) -> dict[str, An
     if new_port:
         endpoint = {**(endpoint or {}), "ssh_port": int(new_port)}
     return endpoint
+
+
+async def _verify_sysctl(access: ssh.Access, wanted: dict[str, str], report: Callable[..., Any]) -> None:
+    """The kernel's values now, read back: ``sysctl -p`` exits 0 on some values it did not take."""
+    async with ssh.connect(access) as conn:
+        result = await ssh.run(conn, "sysctl -n " + " ".join(shlex.quote(k) for k in wanted), timeout=30)
+    got = str(result.stdout or "").splitlines()
+    wrong = []
+    for i, (key, value) in enumerate(wanted.items()):
+        now = " ".join(got[i].split()) if i < len(got) else ""
+        if now != " ".join(value.split()):
+            wrong.append(f"{key} is {now or 'unreadable'}, not {value}")
+    if wrong:
+        raise StepFailed("verifying", "; ".join(wrong))
+    await report("verifying", 89, f"{len(wanted)} kernel parameter(s) read back as set")
 
 
 def _docker_tls_endpoint(address: str, server_cert: str) -> dict[str, Any]:
@@ -1038,14 +1105,9 @@ class _DriftInput:
 
 
 async def _drift_one(item: _DriftInput) -> tuple[str, str]:
-    paths = [sshd.PATH, firewall.PATH]
-    if "daemon_json" in item.settings:
-        paths.append(daemon_json.PATH)
-    if "docker_api" in item.settings:
-        paths += [docker.DROP_IN, docker.UNIT]
     try:
         async with ssh.connect(item.access) as conn, ssh.sftp_client(conn) as sftp:
-            files = await ssh.read_files(sftp, paths)
+            files = await ssh.read_files(sftp, _paths(item.settings))
         entries, _facts = render_host(item.settings, files)
     except ssh.SSHError as exc:
         return DriftState.UNREACHABLE, str(exc)

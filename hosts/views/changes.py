@@ -69,6 +69,13 @@ class ProfileForm(forms.Form):
     # firewall
     open_ports = forms.CharField(required=False, help_text="e.g. tcp/8080 udp/53")
     closed_ports = forms.CharField(required=False)
+    # kernel parameters
+    sysctl = forms.CharField(
+        required=False,
+        label="Kernel parameters",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, e.g. vm.max_map_count = 262144",
+    )
     # where
     hosts = forms.ModelMultipleChoiceField(queryset=None, required=False)  # type: ignore[arg-type]
     tags = forms.ModelMultipleChoiceField(queryset=Tag.objects.all(), required=False)
@@ -110,6 +117,7 @@ class ProfileForm(forms.Form):
             "live_restore": "" if "live-restore" not in daemon else str(daemon["live-restore"]).lower(),
             "open_ports": " ".join(fw.get("open", [])),
             "closed_ports": " ".join(fw.get("closed", [])),
+            "sysctl": "".join(f"{k} = {v}\n" for k, v in s.get("sysctl", {}).items()),
             "hosts": list(profile.hosts.all()),
             "tags": list(profile.tags.all()),
         }
@@ -158,6 +166,17 @@ class ProfileForm(forms.Form):
         fw = {"open": _split(data.get("open_ports", "")), "closed": _split(data.get("closed_ports", ""))}
         if fw["open"] or fw["closed"]:
             settings["firewall"] = fw
+        kernel = {}
+        for line in (data.get("sysctl") or "").splitlines():
+            if not line.strip():
+                continue
+            key, equals, value = line.partition("=")
+            if not equals or not key.strip():
+                self.add_error("sysctl", f"Not “name = value”: {line.strip()}")
+                return data
+            kernel[key.strip()] = value.strip()
+        if kernel:
+            settings["sysctl"] = kernel
         if not settings:
             raise forms.ValidationError("Choose at least one setting for the profile to manage.")
         try:

@@ -87,6 +87,18 @@ def test_profile_form_refuses_bad_values_and_insecure_docker_for_non_admins(clie
     assert response.status_code == 302
     saved = Profile.objects.get(name="new")
     assert saved.settings == {"sshd": {"MaxAuthTries": 3}} and list(saved.hosts.all()) == [host]
+    response = client.post("/hosts/changes/profiles/new/", {**base, "name": "k", "sysctl": "vm.swappiness"})
+    assert "Not “name = value”: vm.swappiness" in response.content.decode()
+    response = client.post("/hosts/changes/profiles/new/", {**base, "name": "k", "sysctl": "swap = 1"})
+    assert "not a kernel parameter name" in response.content.decode()
+    lines = "vm.swappiness = 10\n\nnet.core.somaxconn=1024\n"
+    assert (
+        client.post("/hosts/changes/profiles/new/", {**base, "name": "k", "sysctl": lines}).status_code == 302
+    )
+    kernel = Profile.objects.get(name="k")
+    assert kernel.settings == {"sysctl": {"vm.swappiness": "10", "net.core.somaxconn": "1024"}}
+    edit = client.get(f"/hosts/changes/profiles/{kernel.pk}/").content.decode()
+    assert "vm.swappiness = 10\nnet.core.somaxconn = 1024" in edit
 
 
 def test_lockout_guard_rules() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hosts.settings import SettingsError, daemon_json, docker, firewall, sshd
+from hosts.settings import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 from tests.lab import photon_hosts
 
 REFERENCE = photon_hosts.REFERENCE
@@ -203,6 +203,39 @@ def test_firewall_refuses_invalid_ports(desired: dict[str, object], message: str
 def test_firewall_needs_a_filter_table() -> None:
     with pytest.raises(SettingsError, match="no \\*filter"):
         firewall.render("*nat\nCOMMIT\n", {"open": ["tcp/80"]})
+
+
+def test_sysctl_sets_keys_in_place_appends_the_rest_and_keeps_everything_else() -> None:
+    current = "# tuned by hand\nvm.swappiness=10\n-net.ipv4.ip_forward = 0\nkernel.pid_max = 65536"
+    after = sysctl.render(current, {"net.ipv4.ip_forward": 1, "vm.max_map_count": "262144"})
+    assert after == (
+        "# tuned by hand\nvm.swappiness=10\n-net.ipv4.ip_forward = 1\nkernel.pid_max = 65536\n"
+        "vm.max_map_count = 262144\n"
+    )
+    assert sysctl.render(after, {"vm.max_map_count": "262144"}) == after  # already so: byte for byte
+    new = sysctl.render("", {"net.ipv4.ip_local_port_range": "32768   60999"})
+    assert new == sysctl.HEADER + "net.ipv4.ip_local_port_range = 32768 60999\n"
+    assert sysctl.keys_of(after) == [
+        "vm.swappiness",
+        "net.ipv4.ip_forward",
+        "kernel.pid_max",
+        "vm.max_map_count",
+    ]
+    assert sysctl.proc_path("net.ipv4.ip_forward") == "/proc/sys/net/ipv4/ip_forward"
+
+
+@pytest.mark.parametrize(
+    ("desired", "message"),
+    [
+        ({"swappiness": "10"}, "not a kernel parameter name"),
+        ({"vm.swappiness; reboot": "1"}, "not a kernel parameter name"),
+        ({"vm.swappiness": "10\nkernel.panic = 1"}, "one line"),
+        ({f"vm.k{i}": "1" for i in range(65)}, "at most 64"),
+    ],
+)
+def test_sysctl_refuses_what_is_not_a_parameter_line(desired: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        sysctl.render("", desired)
 
 
 def test_reference_files_are_where_the_tests_expect_them() -> None:
