@@ -544,6 +544,9 @@ class _Context:
     #: Revert runs: path -> (existed, bytes, mode) to write back.
     restore: dict[str, tuple[bool, bytes, int]] = field(default_factory=dict)
     endpoint_restore: dict[str, Any] | None = None
+    #: The kernel's values, before this run, of the parameters its sysctl file sets (for a
+    #: revert: before the change it undoes): files alone do not unset what sysctl -p set.
+    kernel_before: dict[str, str] = field(default_factory=dict)
 
 
 def _claim(run_id: int) -> _Context | None:
@@ -582,6 +585,7 @@ def _claim(run_id: int) -> _Context | None:
                 )
             if original.endpoint_before:
                 context.endpoint_restore = json.loads(str(original.endpoint_before))
+            context.kernel_before = dict(original.expect.get("kernel_before") or {})
     _publish_run(run)
     return context
 
@@ -638,6 +642,9 @@ async def apply_run(run_id: int) -> str:
             try:
                 async with ssh.sftp_client(conn) as sftp:
                     writes = await _prepare(context, sftp, report)
+                    new_sysctl = writes.get(sysctl.PATH, (None, 0, False))[0]
+                    if new_sysctl and not context.reverting:
+                        await _keep_kernel_values(context, conn, sysctl.keys_of(new_sysctl.decode()))
                     await report("validating", 40, f"validating {len(writes)} file(s) on the host")
                     temps = await _write_temps(conn, sftp, writes)
                     await report("writing", 55, "moving the new files into place")
@@ -648,6 +655,8 @@ async def apply_run(run_id: int) -> str:
                         elif path in temps:
                             await ssh.rename_into_place(sftp, temps[path], path)
                 await _restart(conn, context.restarts, report, progress=65)
+                if context.reverting:
+                    await _put_back_kernel_values(conn, context.kernel_before, report, progress=70)
                 await report("verifying", 85, "verifying from the portal")
                 endpoint = await _verify(context, report)
             except (StepFailed, ssh.SSHError, SettingsError) as exc:
@@ -763,6 +772,44 @@ async def _validate_sysctl(conn: Any, temp: str) -> None:
     unknown = str(result.stdout or "").split()
     if unknown:
         raise StepFailed("validating", f"this host's kernel has no parameter {', '.join(unknown)}")
+
+
+async def _keep_kernel_values(context: _Context, conn: Any, keys: list[str]) -> None:
+    """The kernel's values now of ``keys``, kept with the run for a rollback or a revert."""
+    known = [k for k in keys if k]
+    if not known:
+        return
+    checks = " ".join(
+        f"[ -e {shlex.quote(sysctl.proc_path(k))} ] && echo {shlex.quote(k)}=$(sysctl -n {shlex.quote(k)});"
+        for k in known
+    )
+    result = await ssh.run(conn, checks, timeout=30)
+    for line in str(result.stdout or "").splitlines():
+        key, _, value = line.partition("=")
+        if key in known:
+            context.kernel_before[key] = " ".join(value.split())
+    await _db(_save_kernel_values)(context.run_id, context.kernel_before)
+
+
+def _save_kernel_values(run_id: int, values: dict[str, str]) -> None:
+    with transaction.atomic():
+        run = ChangeHost.objects.select_for_update().get(pk=run_id)
+        run.expect = {**run.expect, "kernel_before": values}
+        run.save(update_fields=["expect"])
+
+
+async def _put_back_kernel_values(
+    conn: Any, values: Mapping[str, str], report: Callable[..., Any], *, progress: int
+) -> None:
+    if not values:
+        return
+    pairs = " ".join(shlex.quote(f"{key}={value}") for key, value in values.items())
+    result = await ssh.run(conn, f"sysctl -q -w {pairs} 2>&1", timeout=30)
+    if result.exit_status != 0:
+        raise StepFailed("restarting", f"the kernel's earlier values could not be set: {ssh.output(result)}")
+    await report(
+        "restarting", progress, f"{len(values)} kernel parameter(s) set back to their earlier values"
+    )
 
 
 async def _read_text(conn: Any, path: str) -> str:
@@ -904,6 +951,7 @@ async def _roll_back(context: _Context, report: Callable[..., Any], reason: str,
                 else:
                     await ssh.remove(session, path)
         await _restart(session, context.restarts, report, progress=95)
+        await _put_back_kernel_values(session, context.kernel_before, report, progress=96)
 
     try:
         try:

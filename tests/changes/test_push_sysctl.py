@@ -45,12 +45,14 @@ def test_kernel_parameters_are_applied_read_back_and_undone(
     assert kernel(lab) == wanted
     assert file_on(lab) == sysctl.HEADER + "".join(f"{k} = {v}\n" for k, v in zip(KEYS, wanted, strict=True))
 
-    # Undo: the file is gone again, as it was (values it set stay until the next boot).
+    # Undo: the file is gone again, as it was, and the kernel has its earlier values back.
     revert = flow.start_revert(change, admin)
     flow.plan(revert, [host])
     flow.start_apply(revert, admin)
-    assert wait_runs(revert)[host.name].state == "applied"
+    undone = wait_runs(revert)[host.name]
+    assert undone.state == "applied", f"{undone.reason}\n{undone.log}"
     assert file_on(lab).strip() == "ABSENT"
+    assert kernel(lab) == before
 
 
 def test_a_key_the_kernel_lacks_is_refused_before_anything_is_written(
@@ -74,7 +76,10 @@ def test_a_value_the_kernel_refuses_is_rolled_back(
     host = make_host(lab)
     admin = make_user("pa", project=project, role=Role.PROJECT_ADMIN)
     before_file, before_kernel = file_on(lab), kernel(lab)
-    change = planned(project, admin, host, {"sysctl": {"net.core.somaxconn": "lots"}})
-    run = applied(change, admin, host)
+    # sysctl -p sets the good value before it fails on the other: the rollback puts it back.
+    keepalive = str(int(before_kernel[0]) + 1)
+    settings = {"sysctl": {KEYS[0]: keepalive, KEYS[1]: "lots"}}
+    run = applied(planned(project, admin, host, settings), admin, host)
     assert run.state == "rolled_back" and "the kernel refused a parameter" in run.reason, run.log
+    assert "2 kernel parameter(s) set back to their earlier values" in run.log
     assert file_on(lab) == before_file and kernel(lab) == before_kernel
