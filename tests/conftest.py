@@ -108,17 +108,40 @@ def daphne_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def start_daphne(tmp_dir: Path, name: str = "daphne", **env_overrides: str) -> Daphne:
+#: daphne with the watchers on its loop, as `make run` serves it (argv: bind address, port).
+SERVE_WITH_WATCHERS = """
+import sys
+from daphne.cli import CommandLineInterface
+from twisted.internet import reactor
+
+def watchers():
+    from portal.management.commands.serve import start_watchers
+    start_watchers()
+
+reactor.callWhenRunning(watchers)
+CommandLineInterface().run(["-b", sys.argv[1], "-p", sys.argv[2], "portal.asgi:application"])
+"""
+
+
+def start_daphne(
+    tmp_dir: Path,
+    name: str = "daphne",
+    *,
+    bind: str = "127.0.0.1",
+    watchers: bool = False,
+    **env_overrides: str,
+) -> Daphne:
+    """A daphne on the test database at ``bind`` (``watchers``: with the watchers on its loop)."""
     port = free_port()
     log = tmp_dir / f"{name}.log"
+    if watchers:
+        argv = [sys.executable, "-c", SERVE_WITH_WATCHERS, bind, str(port)]
+    else:
+        argv = [sys.executable, "-m", "daphne", "-b", bind, "-p", str(port), "portal.asgi:application"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
-        cwd=REPO,
-        env=daphne_env(**env_overrides),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+        argv, cwd=REPO, env=daphne_env(**env_overrides), stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{bind}:{port}"
 
     def answers() -> bool:
         if process.poll() is not None:
@@ -143,8 +166,8 @@ def daphne_factory(transactional_db: None, tmp_path: Path) -> Iterator:  # type:
     """Start real daphne processes on the test database; all stopped afterwards."""
     started: list[Daphne] = []
 
-    def start(name: str = "daphne", **env_overrides: str) -> Daphne:
-        server = start_daphne(tmp_path, name, **env_overrides)
+    def start(name: str = "daphne", **options: Any) -> Daphne:
+        server = start_daphne(tmp_path, name, **options)
         started.append(server)
         return server
 

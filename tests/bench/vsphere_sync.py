@@ -32,20 +32,6 @@ from tests.lab import common, vcenter
 
 SOURCE = Path(__file__).with_name("govmomi_baseline") / "main.go"
 
-# daphne with the watchers on its loop, as `make run` serves.
-SERVE_WITH_WATCHERS = """
-import sys
-from daphne.cli import CommandLineInterface
-from twisted.internet import reactor
-
-def watchers():
-    from portal.management.commands.serve import start_watchers
-    start_watchers()
-
-reactor.callWhenRunning(watchers)
-CommandLineInterface().run(["-b", "127.0.0.1", "-p", sys.argv[1], "portal.asgi:application"])
-"""
-
 
 def build_baseline() -> Path:
     return common.build_go(SOURCE, "govmomi_baseline")
@@ -137,7 +123,7 @@ def measure_watch(info: dict[str, Any], vc: Any, changes: int, tmp: Path) -> flo
 
     from hosts import vsphere
     from hosts.models import VirtualMachine
-    from tests.conftest import daphne_env
+    from tests.conftest import start_daphne, stop_daphne
 
     admin = get_user_model().objects.create_superuser(f"bench-{time.time_ns()}", password="x" * 20)
     session = SessionStore()
@@ -149,19 +135,9 @@ def measure_watch(info: dict[str, Any], vc: Any, changes: int, tmp: Path) -> flo
         "moref", flat=True
     )[0]
 
-    port = common.free_port()
-    env = daphne_env()
-    log = tmp / "portal.log"
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE_WITH_WATCHERS, str(port)],
-        cwd=common.REPO,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = start_daphne(tmp, "portal", watchers=True)
+    url = server.url
     try:
-        common.wait_until(lambda: common.port_open("127.0.0.1", port), timeout=60, what="the portal")
         common.wait_until(
             lambda: VCenter_connected(vc.pk), timeout=120, what="the watcher's first sync of the vCenter"
         )
@@ -195,12 +171,7 @@ def measure_watch(info: dict[str, Any], vc: Any, changes: int, tmp: Path) -> flo
         latencies = asyncio.run(run())
         vsphere.disconnect(si)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_daphne(server)
     latencies.sort()
     return latencies[max(0, round(0.95 * len(latencies)) - 1)]
 

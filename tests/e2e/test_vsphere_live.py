@@ -4,71 +4,28 @@ streams its task to the page."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import expect
 from pyVim.task import WaitForTask
 
 from hosts import vsphere
 from hosts.models import Host, VirtualMachine
 from portal.models import Project
-from tests.conftest import REPO, daphne_env
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import vcenter
-from tests.lab.common import free_port, wait_until
+from tests.lab.common import wait_until
 from tests.lab.fixtures import start
 from tests.vsphere.conftest import find_vm
 
-# daphne with the watchers on its own event loop, as `make run` serves (without its migrate step:
-# the test database is already made).
-SERVE_WITH_WATCHERS = """
-import sys
-from daphne.cli import CommandLineInterface
-from twisted.internet import reactor
-
-def watchers():
-    from portal.management.commands.serve import start_watchers
-    start_watchers()
-
-reactor.callWhenRunning(watchers)
-CommandLineInterface().run(["-b", "127.0.0.1", "-p", sys.argv[1], "portal.asgi:application"])
-"""
-
 
 @pytest.fixture
-def portal_with_watchers(transactional_db: None, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "portal.log"
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE_WITH_WATCHERS, str(port)],
-        cwd=REPO,
-        env=daphne_env(),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(log.read_text(errors="replace")[-2000:])
-        return requests.get(url + "/accounts/login/", timeout=2).status_code == 200
-
-    try:
-        wait_until(answers, timeout=60, what="the portal")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def portal_with_watchers(daphne_factory) -> str:  # type: ignore[no-untyped-def]
+    """A daphne with the watchers on its own loop, as `make run` serves (the test database is made)."""
+    return daphne_factory("portal", watchers=True).url
 
 
 @pytest.fixture

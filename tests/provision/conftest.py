@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from hosts import vsphere, vsphere_sync
 from hosts.models import ProvisionQuota, VCenter, VirtualMachine
 from portal.models import Project
-from tests.conftest import REPO, daphne_env
 from tests.lab import cloud_boot
-from tests.lab.common import free_port, wait_until
+from tests.lab.common import wait_until
 from tests.lab.fixtures import start
 from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixtures reused
 
@@ -70,34 +66,12 @@ def boot_host(lab_root: Path) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def portal_on_lab_network(
-    transactional_db: None, boot_host: dict[str, Any], tmp_path: Path, celery_worker_if_brokered: None
-) -> Iterator[str]:
+    daphne_factory: Any, boot_host: dict[str, Any], celery_worker_if_brokered: None
+) -> str:
     """A real daphne on the test database, listening where the lab hosts can reach it
-    (and, with a broker, the worker its health check asks)."""
-    address, port = boot_host["gateway"], free_port()
-    log = tmp_path / "daphne.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", address, "-p", str(port), "portal.asgi:application"],
-        cwd=REPO,
-        env=daphne_env(PORTAL_ALLOWED_HOSTS=address),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://{address}:{port}"
-    try:
-        wait_until(
-            lambda: process.poll() is None and requests.get(url + "/healthz", timeout=2).status_code < 500,
-            timeout=60,
-            what="daphne on the lab network",
-        )
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    (with a broker, the worker takes the tasks it queues)."""
+    address = boot_host["gateway"]
+    return str(daphne_factory("portal", bind=address, PORTAL_ALLOWED_HOSTS=address).url)
 
 
 def wait_enrolled(pvm: Any, booted: dict[str, Any]) -> None:
