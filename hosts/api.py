@@ -601,13 +601,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
             targets = [h for h in targets if h.pk in chosen]
         if not targets:
             raise ValidationError({"hosts": ["This profile has no hosts: assign hosts or tags first."]})
-        change = Change.objects.create(
-            project=profile.project,
-            title=f"Apply profile {profile.name}"[:200],
-            profile=profile,
-            settings=profile.settings,
-            created_by=request.user,
-        )
+        change = flow.profile_change(profile, request.user)
         change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
         return Response(ChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 

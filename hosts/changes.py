@@ -1121,6 +1121,17 @@ async def _plan_revert_one(item: tuple[ssh.Access, dict[str, tuple[bool, bytes, 
     return plan
 
 
+def profile_change(profile: Profile, user: Any, title: str = "") -> Change:
+    """A new change that applies ``profile``'s settings, to be planned on the hosts chosen."""
+    return Change.objects.create(
+        project=profile.project,
+        title=(title or f"Apply profile {profile.name}")[:200],
+        profile=profile,
+        settings=profile.settings,
+        created_by=user,
+    )
+
+
 def start_revert(original: Change, user: Any) -> Change:
     original = Change.objects.select_related("project").get(pk=original.pk)
     if original.status not in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED):

@@ -277,13 +277,7 @@ def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
     if not targets:
         messages.error(request, "This profile has no hosts: assign hosts or tags first.")
         return redirect("hosts:changes")
-    change = Change.objects.create(
-        project=profile.project,
-        title=f"Apply profile {profile.name}"[:200],
-        profile=profile,
-        settings=profile.settings,
-        created_by=request.user,
-    )
+    change = flow.profile_change(profile, request.user)
     change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
     return redirect("hosts:change", pk=change.pk)
 
@@ -377,12 +371,6 @@ def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such host")
     access.require(request.user, "change.plan", drift.host.project_id)
     profile = drift.profile
-    change = Change.objects.create(
-        project=profile.project,
-        title=f"Bring {drift.host.name} back to {profile.name}"[:200],
-        profile=profile,
-        settings=profile.settings,
-        created_by=request.user,
-    )
+    change = flow.profile_change(profile, request.user, f"Bring {drift.host.name} back to {profile.name}")
     change_tasks.plan_change.delay(change.pk, [drift.host_id])
     return redirect("hosts:change", pk=change.pk)

@@ -61,13 +61,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Profile {profile.name} has no hosts: assign hosts or tags first.", returncode=REFUSED
             )
-        change = Change.objects.create(
-            project=profile.project,
-            title=f"Apply profile {profile.name}"[:200],
-            profile=profile,
-            settings=profile.settings,
-            created_by=user,
-        )
+        change = flow.profile_change(profile, user)
         # The plan task's own body, run here: the script waits for it anyway.
         change_tasks.plan_change.run(change.pk, [h.pk for h in targets])
         change.refresh_from_db()
