@@ -24,7 +24,7 @@ from pyVmomi import vim, vmodl
 
 from portal import audit, events, live
 
-from . import cloud_config, enrollment, portal_ca, vsphere
+from . import cloud_config, enrollment, portal_ca, vsphere, vsphere_sync
 from .models import Host, PortalSshKey, ProvisionedVm, ProvisionQuota, ProvisionRequest, VirtualMachine
 from .models.vsphere import PHOTON_GUEST_ID
 
@@ -87,35 +87,15 @@ class Plan:
 
 
 def _vm_names(si: vim.ServiceInstance) -> set[str]:
-    """Every VM name vCenter has now (one property-collector read, not VM by VM)."""
+    """Every VM name vCenter has now (one paged property-collector read, not VM by VM)."""
     content = si.RetrieveContent()
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
-        spec = vmodl.query.PropertyCollector.FilterSpec(
-            objectSet=[
-                vmodl.query.PropertyCollector.ObjectSpec(
-                    obj=view,
-                    skip=True,
-                    selectSet=[
-                        vmodl.query.PropertyCollector.TraversalSpec(
-                            name="view", path="view", skip=False, type=vim.view.ContainerView
-                        )
-                    ],
-                )
-            ],
-            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=["name"])],
-        )
-        names: set[str] = set()
-        result = content.propertyCollector.RetrievePropertiesEx(
-            [spec], vmodl.query.PropertyCollector.RetrieveOptions()
-        )
-        while result is not None:
-            for obj in result.objects:
-                names.update(str(p.val).lower() for p in obj.propSet)
-            if not result.token:
-                break
-            result = content.propertyCollector.ContinueRetrievePropertiesEx(result.token)
-        return names
+        spec = vsphere_sync.container_filter(view, {vim.VirtualMachine: ["name"]})
+        return {
+            str(props.get("name", "")).lower()
+            for _ref, props in vsphere_sync.retrieve(si, content.propertyCollector, [spec])
+        }
     finally:
         view.Destroy()
 
