@@ -139,27 +139,26 @@ class Browser:
         return self.tag_details(repository, [tag])[tag]
 
     def _manifests(self, repository: str, digests: list[str]) -> dict[str, Manifest | RegistryError]:
-        keys = {digest: _key(self.registry, "manifest", digest) for digest in digests}
-        hits = cache.get_many(list(keys.values()))
-        out: dict[str, Manifest | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
-        missing = [d for d in digests if d not in out]
-        fetched = _run(lambda d: _attempt(lambda: self.distribution.manifest(repository, d)), missing)
-        out.update(zip(missing, fetched, strict=True))
-        cache.set_many(
-            {keys[d]: m for d, m in zip(missing, fetched, strict=True) if isinstance(m, Manifest)},
-            IMMUTABLE_SECONDS,
+        return self._by_digest(
+            "manifest", digests, lambda d: self.distribution.manifest(repository, d), Manifest
         )
-        return out
 
     def _configs(self, repository: str, digests: list[str]) -> dict[str, dict[str, Any] | RegistryError]:
-        keys = {digest: _key(self.registry, "config", digest) for digest in digests}
+        return self._by_digest("config", digests, lambda d: self.distribution.config(repository, d), dict)
+
+    def _by_digest(
+        self, kind: str, digests: list[str], fetch: Callable[[str], R], keep: type
+    ) -> dict[str, R | RegistryError]:
+        """Content-addressed objects: from the cache, the rest fetched concurrently and
+        cached for good (a digest's content never changes); failures are not cached."""
+        keys = {digest: _key(self.registry, kind, digest) for digest in digests}
         hits = cache.get_many(list(keys.values()))
-        out: dict[str, dict[str, Any] | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
+        out: dict[str, R | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
         missing = [d for d in digests if d not in out]
-        fetched = _run(lambda d: _attempt(lambda: self.distribution.config(repository, d)), missing)
+        fetched = _run(lambda d: _attempt(lambda: fetch(d)), missing)
         out.update(zip(missing, fetched, strict=True))
         cache.set_many(
-            {keys[d]: c for d, c in zip(missing, fetched, strict=True) if isinstance(c, dict)},
+            {keys[d]: v for d, v in zip(missing, fetched, strict=True) if isinstance(v, keep)},
             IMMUTABLE_SECONDS,
         )
         return out
