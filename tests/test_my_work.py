@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 from pyVim.task import WaitForTask
-from pyVmomi import vim
 
 from hosts import vsphere, vsphere_sync, vsphere_tasks
 from hosts.models import Change, Host, Profile, VCenter, VirtualMachine, VmTask
@@ -22,7 +19,7 @@ from portal.asgi import application
 from portal.models import Project, Role
 from registry.models import Registry
 from tests.conftest import session_cookie
-from tests.vsphere.conftest import add_vcenter, find_vm
+from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixture reused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,15 +137,6 @@ def lab_vc(lab_vcenter: dict[str, Any], world) -> VCenter:
 
 
 @pytest.fixture
-def outside(lab_vcenter: dict[str, Any]) -> Iterator[vim.ServiceInstance]:
-    """Someone powering the VM off outside the portal, so the portal has something to do."""
-    pem = Path(lab_vcenter["certificate"]).read_text()
-    si = vsphere.connect_pinned(lab_vcenter["url"], lab_vcenter["user"], lab_vcenter["password"], pem)
-    yield si
-    vsphere.disconnect(si)
-
-
-@pytest.fixture
 def photon_vm(lab_vc, world) -> VirtualMachine:
     """The lab's Photon VM 'photon-ü-01' linked to a host of project 'fleet'."""
     with vsphere.session(lab_vc) as si:
@@ -163,7 +151,7 @@ def photon_vm(lab_vc, world) -> VirtualMachine:
 
 
 @pytest.mark.lab
-def test_a_vm_action_reaches_my_work_live(world, photon_vm, outside) -> None:
+def test_a_vm_action_reaches_my_work_live(world, photon_vm, outside) -> None:  # noqa: F811
     prov = world["prov"]
     WaitForTask(find_vm(outside, photon_vm.name).PowerOffVM_Task())
     cookie = session_cookie(Client(), prov)
