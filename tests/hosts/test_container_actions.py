@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import Host
+from portal.models import AuditEntry
 from tests.conftest import session_cookie
 from tests.hosts.conftest import trusted_host
 from tests.lab import engines
@@ -102,6 +103,11 @@ def test_deploy_creates_and_starts_and_reports_errors(client, people, host, tls_
         # The same name again: the engine refuses, and the person is told why (live, on the deploy topic).
         again = client.post(reverse("hosts:deploy", args=[host.pk]), data)
         assert again.status_code == 200
+        # Waited for: a second deploy still queued when the container below is removed
+        # would find the name free and leave a "deployed" for the next tests to trip on.
+        results = AuditEntry.objects.filter(action="container.deploy_result", after__token=token)
+        wait_until(lambda: results.count() == 2, timeout=60, what="the second deploy's outcome")
+        assert "already in use" in results.order_by("-id")[0].after["outcome"]
         bad = client.post(reverse("hosts:deploy", args=[host.pk]), {**data, "ports": "99999:80"})
         assert "is not HOST:CONTAINER" in bad.content.decode()
     finally:
