@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -72,8 +73,24 @@ class VmTaskAdmin(ReadOnlyAdmin):
 # --- Configuration changes -------------------------------------------------------------------------
 
 
+class ProfileAdminForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["project", "name", "description", "settings", "hosts", "tags", "created_by"]
+
+    def clean_settings(self) -> Any:
+        # The admin is one more way in: the same rules as the profile form and the API.
+        from . import changes as flow
+
+        try:
+            return flow.validate_settings(self.cleaned_data["settings"])
+        except flow.ChangeError as exc:
+            raise forms.ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileAdminForm
     list_display = ["name", "project", "created_by"]
     list_filter = ["project"]
     search_fields = ["name"]

@@ -485,6 +485,13 @@ class ProfileSerializer(serializers.ModelSerializer):
         model = Profile
         fields = ["id", "project", "name", "description", "settings", "hosts", "tags", "created", "updated"]
 
+    def validate_settings(self, value: Any) -> dict[str, Any]:
+        # The same rules as the profile form and planning (hosts.changes.validate_settings).
+        try:
+            return flow.validate_settings(value)
+        except flow.ChangeError as exc:
+            raise ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
+
 
 class PlanSerializer(serializers.Serializer):
     hosts = serializers.ListField(
@@ -601,7 +608,11 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
             targets = [h for h in targets if h.pk in chosen]
         if not targets:
             raise ValidationError({"hosts": ["This profile has no hosts: assign hosts or tags first."]})
-        change = flow.profile_change(profile, request.user)
+        try:
+            change = flow.profile_change(profile, request.user)
+        except flow.ChangeError as exc:
+            # A profile stored before a rule existed: refused before any host is read.
+            raise ValidationError({"settings": [p.message for p in exc.problems] or [str(exc)]}) from None
         change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
         return Response(ChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 

@@ -95,7 +95,23 @@ SECRET_FILES = {docker.KEY}
 
 
 class ChangeError(Exception):
-    """Something a person asked that cannot be done (bad settings, wrong state)."""
+    """Something a person asked that cannot be done (bad settings, wrong state).
+
+    ``problems`` lists each refused setting when the settings are at fault.
+    """
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refused setting: its section (``sshd``...), its key when known, and why."""
+
+    section: str
+    key: str
+    message: str
 
 
 def _db(fn: Callable[..., T]) -> Callable[..., Any]:
@@ -105,27 +121,53 @@ def _db(fn: Callable[..., T]) -> Callable[..., Any]:
 # ---------------------------------------------------------------- settings
 
 
+#: Each section's check: the renderer's own normalize, which also refuses what is root on
+#: the host. Every way in (the profile form, the API, ``manage.py change``, planning and
+#: applying a change) goes through validate_settings, so these are the only rules.
+CHECKS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "sshd": sshd.normalize,
+    "daemon_json": daemon_json.normalize,
+    "firewall": firewall.normalize,
+    "docker_api": docker.normalize,
+    "sysctl": sysctl.normalize,
+}
+
+
+def settings_problems(settings: Any) -> list[Problem]:
+    """Every problem of a profile's settings (empty: they may be planned)."""
+    if not isinstance(settings, Mapping):
+        return [Problem("", "", "settings must map section names to their settings")]
+    problems = [
+        Problem(str(name), "", f"unknown section {name!r}")
+        for name in sorted(set(settings) - set(SECTIONS), key=str)
+    ]
+    for name, check in CHECKS.items():
+        if name not in settings:
+            continue
+        section = settings[name] or {}
+        if not isinstance(section, Mapping):
+            problems.append(Problem(name, "", f"the {name} settings must map names to values"))
+            continue
+        try:
+            check(section)
+        except SettingsError as exc:
+            problems.append(Problem(name, exc.key, str(exc)))
+    return problems
+
+
 def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Check a profile's settings; raise ChangeError with every problem in one message."""
-    problems = []
-    unknown = set(settings) - set(SECTIONS)
-    if unknown:
-        problems.append(f"unknown sections: {', '.join(sorted(unknown))}")
-    for name, check in (
-        ("sshd", sshd.normalize),
-        ("daemon_json", daemon_json.normalize),
-        ("firewall", firewall.normalize),
-        ("docker_api", docker.normalize),
-        ("sysctl", sysctl.normalize),
-    ):
-        if name in settings:
-            try:
-                check(settings[name] or {})
-            except SettingsError as exc:
-                problems.append(str(exc))
+    problems = settings_problems(settings)
     if problems:
-        raise ChangeError("; ".join(problems))
+        raise ChangeError("; ".join(p.message for p in problems), problems)
     return dict(settings)
+
+
+def _refuse_stored(settings: Any, what: str) -> None:
+    """Settings stored before a rule existed are checked again before SSH is touched."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ChangeError(f"{what} is refused: " + "; ".join(p.message for p in problems), problems)
 
 
 def _firewall_desired(settings: Mapping[str, Any]) -> dict[str, list[str]] | None:
@@ -373,6 +415,11 @@ async def _plan_one(item: _PlanInput) -> HostPlan:
 def plan(change: Change, hosts: Iterable[Host]) -> Change:
     """Read each host's files, render, and store the diffs; nothing is written to a host."""
     hosts = list(hosts)
+    if not change.reverts_id:
+        try:
+            _refuse_stored(change.settings, f"{change}")
+        except ChangeError as exc:
+            return _refuse_plan(change, str(exc))
     items = [_PlanInput(h.pk, ssh.Access.of(h), dict(change.settings)) for h in hosts]
     if change.reverts_id:
         plans = asyncio.run(ssh.bounded(_revert_inputs(change, hosts), _plan_revert_one))
@@ -403,6 +450,19 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
         actor=change.created_by,
         after={"hosts": _diffs(change)},
     )
+    _publish_change(change)
+    return change
+
+
+def _refuse_plan(change: Change, reason: str) -> Change:
+    """A change whose settings break a rule: failed before any host is read, no run created."""
+    change.status = ChangeStatus.FAILED
+    change.finished_at = timezone.now()
+    change.save(update_fields=["status", "finished_at"])
+    audit.record(
+        "change.plan", obj=change, project=change.project, actor=change.created_by, after={"refused": reason}
+    )
+    events.notify(reason, severity=Event.Severity.ERROR, obj=change, project=change.project_id)
     _publish_change(change)
     return change
 
@@ -481,6 +541,9 @@ def start_apply(change: Change, user: Any) -> list[int]:
         change = Change.objects.select_for_update().get(pk=change.pk)
         if not may_apply(change, user):
             raise ChangeError("this change cannot be applied now, or not by you")
+        if not change.reverts_id:
+            # Planned before a rule existed: what it would write is refused now.
+            _refuse_stored(change.settings, f"{change}")
         sweep_interrupted(change=change)
         runs = list(change.hosts.select_for_update().filter(state__in=runnable))
         if not runs:
@@ -1122,7 +1185,11 @@ async def _plan_revert_one(item: tuple[ssh.Access, dict[str, tuple[bool, bytes, 
 
 
 def profile_change(profile: Profile, user: Any, title: str = "") -> Change:
-    """A new change that applies ``profile``'s settings, to be planned on the hosts chosen."""
+    """A new change that applies ``profile``'s settings, to be planned on the hosts chosen.
+
+    Raises ChangeError (and creates nothing) when the stored settings break a rule,
+    as a profile saved before the rule would."""
+    _refuse_stored(profile.settings, f"profile {profile.name}")
     return Change.objects.create(
         project=profile.project,
         title=(title or f"Apply profile {profile.name}")[:200],

@@ -7,7 +7,7 @@ hosts.change_tasks. Objects of a project the user cannot see are a 404.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import messages
@@ -46,7 +46,9 @@ class ProfileForm(forms.Form):
     port = forms.IntegerField(required=False, min_value=1, max_value=65535, label="SSH port")
     client_alive_interval = forms.IntegerField(required=False, min_value=0, max_value=86400)
     max_auth_tries = forms.IntegerField(required=False, min_value=1, max_value=100)
-    banner = forms.CharField(required=False, help_text="Absolute path of the banner file, or none.")
+    banner = forms.CharField(
+        required=False, help_text="/etc/issue, /etc/issue.net (another /etc/issue* file), or none."
+    )
     # Docker remote API
     docker_api = forms.ChoiceField(
         required=False,
@@ -122,6 +124,32 @@ class ProfileForm(forms.Form):
             "tags": list(profile.tags.all()),
         }
 
+    #: Where a refused setting's message goes: (section, key) -> form field, or section -> field.
+    FIELDS: ClassVar[dict[tuple[str, str] | str, str]] = {
+        ("sshd", "PermitRootLogin"): "permit_root_login",
+        ("sshd", "PasswordAuthentication"): "password_authentication",
+        ("sshd", "PubkeyAuthentication"): "pubkey_authentication",
+        ("sshd", "AllowUsers"): "allow_users",
+        ("sshd", "AllowGroups"): "allow_groups",
+        ("sshd", "Port"): "port",
+        ("sshd", "ClientAliveInterval"): "client_alive_interval",
+        ("sshd", "MaxAuthTries"): "max_auth_tries",
+        ("sshd", "Banner"): "banner",
+        ("daemon_json", "log-driver"): "log_driver",
+        ("daemon_json", "log-opts"): "log_max_size",
+        ("daemon_json", "registry-mirrors"): "registry_mirrors",
+        ("daemon_json", "insecure-registries"): "insecure_registries",
+        ("daemon_json", "live-restore"): "live_restore",
+        "docker_api": "docker_api",
+        "firewall": "open_ports",
+        "sysctl": "sysctl",
+    }
+
+    @classmethod
+    def field_of(cls, problem: flow.Problem) -> str | None:
+        """The form field a refused setting belongs to (None: the whole form)."""
+        return cls.FIELDS.get((problem.section, problem.key)) or cls.FIELDS.get(problem.section)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if self.errors:
@@ -182,7 +210,9 @@ class ProfileForm(forms.Form):
         try:
             data["settings"] = flow.validate_settings(settings)
         except flow.ChangeError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            for problem in exc.problems:
+                self.add_error(self.field_of(problem), problem.message)
+            return data
         project = data["project"]
         strangers = [h.name for h in data.get("hosts") or [] if h.project_id != project.pk]
         if strangers:
@@ -277,7 +307,11 @@ def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
     if not targets:
         messages.error(request, "This profile has no hosts: assign hosts or tags first.")
         return redirect("hosts:changes")
-    change = flow.profile_change(profile, request.user)
+    try:
+        change = flow.profile_change(profile, request.user)
+    except flow.ChangeError as exc:
+        messages.error(request, f"{exc}. Edit the profile first.")
+        return redirect("hosts:changes")
     change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
     return redirect("hosts:change", pk=change.pk)
 
@@ -371,6 +405,10 @@ def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("no such host")
     access.require(request.user, "change.plan", drift.host.project_id)
     profile = drift.profile
-    change = flow.profile_change(profile, request.user, f"Bring {drift.host.name} back to {profile.name}")
+    try:
+        change = flow.profile_change(profile, request.user, f"Bring {drift.host.name} back to {profile.name}")
+    except flow.ChangeError as exc:
+        messages.error(request, f"{exc}. Edit the profile first.")
+        return redirect("hosts:changes")
     change_tasks.plan_change.delay(change.pk, [drift.host_id])
     return redirect("hosts:change", pk=change.pk)

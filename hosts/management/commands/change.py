@@ -61,7 +61,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Profile {profile.name} has no hosts: assign hosts or tags first.", returncode=REFUSED
             )
-        change = flow.profile_change(profile, user)
+        try:
+            change = flow.profile_change(profile, user)
+        except flow.ChangeError as exc:
+            raise CommandError(f"{exc}.", returncode=REFUSED) from None
         # The plan task's own body, run here: the script waits for it anyway.
         change_tasks.plan_change.run(change.pk, [h.pk for h in targets])
         change.refresh_from_db()
