@@ -67,6 +67,11 @@ def _accepts(line: str) -> tuple[str, int] | None:
     return None
 
 
+def accepted_port(line: str) -> tuple[str, int] | None:
+    """The port one rule line opens to everyone (as the portal writes them), else None."""
+    return _accepts(line.strip())
+
+
 def open_ports(text: str) -> set[tuple[str, int]]:
     """Ports the filter table accepts from anywhere, as this file sets them."""
     return {port for port in (_accepts(line) for line in _filter_lines(text)) if port}
