@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from hosts import changes as flow
 from hosts.api import ProfileSerializer
 from hosts.models import Change, ChangeHost, Drift, Host, Profile
-from portal.models import Project, Role
+from portal.models import Event, Project, Role
 from tests.api.common import client_for
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +187,9 @@ def test_a_change_planned_before_the_rules_cannot_be_planned_or_applied(client, 
     waiting.refresh_from_db()
     assert waiting.status == "failed"
     assert not ChangeHost.objects.filter(change=waiting).exists()  # no run: no SSH was tried
+    assert Event.objects.filter(message__contains="Banner /etc/shadow is refused").exists()
+    client.force_login(world["pa"])
+    assert "its settings were refused" in client.get(f"/hosts/changes/{waiting.pk}/").content.decode()
 
     # Planned and approved before the rules: its runs are not queued.
     planned = Change.objects.create(
