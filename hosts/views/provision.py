@@ -44,6 +44,17 @@ def _allowed_vcenters(user: Any) -> Any:
     return VCenter.objects.filter(enabled=True, pk__in=through.values("vcenter_id")).order_by("name")
 
 
+def _allowed_profile(profile: Profile | None) -> Profile | None:
+    """A profile written into a new host's first boot obeys the same rules as a change."""
+    from ..changes import settings_problems
+
+    problems = settings_problems(profile.settings) if profile is not None else []
+    if problems:
+        reasons = "; ".join(p.message for p in problems)
+        raise forms.ValidationError(f"Profile {profile} is refused: {reasons}. Edit the profile first.")
+    return profile
+
+
 class ProvisionForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     vcenter = forms.ModelChoiceField(queryset=VCenter.objects.none(), label="vCenter")
@@ -91,6 +102,9 @@ class ProvisionForm(forms.Form):
 
     def placement_fields(self) -> list[forms.BoundField]:
         return [self["datacenter"], *(self[name] for name, _ in PLACEMENT_FIELDS)]
+
+    def clean_profile(self) -> Profile | None:
+        return _allowed_profile(self.cleaned_data.get("profile"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -305,6 +319,9 @@ class KickstartForm(forms.Form):
         projects = access.projects(user, "provision.request")
         self.fields["project"].queryset = projects  # type: ignore[attr-defined]
         self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
+
+    def clean_profile(self) -> Profile | None:
+        return _allowed_profile(self.cleaned_data.get("profile"))
 
 
 @require_http_methods(["GET", "POST"])

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from hosts import changes as flow
 from hosts.api import ProfileSerializer
-from hosts.models import Change, ChangeHost, Drift, Host, Profile
+from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm
 from portal.models import Event, Project, Role
 from tests.api.common import client_for
 
@@ -230,3 +230,19 @@ def test_the_admin_is_no_way_round_the_rules(client, world) -> None:
         response.context["adminform"].form.errors["settings"]
     )
     assert snapshot() == before
+
+
+def test_a_stored_root_value_never_reaches_a_new_hosts_first_boot(client, world) -> None:
+    # Provisioning writes the profile's daemon.json at first boot: the same rules hold there.
+    Profile.objects.filter(pk=world["profile"].pk).update(
+        settings={"daemon_json": {"insecure-registries": ["0.0.0.0/0"]}}
+    )
+    client.force_login(world["pa"])
+    response = client.post(
+        "/hosts/provision/kickstart/new/",
+        {"project": world["project"].pk, "name": "metal-1", "profile": world["profile"].pk},
+    )
+    assert response.status_code == 400
+    message = " ".join(response.context["form"].errors["profile"])
+    assert "Profile safe is refused: insecure registry 0.0.0.0/0 is refused" in message
+    assert not ProvisionedVm.objects.exists()
