@@ -610,6 +610,9 @@ class _Context:
     #: The kernel's values, before this run, of the parameters its sysctl file sets (for a
     #: revert: before the change it undoes): files alone do not unset what sysctl -p set.
     kernel_before: dict[str, str] = field(default_factory=dict)
+    #: The client CA made for this host by a Docker TLS run (in memory only: its key is saved,
+    #: encrypted, on the Host once the new endpoint answered).
+    client_ca: portal_ca.ClientCa | None = None
 
 
 def _claim(run_id: int) -> _Context | None:
@@ -787,7 +790,9 @@ async def _prepare(
         writes[entry["path"]] = (data, entry["mode"], entry["remove"])
     if context.expect.get("docker_tls"):
         issued = await _db(portal_ca.issue_server)(await _names(context, sftp))
-        writes[docker.CA] = (issued.ca.encode(), 0o644, False)
+        # dockerd's --tlscacert: this host's own client CA, so no other host's certificate passes.
+        context.client_ca = await asyncio.to_thread(portal_ca.new_client_ca, context.access.name)
+        writes[docker.CA] = (context.client_ca.cert.encode(), 0o644, False)
         writes[docker.CERT] = (issued.cert.encode(), 0o644, False)
         writes[docker.KEY] = (issued.key.encode(), 0o600, False)
         context.expect["server_cert"] = issued.cert
@@ -944,8 +949,14 @@ async def _verify(context: _Context, report: Callable[..., Any]) -> dict[str, An
             await report("verifying", 92, f"tcp/{port} is closed as seen from the portal")
     endpoint = None
     if context.expect.get("docker_tls") and not context.reverting:
+        if context.client_ca is None:
+            raise StepFailed("verifying", "no client CA was issued for this host in this run")
         endpoint = await asyncio.to_thread(
-            _docker_tls_endpoint, access.address, context.expect["server_cert"]
+            _docker_tls_endpoint,
+            access.address,
+            context.expect["server_cert"],
+            context.client_ca,
+            access.name,
         )
         await report(
             "verifying", 95, f"Docker answers on {endpoint['docker_url']} to the portal's certificate"
@@ -972,22 +983,28 @@ async def _verify_sysctl(access: ssh.Access, wanted: dict[str, str], report: Cal
     await report("verifying", 89, f"{len(wanted)} kernel parameter(s) read back as set")
 
 
-def _docker_tls_endpoint(address: str, server_cert: str) -> dict[str, Any]:
-    """The Host fields for the TLS endpoint, after proving it answers the portal's client certificate."""
+def _docker_tls_endpoint(
+    address: str, server_cert: str, client_ca: portal_ca.ClientCa, host_name: str
+) -> dict[str, Any]:
+    """The Host fields for the TLS endpoint, after proving it answers the client certificate
+    issued for this host alone (by ``client_ca``, the only client CA its dockerd trusts)."""
     from . import engine
 
-    client = portal_ca.client_certificate()
+    client = portal_ca.issue_client(client_ca, host_name)
+    server_ca = portal_ca.authority().cert
     host = address if ":" not in address else f"[{address}]"
     fields = {
         "docker_url": f"tcp://{host}:{docker.TLS_PORT}",
-        "tls_ca": client.ca,
+        "tls_ca": server_ca,
         "tls_fingerprint": portal_ca.fingerprint(server_cert),
         "tls_client_cert": client.cert,
         "tls_client_key": client.key,
+        "client_ca_cert": client_ca.cert,
+        "client_ca_key": client_ca.key,
         "insecure": False,
     }
     trust = engine.Trust(
-        ca=client.ca, client_cert=client.cert, client_key=client.key, fingerprint=fields["tls_fingerprint"]
+        ca=server_ca, client_cert=client.cert, client_key=client.key, fingerprint=fields["tls_fingerprint"]
     )
     last = ""
     until = time.monotonic() + 30
@@ -1053,6 +1070,8 @@ def _finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any
                         "tls_fingerprint": host.tls_fingerprint,
                         "tls_client_cert": host.tls_client_cert,
                         "tls_client_key": str(host.tls_client_key or ""),
+                        "client_ca_cert": host.client_ca_cert,
+                        "client_ca_key": str(host.client_ca_key or ""),
                         "insecure": host.insecure,
                     }
                 )

@@ -3,9 +3,10 @@
 A clone carries two documents in its VMware guestinfo (cloud-init's VMware
 datasource reads them): the metadata (instance-id, host name) and the user data, a
 ``#cloud-config`` that makes the host what the portal expects before it ever
-phones home: root accepts the portal's SSH key, dockerd listens on 2376 with
-``--tlsverify`` and a server certificate from the portal's CA, and the last
-step posts the host's SSH keys to its one-time enrollment URL.
+phones home: root accepts the SSH key made for this host alone, dockerd listens
+on 2376 with a server certificate from the portal's CA and ``--tlsverify``
+against this host's own client CA (so no other host's portal certificate opens
+it), and the last step posts the host's SSH keys to its one-time enrollment URL.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class HostSeed:
 
     instance_id: str
     hostname: str
+    #: The public half of the key made for this host alone (root's only authorized key).
     ssh_public_key: str
-    ca_pem: str
+    #: This host's own client CA: dockerd's --tlscacert, trusting no other host's client certificate.
+    client_ca_pem: str
     server_cert_pem: str
     server_key_pem: str
     enroll_url: str
@@ -66,7 +69,7 @@ def user_data(seed: HostSeed, profile_settings: Mapping[str, Any] | None = None)
     """The ``#cloud-config`` document for ``seed`` (profile settings: see ``_profile_files``)."""
     drop_in = docker_settings.render("", {"enabled": True}, unit_text=DOCKER_UNIT)
     files: list[dict[str, Any]] = [
-        {"path": docker_settings.CA, "content": seed.ca_pem, "permissions": "0644"},
+        {"path": docker_settings.CA, "content": seed.client_ca_pem, "permissions": "0644"},
         {"path": docker_settings.CERT, "content": seed.server_cert_pem, "permissions": "0644"},
         {"path": docker_settings.KEY, "content": seed.server_key_pem, "permissions": "0600"},
         {"path": docker_settings.DROP_IN, "content": drop_in, "permissions": "0644"},

@@ -120,10 +120,9 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
 
 
 def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
-    """The Host, registered with what enrollment pins; None if the token was used meanwhile."""
-    client = portal_ca.client_certificate()
-    from .provision import portal_ssh_key
-
+    """The Host, registered with what enrollment pins and the credentials made for this VM
+    alone when it was seeded (moved from the VM's row, not copied); None if the token was
+    used meanwhile."""
     with transaction.atomic():
         # Single use even under concurrent posts: only one update finds it unused.
         claimed = ProvisionedVm.objects.filter(pk=pvm.pk, token_used__isnull=True).update(
@@ -131,19 +130,31 @@ def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
         )
         if not claimed:
             return None
+        seeded = ProvisionedVm.objects.select_for_update().get(pk=pvm.pk)
+        if not (seeded.client_ca_cert and seeded.client_ca_key and seeded.ssh_private_key):
+            raise EnrollmentRefused("the VM was seeded without its own credentials")
+        client_ca = portal_ca.ClientCa(cert=seeded.client_ca_cert, key=str(seeded.client_ca_key))
+        client = portal_ca.issue_client(client_ca, pvm.name)
         host = Host.objects.create(
             project=pvm.request.project,
             name=pvm.name,
             docker_url=f"tcp://{address}:{DOCKER_TLS_PORT}",
-            tls_ca=client.ca,
+            # The server is verified against the portal CA; the host's dockerd trusts only client_ca.
+            tls_ca=portal_ca.authority().cert,
             tls_fingerprint=pvm.tls_fingerprint,
             tls_client_cert=client.cert,
             tls_client_key=client.key,
+            client_ca_cert=client_ca.cert,
+            client_ca_key=client_ca.key,
             address=address,
             ssh_user="root",
-            ssh_private_key=str(portal_ssh_key().private_key),
+            ssh_private_key=str(seeded.ssh_private_key),
+            ssh_key_issued=True,
             ssh_host_key=host_key,
+            enrolled=True,
         )
+        seeded.client_ca_key, seeded.ssh_private_key = "", ""
+        seeded.save(update_fields=["client_ca_key", "ssh_private_key"])
         audit.record(
             "host.enroll",
             obj=host,
@@ -151,4 +162,14 @@ def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
             actor_name="enrollment",
             after={"address": address, "ssh_host_key": host_key, "vm": pvm.name},
         )
+        _clear_guestinfo_after(pvm)
     return host
+
+
+def _clear_guestinfo_after(pvm: ProvisionedVm) -> None:
+    """Once the enrollment is saved, the clone's guestinfo no longer needs the secrets it carried."""
+    from .provision import clear_guestinfo_task
+
+    if pvm.moref:
+        pk = pvm.pk
+        transaction.on_commit(lambda: clear_guestinfo_task.delay(pk))

@@ -13,8 +13,27 @@ from portal.fields import SecretAwareModelForm
 from . import engine
 from .models import Host, Tag
 
-#: Fields that decide how the portal reaches the engine: changing any of them needs a new Verify.
-ENDPOINT_FIELDS = ("docker_url", "tls_ca", "tls_client_cert", "tls_client_key", "insecure", "ssh_private_key")
+#: Where the portal signs in. Changing any of them on an existing host points its row at
+#: another machine: pinned trust and the credentials the portal issued for the old one are
+#: dropped (they must never be presented elsewhere), and on an enrolled host only an Admin may.
+MOVE_FIELDS = ("docker_url", "address", "ssh_port", "ssh_user")
+#: Fields that decide how the portal reaches the host: changing any of them needs a new Verify.
+ENDPOINT_FIELDS = (
+    *MOVE_FIELDS,
+    "tls_ca",
+    "tls_client_cert",
+    "tls_client_key",
+    "insecure",
+    "ssh_private_key",
+)
+ENROLLED_MOVE_REFUSED = (
+    "This host was enrolled by the portal: only an Admin may point it at another endpoint,"
+    " address, SSH port or SSH user. Nothing was changed."
+)
+ISSUED_CERT_STAYS = (
+    "The client certificate the portal issued for this host does not go to another endpoint:"
+    " give a client certificate and key for the new one."
+)
 
 
 class HostForm(SecretAwareModelForm):
@@ -97,8 +116,20 @@ class HostForm(SecretAwareModelForm):
                 raise forms.ValidationError(f"{name[:60]!r} is not a valid tag (letters, digits, - _ . : /).")
         return sorted(set(names))
 
+    def moved(self) -> bool:
+        """Does this edit point an existing host at another endpoint, address, port or user?"""
+        return bool(self.instance.pk) and any(name in self.changed_data for name in MOVE_FIELDS)
+
+    def _issued_tls_dropped(self) -> bool:
+        return self.moved() and bool(self.instance.client_ca_cert)
+
+    def _issued_ssh_dropped(self) -> bool:
+        return self.moved() and self.instance.ssh_key_issued
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if self.moved() and self.instance.enrolled and not access.is_admin(self.user):
+            raise forms.ValidationError(ENROLLED_MOVE_REFUSED)
         url = data.get("docker_url")
         if not url:
             return data
@@ -112,7 +143,9 @@ class HostForm(SecretAwareModelForm):
             self.add_error("insecure", "Only an Admin can allow an insecure endpoint.")
         if endpoint.scheme == "ssh" and not (data.get("ssh_private_key") or self.instance.ssh_private_key):
             self.add_error("ssh_private_key", "An ssh:// endpoint logs in with this key: give it.")
-        if plain and not data.get("insecure"):
+        if plain and not data.get("insecure") and self._issued_tls_dropped() and endpoint.scheme == "tcp":
+            self.add_error("tls_client_cert", ISSUED_CERT_STAYS)
+        elif plain and not data.get("insecure"):
             self.add_error(
                 "docker_url",
                 "A plain endpoint without TLS (tcp://...:2375, or no client certificate) is refused"
@@ -121,17 +154,32 @@ class HostForm(SecretAwareModelForm):
         return data
 
     def trust(self) -> engine.Trust:
-        """The trust this form's data describes; secrets left empty on edit keep the stored ones."""
+        """The trust this form's data describes; secrets left empty on edit keep the stored ones,
+        except, when the host is pointed elsewhere, the pinned CA and what the portal issued."""
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
         stored = engine.Trust.of(self.instance) if self.instance.pk else engine.Trust()
+        ca = (data.get("tls_ca") or "").strip()
+        if self.moved() and ca == str(self.initial.get("tls_ca") or "").strip():
+            ca = ""  # the pinned CA, posted back as shown: not one given for the new endpoint
+        client_cert = (data.get("tls_client_cert") or "").strip()
+        client_key = str(data.get("tls_client_key") or "").strip()
+        if self._issued_tls_dropped():
+            # ``initial``: by now the instance holds the posted values, not the stored ones.
+            if client_cert == str(self.initial.get("tls_client_cert") or "").strip():
+                client_cert = ""
+        elif not client_key:
+            client_key = stored.client_key.strip()
+        ssh_private_key = str(data.get("ssh_private_key") or "").strip()
+        if not ssh_private_key and not self._issued_ssh_dropped():
+            ssh_private_key = stored.ssh_private_key.strip()
         return engine.Trust(
-            ca=(data.get("tls_ca") or "").strip(),
-            client_cert=(data.get("tls_client_cert") or "").strip(),
-            client_key=str(data.get("tls_client_key") or stored.client_key).strip(),
+            ca=ca,
+            client_cert=client_cert,
+            client_key=client_key,
             fingerprint=engine.normalize_fingerprint(data.get("tls_fingerprint") or ""),
             insecure=bool(data.get("insecure")),
             ssh_host_key=(data.get("ssh_host_key") or "").strip(),
-            ssh_private_key=str(data.get("ssh_private_key") or stored.ssh_private_key).strip(),
+            ssh_private_key=ssh_private_key,
         )
 
     def is_ssh(self) -> bool:
@@ -141,8 +189,20 @@ class HostForm(SecretAwareModelForm):
     def endpoint_changed(self) -> bool:
         return not self.instance.pk or any(name in self.changed_data for name in ENDPOINT_FIELDS)
 
+    def _drop_what_stays_behind(self, host: Host) -> None:
+        """The host is pointed elsewhere: forget what was pinned for, and issued to, the old one."""
+        trust = self.trust()
+        host.tls_ca, host.tls_fingerprint, host.ssh_host_key = trust.ca, "", ""
+        host.tls_client_cert, host.tls_client_key = trust.client_cert, trust.client_key
+        if self._issued_tls_dropped():
+            host.client_ca_cert, host.client_ca_key = "", ""
+        if self._issued_ssh_dropped():
+            host.ssh_private_key, host.ssh_key_issued = trust.ssh_private_key, False
+
     def save(self, commit: bool = True) -> Host:
         host = super().save(commit=False)
+        if self.moved():
+            self._drop_what_stays_behind(host)
         fingerprint = self.cleaned_data.get("tls_fingerprint")
         if host.insecure:
             host.tls_fingerprint = ""

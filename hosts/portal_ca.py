@@ -1,18 +1,21 @@
-"""The portal's own certificate authority, for the Docker remote API over TLS.
+"""The portal's certificate authorities, for the Docker remote API over TLS.
 
-It issues each host's server certificate (the host's addresses and names as
-SANs, so the portal verifies the name it connects to) and one client
-certificate for the portal itself: dockerd's ``--tlsverify`` then accepts only
-clients this CA signed, the portal first of all. The CA key and the client key
-are kept encrypted in the database; a server key leaves the portal only to be
-written to its host, and is not kept.
+The portal CA issues each host's server certificate (the host's addresses and
+names as SANs, so the portal verifies the name it connects to). Clients are
+another matter: dockerd's ``--tlsverify`` checks the chain, not the name, so a
+client certificate from one CA that every host trusts would open every host.
+Each host therefore gets a client CA of its own (:func:`new_client_ca`), which
+signs that host's portal client certificate and nothing else, and is the only
+CA its dockerd trusts (``--tlscacert``). CA and client keys are kept encrypted
+in the database; a server key leaves the portal only to be written to its host,
+and is not kept.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +35,7 @@ _BACKDATE = datetime.timedelta(hours=1)
 @dataclass(frozen=True)
 class Issued:
     cert: str
-    key: str
+    key: str = field(repr=False)
     ca: str
 
 
@@ -69,17 +72,13 @@ def _usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
-def authority() -> CertificateAuthority:
-    """The CA, made on first use (concurrent first uses agree on one)."""
-    existing = CertificateAuthority.objects.filter(name=NAME).first()
-    if existing is not None:
-        return existing
+def _new_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("Photon Portal CA"))
-        .issuer_name(_name("Photon Portal CA"))
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
@@ -89,6 +88,15 @@ def authority() -> CertificateAuthority:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
+    return cert, key
+
+
+def authority() -> CertificateAuthority:
+    """The portal CA, made on first use (concurrent first uses agree on one)."""
+    existing = CertificateAuthority.objects.filter(name=NAME).first()
+    if existing is not None:
+        return existing
+    cert, key = _new_ca("Photon Portal CA")
     try:
         with transaction.atomic():
             return CertificateAuthority.objects.create(name=NAME, cert=_pem_cert(cert), key=_pem_key(key))
@@ -97,7 +105,7 @@ def authority() -> CertificateAuthority:
 
 
 def _issue(
-    ca: CertificateAuthority,
+    ca: CertificateAuthority | ClientCa,
     common_name: str,
     usage: x509.ObjectIdentifier,
     san: x509.SubjectAlternativeName | None,
@@ -147,17 +155,25 @@ def issue_server(names: list[str]) -> Issued:
     return Issued(cert=_pem_cert(cert), key=_pem_key(key), ca=ca.cert)
 
 
-def client_certificate() -> Issued:
-    """The portal's own client certificate, made once and kept (key encrypted)."""
-    ca = authority()
-    if not ca.client_cert:
-        with transaction.atomic():
-            ca = CertificateAuthority.objects.select_for_update().get(pk=ca.pk)
-            if not ca.client_cert:
-                cert, key = _issue(ca, "photon-portal", ExtendedKeyUsageOID.CLIENT_AUTH, None)
-                ca.client_cert, ca.client_key = _pem_cert(cert), _pem_key(key)
-                ca.save(update_fields=["client_cert", "client_key"])
-    return Issued(cert=ca.client_cert, key=str(ca.client_key), ca=ca.cert)
+@dataclass(frozen=True)
+class ClientCa:
+    """One host's client CA: its dockerd trusts this certificate alone for clients."""
+
+    cert: str
+    key: str = field(repr=False)
+
+
+def new_client_ca(host_name: str) -> ClientCa:
+    """A fresh client CA for the host named ``host_name`` (never shared with another host)."""
+    cert, key = _new_ca(f"Photon Portal client CA for {host_name}")
+    return ClientCa(cert=_pem_cert(cert), key=_pem_key(key))
+
+
+def issue_client(ca: ClientCa, host_name: str) -> Issued:
+    """The portal's client certificate for one host, signed by that host's client CA
+    (``Issued.ca`` is that CA: what the host's dockerd gets as ``--tlscacert``)."""
+    cert, key = _issue(ca, f"photon-portal@{host_name}", ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    return Issued(cert=_pem_cert(cert), key=_pem_key(key), ca=ca.cert)
 
 
 def fingerprint(cert_pem: str) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import shared_task
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from pyVim.task import WaitForTask
@@ -25,10 +25,9 @@ from pyVmomi import vim, vmodl
 from portal import audit, events, live
 
 from . import cloud_config, enrollment, portal_ca, vsphere, vsphere_sync
-from .models import Host, PortalSshKey, ProvisionedVm, ProvisionQuota, ProvisionRequest, VirtualMachine
+from .models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VirtualMachine
 from .models.vsphere import PHOTON_GUEST_ID
 
-SSH_KEY_NAME = "portal"
 MAX_COUNT = 20
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -37,26 +36,33 @@ class ProvisionError(Exception):
     """Why a request is refused, in words a person can act on."""
 
 
-# --- the portal's SSH key -----------------------------------------------------------------
+# --- credentials made for one host ---------------------------------------------------------
 
 
-def portal_ssh_key() -> PortalSshKey:
-    """The key every provisioned host trusts for root, made once (concurrent first uses agree)."""
-    existing = PortalSshKey.objects.filter(name=SSH_KEY_NAME).first()
-    if existing is not None:
-        return existing
+@dataclass(frozen=True)
+class SshKey:
+    private: str = field(repr=False)
+    public: str
+
+
+def new_ssh_key(host_name: str) -> SshKey:
+    """An Ed25519 key pair for the host named ``host_name`` alone: no other host trusts it."""
     key = ed25519.Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    try:
-        with transaction.atomic():
-            return PortalSshKey.objects.create(
-                name=SSH_KEY_NAME, private_key=private, public_key=public.decode() + " photon-portal"
-            )
-    except IntegrityError:
-        return PortalSshKey.objects.get(name=SSH_KEY_NAME)
+    return SshKey(private=private, public=f"{public.decode()} photon-portal@{host_name}")
+
+
+def public_ssh_key(private: str) -> str:
+    """The OpenSSH public line of a stored private key."""
+    key = serialization.load_ssh_private_key(private.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 # --- checks before any clone ----------------------------------------------------------------
@@ -363,14 +369,23 @@ def _folder(request: ProvisionRequest, si: vim.ServiceInstance, template: vim.Vi
 
 
 def _seed(pvm: ProvisionedVm, enroll_base_url: str) -> tuple[cloud_config.HostSeed, str]:
-    """A fresh token and server certificate for ``pvm``; the certificate's fingerprint."""
+    """A fresh token, server certificate, client CA and SSH key for ``pvm`` (the CA and the
+    key kept on it, encrypted, until enrollment); the server certificate's fingerprint."""
     token = enrollment.issue_token(pvm)
     issued = portal_ca.issue_server([pvm.name])
+    client_ca = portal_ca.new_client_ca(pvm.name)
+    ssh_key = new_ssh_key(pvm.name)
+    pvm.client_ca_cert, pvm.client_ca_key, pvm.ssh_private_key = (
+        client_ca.cert,
+        client_ca.key,
+        ssh_key.private,
+    )
+    pvm.save(update_fields=["client_ca_cert", "client_ca_key", "ssh_private_key"])
     seed = cloud_config.HostSeed(
         instance_id=pvm.instance_id,
         hostname=pvm.name,
-        ssh_public_key=portal_ssh_key().public_key,
-        ca_pem=issued.ca,
+        ssh_public_key=ssh_key.public,
+        client_ca_pem=client_ca.cert,
         server_cert_pem=issued.cert,
         server_key_pem=issued.key,
         enroll_url=enrollment.url(enroll_base_url, token),
@@ -423,6 +438,44 @@ def clone(pvm: ProvisionedVm, si: vim.ServiceInstance, enroll_base_url: str) -> 
         )
         return
     set_state(pvm, ProvisionedVm.State.WAITING, "Powered on; waiting for the host to phone home.")
+
+
+# --- after enrollment -------------------------------------------------------------------------
+
+#: guestinfo keys whose values carry secrets (the user data holds the host's TLS server key),
+#: emptied once the host has enrolled. The metadata stays: with its instance-id kept, cloud-init
+#: does not take a later boot for a new instance (new SSH host keys that no longer match the pin).
+SECRET_GUESTINFO_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding")
+
+
+def clear_guestinfo(pvm: ProvisionedVm) -> bool:
+    """Empty ``pvm``'s secret guestinfo keys in vCenter; best effort (an event says when it failed)."""
+    vcenter = pvm.request.vcenter
+    if vcenter is None or not pvm.moref:
+        return False  # a kickstart install: no guestinfo
+    spec = vim.vm.ConfigSpec(
+        extraConfig=[vim.option.OptionValue(key=k, value="") for k in SECRET_GUESTINFO_KEYS]
+    )
+    try:
+        with vsphere.session(vcenter) as si:
+            WaitForTask(vim.VirtualMachine(pvm.moref, si._stub).ReconfigVM_Task(spec=spec))
+    except (vsphere.VSphereError, vmodl.MethodFault) as exc:
+        message = getattr(exc, "msg", "") or str(exc) or type(exc).__name__
+        events.notify(
+            f"{pvm.name} enrolled, but its guestinfo still holds its TLS key: clearing it failed ({message})",
+            severity="warning",
+            obj=pvm,
+            project=pvm.request.project_id,
+        )
+        return False
+    return True
+
+
+@shared_task(name="hosts.provision_clear_guestinfo", ignore_result=True)
+def clear_guestinfo_task(pvm_id: int) -> None:
+    pvm = ProvisionedVm.objects.select_related("request__vcenter").filter(pk=pvm_id).first()
+    if pvm is not None:
+        clear_guestinfo(pvm)
 
 
 # --- VMs that never phone home ----------------------------------------------------------------

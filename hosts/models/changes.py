@@ -175,13 +175,11 @@ class Drift(models.Model):
 
 class CertificateAuthority(models.Model):
     """The portal's own CA (hosts.portal_ca): signs each host's Docker server
-    certificate and the portal's client certificate."""
+    certificate (clients get a CA per host, kept on the Host)."""
 
     name = models.CharField(max_length=100, unique=True)
     cert = models.TextField()
     key = EncryptedTextField(multiline=True)
-    client_cert = models.TextField(blank=True)
-    client_key = EncryptedTextField(blank=True, multiline=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -61,6 +61,11 @@ class Host(models.Model):
     tls_client_key = EncryptedTextField(blank=True, multiline=True)
     #: A plain, unauthenticated endpoint an Admin accepted; flagged everywhere.
     insecure = models.BooleanField(default=False)
+    #: This host's own client CA (hosts.portal_ca), the only one its dockerd trusts: it signed
+    #: tls_client_cert and nothing else, so that certificate opens no other host. Empty when
+    #: the client certificate was given by a person rather than issued by the portal.
+    client_ca_cert = models.TextField(blank=True)
+    client_ca_key = EncryptedTextField(blank=True, multiline=True)
 
     # --- SSH access (configuration changes) ------------------------------------
     address = models.CharField(max_length=255, blank=True, help_text="Host name or IP address for SSH.")
@@ -69,6 +74,10 @@ class Host(models.Model):
     ssh_private_key = EncryptedTextField(blank=True, multiline=True)
     #: The host's public key line ("ssh-ed25519 AAAA..."), pinned on confirmation.
     ssh_host_key = models.TextField(blank=True)
+    #: ssh_private_key was made by the portal for this host alone (not given by a person).
+    ssh_key_issued = models.BooleanField(default=False)
+    #: Registered by the portal's enrollment: only an Admin may point it elsewhere.
+    enrolled = models.BooleanField(default=False)
 
     # --- What the watcher last saw ----------------------------------------------
     status = models.CharField(

@@ -1,6 +1,5 @@
 """Provisioning new Photon hosts: requests to clone VMs from a template, the VMs
-they make (each with its one-time enrollment token), per-project quotas and the
-portal's own SSH key that every new host trusts for root."""
+they make (each with its one-time enrollment token), and per-project quotas."""
 
 from __future__ import annotations
 
@@ -13,21 +12,6 @@ from portal.models import Project
 from .changes import Profile
 from .host import Host
 from .vsphere import VCenter
-
-
-class PortalSshKey(models.Model):
-    """The key pair the portal logs in to provisioned hosts with (made on first use)."""
-
-    name = models.CharField(max_length=50, unique=True)
-    private_key = EncryptedTextField(multiline=True)
-    public_key = models.TextField()
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = "portal SSH key"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ProvisionQuota(models.Model):
@@ -105,6 +89,11 @@ class ProvisionedVm(models.Model):
     kickstart_used = models.DateTimeField(null=True, blank=True)
     #: Fingerprint of the Docker server certificate issued for this VM (pinned on enrollment).
     tls_fingerprint = models.CharField(max_length=95, blank=True)
+    #: The credentials made for this VM alone when it was seeded (its client CA, which its
+    #: dockerd trusts, and the SSH key its root trusts); moved to its Host at enrollment.
+    client_ca_cert = models.TextField(blank=True)
+    client_ca_key = EncryptedTextField(blank=True, multiline=True)
+    ssh_private_key = EncryptedTextField(blank=True, multiline=True)
     host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     updated = models.DateTimeField(auto_now=True)
 

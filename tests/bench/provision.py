@@ -32,7 +32,6 @@ def measure(hosts: int) -> dict[str, float]:
     request = ProvisionRequest.objects.create(
         project=project, vcenter=vcenter, count=hosts, name_pattern="b-{n}"
     )
-    provision.portal_ssh_key()  # made once per portal, not per host
     pvms = [
         ProvisionedVm.objects.create(
             request=request,

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from hosts import changes as flow
-from hosts import engine
+from hosts import engine, portal_ca
 from hosts.models import Change, ChangeHost, Drift, Host
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
@@ -71,6 +71,18 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
             host.docker_url, engine.Trust(ca=host.tls_ca, fingerprint=host.tls_fingerprint), timeout=5
         )
         anonymous.version()
+    # dockerd trusts this host's own client CA only: a certificate the portal issued for
+    # another host (from that host's client CA) opens nothing here.
+    assert lab_run(lab, "cat /etc/docker/portal-tls/ca.pem").strip() == host.client_ca_cert.strip()
+    assert str(host.client_ca_key).startswith("-----BEGIN")
+    other = portal_ca.issue_client(portal_ca.new_client_ca("another-host"), "another-host")
+    with pytest.raises(
+        (requests.exceptions.SSLError, requests.exceptions.ConnectionError, docker.errors.DockerException)
+    ):
+        borrowed = engine.Trust(
+            ca=host.tls_ca, client_cert=other.cert, client_key=other.key, fingerprint=host.tls_fingerprint
+        )
+        engine.connect(host.docker_url, borrowed, timeout=5).version()
     assert not common.port_open(address, 2375)
     assert "--tlsverify" in lab_run(lab, "ps -o args= -C dockerd")
 
@@ -84,6 +96,7 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
     assert run.state == "applied", f"{run.reason}\n{run.log}"
     host.refresh_from_db()
     assert host.docker_url == f"ssh://root@{address}"
+    assert host.client_ca_cert == "" and str(host.client_ca_key) == ""
     left = lab_run(
         lab, "ls -A /etc/docker/portal-tls /etc/systemd/system/docker.service.d 2>/dev/null || true"
     )

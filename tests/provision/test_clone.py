@@ -16,6 +16,7 @@ from pyVmomi import vim, vmodl
 
 from hosts import cloud_config, provision, vsphere
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
+from hosts.settings import docker as docker_settings
 from portal.models import AuditEntry
 from tests.provision.conftest import BASE_URL, other_template, photon_template
 from tests.vsphere.conftest import find_vm
@@ -59,7 +60,12 @@ def test_clone_sets_exactly_the_guestinfo_keys(synced_vc, project, outside) -> N
         user_data = yaml.safe_load(base64.b64decode(guestinfo["guestinfo.userdata"]))
         assert user_data["hostname"] == pvm.name
         assert user_data["phone_home"]["url"].startswith(BASE_URL + "/hosts/provision/enroll/")
-        assert user_data["users"][0]["ssh_authorized_keys"] == [provision.portal_ssh_key().public_key]
+        # Root trusts the key made for this VM alone; dockerd, the client CA made for it alone.
+        assert user_data["users"][0]["ssh_authorized_keys"] == [
+            provision.public_ssh_key(str(pvm.ssh_private_key)) + f" photon-portal@{pvm.name}"
+        ]
+        files = {f["path"]: f["content"] for f in user_data["write_files"]}
+        assert files[docker_settings.CA] == pvm.client_ca_cert
     # Each VM has its own token: the URLs differ.
     urls = set()
     for pvm in pvms:

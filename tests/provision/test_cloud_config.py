@@ -22,8 +22,8 @@ def seed() -> cloud_config.HostSeed:
     return cloud_config.HostSeed(
         instance_id="portal-test-1",
         hostname="photon-1",
-        ssh_public_key=provision.portal_ssh_key().public_key,
-        ca_pem=issued.ca,
+        ssh_public_key=provision.new_ssh_key("photon-1").public,
+        client_ca_pem=portal_ca.new_client_ca("photon-1").cert,
         server_cert_pem=issued.cert,
         server_key_pem=issued.key,
         enroll_url="http://portal.test/hosts/provision/enroll/TOKEN/",
@@ -71,7 +71,7 @@ def test_the_cloud_config_carries_key_certificate_drop_in_and_phone_home() -> No
     assert files[docker_settings.KEY]["content"] == s.server_key_pem
     assert files[docker_settings.KEY]["permissions"] == "0600"
     assert files[docker_settings.CERT]["content"] == s.server_cert_pem
-    assert files[docker_settings.CA]["content"] == s.ca_pem
+    assert files[docker_settings.CA]["content"] == s.client_ca_pem
     drop_in = files[docker_settings.DROP_IN]["content"]
     assert "tcp://0.0.0.0:2376" in drop_in and "--tlsverify" in drop_in and "ExecStart=\n" in drop_in
     assert config["phone_home"]["url"] == s.enroll_url

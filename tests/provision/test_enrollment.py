@@ -7,6 +7,7 @@ import datetime
 
 import asyncssh
 import pytest
+from cryptography import x509
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +26,8 @@ def public_key(algorithm: str) -> str:
 ED25519 = public_key("ssh-ed25519")
 OTHER_ED25519 = public_key("ssh-ed25519")
 ECDSA = public_key("ecdsa-sha2-nistp256")
+CLIENT_CA = portal_ca.new_client_ca("new-1")
+SSH_KEY = provision.new_ssh_key("new-1")
 
 
 @pytest.fixture
@@ -42,6 +45,10 @@ def waiting(project) -> tuple[ProvisionedVm, str]:  # type: ignore[no-untyped-de
         token_expires=enrollment.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
+        # What seeding made for this VM alone (hosts.provision._seed).
+        client_ca_cert=CLIENT_CA.cert,
+        client_ca_key=CLIENT_CA.key,
+        ssh_private_key=SSH_KEY.private,
     )
     return pvm, enrollment.issue_token(pvm)
 
@@ -64,10 +71,15 @@ def test_phone_home_registers_the_host_pinned(client, waiting) -> None:
     assert host.tls_fingerprint == pvm.tls_fingerprint
     assert host.tls_ca == portal_ca.authority().cert
     assert host.tls_client_cert and str(host.tls_client_key).startswith("-----BEGIN")
-    assert (
-        str(host.ssh_private_key) == str(provision.portal_ssh_key().private_key) and host.ssh_user == "root"
-    )
+    # Its own credentials, moved from the VM's row: the client CA its dockerd trusts signed its
+    # client certificate, and the SSH key is the one its root was seeded with.
+    assert host.client_ca_cert == CLIENT_CA.cert and str(host.client_ca_key) == CLIENT_CA.key
+    client = x509.load_pem_x509_certificate(host.tls_client_cert.encode())
+    assert client.issuer == x509.load_pem_x509_certificate(CLIENT_CA.cert.encode()).subject
+    assert str(host.ssh_private_key) == SSH_KEY.private and host.ssh_key_issued and host.ssh_user == "root"
+    assert host.enrolled
     pvm.refresh_from_db()
+    assert not str(pvm.ssh_private_key) and not str(pvm.client_ca_key)
     assert pvm.state == ProvisionedVm.State.ENROLLED and pvm.host == host and pvm.token_used
     assert AuditEntry.objects.filter(action="host.enroll", project=host.project).exists()
 
