@@ -52,6 +52,7 @@ VM_PROPERTIES = [
     "config.hardware.memoryMB",
     "config.annotation",
     "config.instanceUuid",
+    "config.template",
     "guest.ipAddress",
     "guest.hostName",
     "guest.net",
@@ -96,6 +97,7 @@ VM_FIELDS = [
     "instance_uuid",
     "snapshots",
     "is_photon",
+    "is_template",
     "gone",
 ]
 
@@ -315,6 +317,7 @@ def vm_fields(props: dict[str, Any], places: Placement, field_names: dict[int, s
         "instance_uuid": props.get("config.instanceUuid") or "",
         "snapshots": _snapshots(props.get("snapshot")),
         "is_photon": is_photon(guest_id, full_name),
+        "is_template": bool(props.get("config.template")),
         "gone": False,
     }
 
