@@ -8,6 +8,7 @@ expect: image not found, name in use, port taken.
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,10 @@ from typing import Any
 import docker.errors
 from django.template.loader import render_to_string
 
-from portal import live
+from portal import audit, live
 
 from . import engine
-from .models import Host
+from .models import DeployRequest, Host
 
 
 def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
@@ -135,6 +136,37 @@ def pull_credentials(host: Host, image: str) -> PullLogin:
             "serveraddress": registry.host,
         }
     )
+
+
+#: What of a deploy's spec the task gets through the database rather than the broker.
+SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network")
+
+
+def request(host: Host, spec: dict[str, Any], token: str) -> DeployRequest:
+    """Record and queue a deploy: the audit entry holds the full spec (the environment's
+    keys, never its values), the task gets only the id of a row holding it (values encrypted)."""
+    from .host_tasks import deploy_container  # host_tasks imports this module
+
+    environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
+    kept = {name: spec.get(name) for name in SPEC_FIELDS}
+    audit.record(
+        "container.deploy",
+        obj=host,
+        project=host.project,
+        # The token ties the request to its outcome (portal.work_views.deploy_finished).
+        after={**kept, "environment_keys": sorted(environment), "token": token},
+    )
+    deploy = DeployRequest.objects.create(
+        host=host, token=token, spec=kept, environment=json.dumps(environment) if environment else ""
+    )
+    deploy_container.delay(deploy.pk)
+    return deploy
+
+
+def spec_of(deploy: DeployRequest) -> dict[str, Any]:
+    """The spec ``run`` takes, environment values decrypted (in the worker only)."""
+    raw = str(deploy.environment or "")
+    return {**deploy.spec, "environment": json.loads(raw) if raw else {}}
 
 
 def run(host: Host, spec: dict[str, Any], topic: str) -> str:
