@@ -19,7 +19,7 @@ NOT_IN_ADMIN = {
     "hosts.portalsshkey": "the portal's own SSH key; its private half is secret and made by the portal",
     "hosts.provisionedvm": "shown inline on its provisioning request",
     "registry.deleteprefix": "edited inline on its registry",
-    "hosts.deployrequest": "a deploy waiting for its task (its environment is secret); its audit entry shows it",
+    "hosts.deployrequest": "a deploy waiting for its task (its environment is secret)",
 }
 
 

@@ -6,24 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0002_apitoken'),
-        ('registry', '0001_initial'),
+        ("portal", "0002_apitoken"),
+        ("registry", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeletePrefix',
+            name="DeletePrefix",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('prefix', models.CharField(help_text='Repositories at or under this path: team-a covers team-a/web and team-a/x/y, not team-ab/web.', max_length=255, validators=[django.core.validators.RegexValidator('^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*/?$', 'A repository path such as team-a or team-a/apps (lowercase, / between parts).')])),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='portal.project')),
-                ('registry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='delete_prefixes', to='registry.registry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="Repositories at or under this path: team-a covers team-a/web and team-a/x/y, not team-ab/web.",
+                        max_length=255,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*/?$",
+                                "A repository path such as team-a or team-a/apps (lowercase, / between parts).",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="portal.project"
+                    ),
+                ),
+                (
+                    "registry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="delete_prefixes",
+                        to="registry.registry",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'delete prefix',
-                'constraints': [models.UniqueConstraint(fields=('registry', 'project', 'prefix'), name='registry_delete_prefix')],
+                "verbose_name": "delete prefix",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("registry", "project", "prefix"), name="registry_delete_prefix"
+                    )
+                ],
             },
         ),
     ]
