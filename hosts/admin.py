@@ -60,8 +60,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(ReadOnlyAdmin):
-    list_display = ["name", "vcenter", "power_state", "guest_id", "ip_address", "host", "gone"]
-    list_filter = ["vcenter", "power_state", "gone"]
+    list_display = ["name", "vcenter", "power_state", "guest_id", "ip_address", "host", "is_template", "gone"]
+    list_filter = ["vcenter", "power_state", "is_template", "gone"]
     search_fields = ["name", "ip_address", "moref"]
 
 
@@ -126,6 +126,7 @@ class ProvisionQuotaAdmin(admin.ModelAdmin):
 
     list_display = ["project", "max_vms", "max_cpus", "max_memory_mb"]
     filter_horizontal = ["vcenters"]
+    autocomplete_fields = ["templates"]
 
 
 class ProvisionedVmInline(admin.TabularInline):

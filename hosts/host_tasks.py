@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from portal import live
 
 from . import deploy, engine, status
-from .models import Host
+from .models import DeployRequest, Host
 
 
 def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
@@ -75,15 +75,22 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
 
 
 @shared_task(name="hosts.deploy_container")
-def deploy_container(host_id: int, spec: dict[str, Any], token: str) -> str:
-    host = Host.objects.filter(pk=host_id).first()
-    if host is None:
-        return "host gone"
-    from portal import work_views  # the requester's My work: the deploy running, then how it ended
+def deploy_container(deploy_id: int) -> str:
+    """Run a recorded deploy (``deploy.request``): its spec, secrets included, is read here,
+    never carried in the task's arguments."""
+    request = DeployRequest.objects.select_related("host__project").filter(pk=deploy_id).first()
+    if request is None:
+        return "deploy gone"
+    host, token = request.host, request.token
+    try:
+        from portal import work_views  # the requester's My work: the deploy running, then how it ended
 
-    work_views.deploy_started(host, token)
-    outcome = deploy.run(host, spec, f"{status.host_topic(host)}:deploy:{token}")
-    work_views.deploy_finished(host, token, outcome)
+        work_views.deploy_started(host, token)
+        outcome = deploy.run(host, deploy.spec_of(request), f"{status.host_topic(host)}:deploy:{token}")
+        work_views.deploy_finished(host, token, outcome)
+    finally:
+        # The environment's values now live in the container only.
+        request.delete()
     return outcome
 
 

@@ -17,7 +17,7 @@ from celery import shared_task
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
@@ -115,6 +115,46 @@ def _template(si: vim.ServiceInstance, moref: str) -> vim.VirtualMachine:
     return vm
 
 
+def template_choices(projects: Any, vcenters: Any) -> Any:
+    """The VMs that may be offered as templates to someone provisioning in ``projects``:
+    marked as templates in vSphere, or listed by an Admin on one of those projects'
+    quotas; never a VM that is a portal host (a clone would carry its disks and secrets)."""
+    listed = ProvisionQuota.templates.through.objects.filter(provisionquota__project__in=projects)
+    return (
+        VirtualMachine.objects.filter(vcenter__in=vcenters, gone=False, host__isnull=True)
+        .filter(Q(is_template=True) | Q(pk__in=listed.values("virtualmachine_id")))
+        .exclude(moref__in=ProvisionedVm.objects.exclude(moref="").values("moref"))
+    )
+
+
+def check_template(request: ProvisionRequest, template: vim.VirtualMachine | None = None) -> None:
+    """Refuse a template that is not one: vSphere's own flag (read live when ``template``
+    is given, else the synced one) or the project's quota list, and never a host's VM."""
+    vcenter = request.vcenter_id
+    row = (
+        VirtualMachine.objects.filter(vcenter=vcenter, moref=request.template).select_related("host").first()
+    )
+    name = (row.name if row else "") or request.template_name or request.template
+    made_here = ProvisionedVm.objects.filter(request__vcenter=vcenter, moref=request.template).exists()
+    if (row is not None and row.host_id is not None) or made_here:
+        raise ProvisionError(
+            f"{name!r} is a portal host's VM, not a template: a clone would copy that host's disks "
+            "and secrets. Choose a VM marked as a template in vSphere."
+        )
+    if template is not None:
+        marked = bool(template.config and template.config.template)
+    else:
+        marked = bool(row and row.is_template)
+    listed = ProvisionQuota.objects.filter(
+        project=request.project_id, templates__vcenter=vcenter, templates__moref=request.template
+    ).exists()
+    if not (marked or listed):
+        raise ProvisionError(
+            f"{name!r} is not a template: only VMs marked as templates in vSphere, or VMs an Admin "
+            f"lists on project {request.project}'s provisioning quota, can be cloned."
+        )
+
+
 def _template_size(template: vim.VirtualMachine) -> int:
     """Bytes one clone may take: the storage summary, or, where vCenter has not
     computed one yet (a fresh template; vcsim always), its disks' provisioned size."""
@@ -146,6 +186,7 @@ def check(request: ProvisionRequest, si: vim.ServiceInstance) -> Plan:
             f"{template.name!r} is not a Photon OS template (guest {guest_id or 'unknown'}): "
             "only Photon templates can boot into portal hosts."
         )
+    check_template(request, template)
     if request.network and _first_nic(template) is None:
         raise ProvisionError(
             f"{template.name!r} has no network adapter to connect to the chosen network: "

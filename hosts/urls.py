@@ -33,6 +33,8 @@ urlpatterns = [
     path("vsphere/vms/<int:pk>/", vsphere.vm_detail, name="vm"),
     path("vsphere/vms/<int:pk>/action/", vsphere.vm_action, name="vm_action"),
     path("vsphere/vms/<int:pk>/events/", vsphere.vm_events, name="vm_events"),
+    path("vsphere/vms/<int:pk>/link/", vsphere.vm_link, name="vm_link"),
+    path("vsphere/vms/<int:pk>/unlink/", vsphere.vm_unlink, name="vm_unlink"),
     # --- provisioning: clone new hosts, their one-time enrollment ---
     path("provision/", provision.requests_list, name="provision"),
     path("provision/new/", provision.request_new, name="provision_new"),

@@ -3,7 +3,14 @@ from __future__ import annotations
 from django.contrib import admin
 
 from .forms import RegistryForm
-from .models import Registry
+from .models import DeletePrefix, Registry
+
+
+class DeletePrefixInline(admin.TabularInline):
+    """Per project, where its Project admins may delete (none: Admins only)."""
+
+    model = DeletePrefix
+    extra = 1
 
 
 @admin.register(Registry)
@@ -14,3 +21,4 @@ class RegistryAdmin(admin.ModelAdmin):
     list_filter = ["kind", "auth", "projects"]
     search_fields = ["name", "url", "username"]
     filter_horizontal = ["projects"]
+    inlines = [DeletePrefixInline]

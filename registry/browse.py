@@ -50,6 +50,16 @@ def transports(registry: Registry) -> tuple[Transport, Transport]:
     return api, Transport(registry.url, **options)
 
 
+def pull_token(registry: Registry, repository: str) -> str | None:
+    """A short-lived token that lets an engine pull ``repository`` only, where the registry
+    has a token service (Harbor, token-auth registries); None where it has not."""
+    _, transport = transports(registry)
+    try:
+        return transport.pull_token(repository)
+    finally:
+        transport.close()
+
+
 def verify(registry: Registry) -> None:
     """Ask the registry what browsing will ask first; raises RegistryError with the reason."""
     with Browser(registry, refresh=True) as browser:

@@ -6,6 +6,7 @@ artifacts are read live through ``registry.clients`` and cached for a short whil
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.db import models
 
 from portal.fields import EncryptedTextField
@@ -60,3 +61,39 @@ class Registry(models.Model):
     def cache_version(self) -> str:
         # Editing a registry (URL, credentials) must not serve what the old settings fetched.
         return f"{self.pk}.{int(self.updated.timestamp()) if self.updated else 0}"
+
+
+class DeletePrefix(models.Model):
+    """Where the Project admins of one project may delete in a registry: repositories under
+    ``prefix``. A project with none may not delete there at all (Admins always may)."""
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="delete_prefixes")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    prefix = models.CharField(
+        max_length=255,
+        validators=[
+            RegexValidator(
+                r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*/?$",
+                "A repository path such as team-a or team-a/apps (lowercase, / between parts).",
+            )
+        ],
+        help_text="Repositories at or under this path: team-a covers team-a/web and team-a/x/y, "
+        "not team-ab/web.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["registry", "project", "prefix"], name="registry_delete_prefix")
+        ]
+        verbose_name = "delete prefix"
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.shown}"
+
+    @property
+    def shown(self) -> str:
+        return self.prefix.strip("/") + "/"
+
+    def covers(self, repository: str) -> bool:
+        root = self.prefix.strip("/")
+        return bool(root) and (repository == root or repository.startswith(root + "/"))

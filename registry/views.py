@@ -21,13 +21,13 @@ from django.views.decorators.http import require_http_methods
 
 from hosts.models import Host
 from portal import access, audit
-from portal.models import Project
 
 from .browse import Browser
 from .clients.distribution import DIGEST, check_reference, check_repository, valid_repository
 from .clients.errors import NotFound, RegistryError
 from .clients.harbor import check_project
 from .forms import RegistryForm
+from .grants import delete_grant
 from .images import version_key
 from .models import Registry
 
@@ -57,20 +57,9 @@ def registry_for(request: HttpRequest, pk: int) -> Registry:
     return get_object_or_404(visible_registries(request.user), pk=pk)
 
 
-def delete_project(user: Any, registry: Registry) -> Project | None:
-    """The project through which ``user`` may delete in ``registry`` (for the audit trail);
-    raises PermissionDenied when there is none. Admins need none."""
-    if access.is_admin(user):
-        return registry.projects.first() if registry.projects.count() == 1 else None
-    project = registry.projects.filter(pk__in=access.projects(user, "registry.delete")).first()
-    if project is None:
-        raise PermissionDenied("not allowed: registry.delete")
-    return project
-
-
-def can_delete(user: Any, registry: Registry) -> bool:
+def can_delete(user: Any, registry: Registry, repository: str) -> bool:
     try:
-        delete_project(user, registry)
+        delete_grant(user, registry, repository)
     except PermissionDenied:
         return False
     return True
@@ -231,7 +220,7 @@ def repository_page(request: HttpRequest, pk: int, repository: str) -> HttpRespo
     context: dict[str, Any] = {
         "registry": registry,
         "repository": repository,
-        "can_delete": can_delete(request.user, registry),
+        "can_delete": can_delete(request.user, registry, repository),
         "project": repository.split("/", 1)[0] if "/" in repository else "",
     }
     try:
@@ -288,7 +277,7 @@ def tag(request: HttpRequest, pk: int, repository: str, reference: str) -> HttpR
         "registry": registry,
         "repository": repository,
         "reference": reference,
-        "can_delete": can_delete(request.user, registry),
+        "can_delete": can_delete(request.user, registry, repository),
         "project": repository.split("/", 1)[0] if "/" in repository else "",
     }
     try:
@@ -339,7 +328,11 @@ def delete(request: HttpRequest, pk: int, repository: str) -> HttpResponse:
     the POST refuses if the tag has moved to another digest since.
     """
     registry = registry_for(request, pk)
-    project = delete_project(request.user, registry)
+    try:
+        project = delete_grant(request.user, registry, repository)
+    except PermissionDenied as refused:
+        context = {"registry": registry, "error": str(refused), "what": repository}
+        return render(request, "registry/error.html", context, status=403)
     params = request.POST if request.method == "POST" else request.GET
     reference = params.get("reference", "")
     harbor = registry.kind == Registry.Kind.HARBOR

@@ -18,6 +18,8 @@ NOT_IN_ADMIN = {
     "portal.apitoken": "personal; made and revoked by their owner under Account",
     "hosts.portalsshkey": "the portal's own SSH key; its private half is secret and made by the portal",
     "hosts.provisionedvm": "shown inline on its provisioning request",
+    "registry.deleteprefix": "edited inline on its registry",
+    "hosts.deployrequest": "a deploy waiting for its task (its environment is secret)",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .changes import Change, ChangeHost, Drift, FileBackup, Profile  # noqa: F401
+from .deploys import DeployRequest  # noqa: F401
 from .host import ENGINE_FACTS, Host, HostStatus, Tag
 from .provision import ProvisionedVm, ProvisionQuota, ProvisionRequest  # noqa: F401
 from .vsphere import Cluster, Datacenter, Datastore, EsxHost, VCenter, VirtualMachine, VmTask  # noqa: F401

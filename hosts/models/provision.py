@@ -25,6 +25,14 @@ class ProvisionQuota(models.Model):
     vcenters = models.ManyToManyField(
         VCenter, blank=True, related_name="+", help_text="The vCenters this project may clone new hosts in."
     )
+    #: VMs not marked as templates in vSphere that this project may still clone (never a
+    #: VM linked to a host: provisioning refuses those whatever this lists).
+    templates = models.ManyToManyField(
+        "hosts.VirtualMachine",
+        blank=True,
+        related_name="+",
+        help_text="VMs this project may clone besides those marked as templates in vSphere.",
+    )
 
     def __str__(self) -> str:
         return f"quota of {self.project}"

@@ -133,8 +133,11 @@ class VirtualMachine(_Inventory):
     #: [{"moref", "name", "created"}], oldest first, nested snapshots flattened.
     snapshots = models.JSONField(default=list, blank=True)
     is_photon = models.BooleanField(default=False, db_index=True)
+    #: Marked as a template in vSphere (config.template): what provisioning may clone.
+    is_template = models.BooleanField(default=False)
 
-    #: The portal host this VM is (same IP or name); its project decides who sees the VM.
+    #: The portal host this VM is (provisioning's clone, or an Admin's confirmation); its
+    #: project decides who sees the VM.
     host = models.ForeignKey(
         "hosts.Host", null=True, blank=True, on_delete=models.SET_NULL, related_name="vms"
     )

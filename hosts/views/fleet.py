@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal import access, audit
 from portal.models import Event, Project
 
+from .. import deploy as deploy_service
 from .. import engine, host_tasks, status
 from ..host_forms import DeployForm, HostForm
 from ..models import Host, HostStatus, Tag
@@ -437,19 +438,7 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
-            audit.record(
-                "container.deploy",
-                obj=host,
-                project=host.project,
-                # The token ties the request to its outcome (portal.work_views.deploy_finished).
-                after={
-                    "image": spec["image"],
-                    "name": spec["name"],
-                    "ports": spec["ports"],
-                    "token": form.cleaned_data["token"],
-                },
-            )
-            host_tasks.deploy_container.delay(host.pk, spec, form.cleaned_data["token"])
+            deploy_service.request(host, spec, form.cleaned_data["token"])
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)

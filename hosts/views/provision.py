@@ -55,11 +55,30 @@ def _allowed_profile(profile: Profile | None) -> Profile | None:
     return profile
 
 
+class TemplateField(forms.ModelChoiceField):
+    """Offers the templates; accepts any VM of the allowed vCenters, so that the form's
+    ``clean`` says why a VM that is not offered (a host's VM, a forged id) is refused,
+    rather than Django's "not one of the available choices"."""
+
+    lookup: Any = None
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values or self.lookup is None:
+            return super().to_python(value)
+        offered = self.queryset
+        self.queryset = self.lookup
+        try:
+            return super().to_python(value)
+        finally:
+            self.queryset = offered
+
+
 class ProvisionForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     vcenter = forms.ModelChoiceField(queryset=VCenter.objects.none(), label="vCenter")
-    template = forms.ModelChoiceField(
-        queryset=VirtualMachine.objects.none(), help_text="A Photon OS VM or template to clone."
+    template = TemplateField(
+        queryset=VirtualMachine.objects.none(),
+        help_text="A Photon OS template (marked so in vSphere, or listed on the project's quota).",
     )
     datacenter = forms.ChoiceField(required=False, help_text="Narrows the choices below.")
     resource_pool = forms.ChoiceField(required=False, label="Cluster / resource pool")
@@ -79,9 +98,8 @@ class ProvisionForm(forms.Form):
         vcenters = _allowed_vcenters(user)
         self.fields["project"].queryset = projects  # type: ignore[attr-defined]
         self.fields["vcenter"].queryset = vcenters  # type: ignore[attr-defined]
-        self.fields["template"].queryset = VirtualMachine.objects.filter(  # type: ignore[attr-defined]
-            vcenter__in=vcenters, gone=False
-        ).order_by("name")
+        self.fields["template"].queryset = provision.template_choices(projects, vcenters).order_by("name")  # type: ignore[attr-defined]
+        self.fields["template"].lookup = VirtualMachine.objects.filter(vcenter__in=vcenters, gone=False)  # type: ignore[attr-defined]
         self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
         datacenter = str((self.data if self.is_bound else self.initial).get("datacenter") or "")
         datacenters = sorted(placement.datacenters.items(), key=lambda dc: dc[1]) if placement else []
@@ -111,6 +129,13 @@ class ProvisionForm(forms.Form):
         vcenter, template, project = data.get("vcenter"), data.get("template"), data.get("project")
         if vcenter and template and template.vcenter_id != vcenter.pk:
             self.add_error("template", "That VM is in another vCenter.")
+        elif project and template:
+            try:
+                provision.check_template(
+                    ProvisionRequest(project=project, vcenter=template.vcenter, template=template.moref)
+                )
+            except provision.ProvisionError as exc:
+                self.add_error("template", str(exc))
         if (
             vcenter
             and project

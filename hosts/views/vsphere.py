@@ -24,8 +24,8 @@ from portal import access, audit
 from portal.fields import SecretFormField, decrypt, encrypt
 from portal.models import Project
 
-from .. import vsphere, vsphere_tasks
-from ..models import VCenter, VirtualMachine, VmTask
+from .. import vsphere, vsphere_sync, vsphere_tasks
+from ..models import Host, VCenter, VirtualMachine, VmTask
 
 PENDING = "vsphere_pending_vcenter"
 EVENTS_SHOWN = 20
@@ -51,7 +51,8 @@ class VCenterForm(forms.Form):
         queryset=Project.objects.all(),
         required=False,
         label="Register new Photon VMs into",
-        help_text="Empty: Photon VMs only link to hosts already in the portal.",
+        help_text="New Photon VMs become hosts of this project. Empty: VMs link only to the hosts "
+        "provisioning made of them, or as an Admin confirms.",
     )
 
     def clean_name(self) -> str:
@@ -304,8 +305,64 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_operate": access.can(request.user, "vm.operate", project),
         "actions": [(k, label) for k, (label, _) in vsphere_tasks.ACTIONS.items() if k != "snapshot_revert"],
         "vm_topic": vm_topic(vm, request.user),
+        "link_candidates": link_candidates(vm) if access.is_admin(request.user) else [],
+        "is_admin": access.is_admin(request.user),
     }
     return render(request, "hosts/vsphere/vm.html", context)
+
+
+# --- Linking a VM to a portal host (Admins: the proof the sync cannot have) ---------------
+
+
+def link_candidates(vm: VirtualMachine) -> list[Host]:
+    """Hosts, in any project, whose name or address looks like this VM: what an Admin
+    checks before confirming a link. Only suggestions: the sync never links on them."""
+    if vm.host_id is not None or vm.gone:
+        return []
+    addresses = [a for a in [vm.ip_address, *(vm.ip_addresses or [])] if a]
+    names = {n for n in (vm.name, vm.guest_hostname, vm.guest_hostname.split(".")[0]) if n}
+    match = Q(name__in=names)
+    for address in addresses:
+        match |= Q(address__iexact=address) | Q(docker_url__icontains=f"//{address}:")
+    return list(Host.objects.filter(match).select_related("project").order_by("project__name", "name")[:20])
+
+
+@require_POST
+def vm_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """An Admin confirms that this VM is that host: the VM joins the host's project."""
+    access.require(request.user, "vm.link")
+    vm = VirtualMachine.objects.filter(pk=pk).first()
+    if vm is None:
+        raise Http404("No such virtual machine.")
+    raw = request.POST.get("host", "").strip()
+    host = Host.objects.select_related("project").filter(pk=int(raw)).first() if raw.isdigit() else None
+    if host is None:
+        messages.error(request, "Choose the portal host this VM is (by its id); nothing was linked.")
+        return redirect("hosts:vm", vm.pk)
+    try:
+        vsphere_sync.link_vm(vm, host, actor=request.user)
+    except vsphere_sync.LinkError as exc:
+        messages.error(request, str(exc))
+        return redirect("hosts:vm", vm.pk)
+    messages.success(request, f"{vm.name} is now host {host.name} of project {host.project}.")
+    vsphere_sync.announce([vm.pk])
+    return redirect("hosts:vm", vm.pk)
+
+
+@require_POST
+def vm_unlink(request: HttpRequest, pk: int) -> HttpResponse:
+    """An Admin takes the VM out of its host's project (it becomes the Admins' alone)."""
+    access.require(request.user, "vm.link")
+    vm = VirtualMachine.objects.filter(pk=pk).first()
+    if vm is None:
+        raise Http404("No such virtual machine.")
+    host = vsphere_sync.unlink_vm(vm, actor=request.user)
+    if host is None:
+        messages.info(request, f"{vm.name} was not linked to a host.")
+    else:
+        messages.success(request, f"{vm.name} is no longer host {host.name} of project {host.project}.")
+        vsphere_sync.announce([vm.pk])
+    return redirect("hosts:vm", vm.pk)
 
 
 _SNAPSHOT_NAME = re.compile(r"^[^\x00-\x1f<>]{1,80}$")

@@ -321,6 +321,21 @@ class Transport:
             _tokens[key] = _Token(value, time.monotonic() + lifetime - TOKEN_MARGIN)
         return value
 
+    def pull_token(self, repository: str) -> str | None:
+        """A token from the registry's token service for pulling ``repository`` and nothing
+        else (scope ``repository:NAME:pull``), to hand to an engine instead of the password;
+        None when the registry has no token service (Basic, or no authentication)."""
+        answer = self._send(
+            "GET", self.base_url + "/v2/", {}, max_bytes=MAX_JSON_BYTES, same_origin_as=self._origin
+        )
+        challenge = answer.headers.get("WWW-Authenticate", "")
+        if answer.status != 401 or not challenge.lower().startswith("bearer"):
+            return None
+        params = dict(_CHALLENGE.findall(challenge))
+        params["scope"] = f"repository:{repository}:pull"
+        _, token = self._fetch_token(params)
+        return token
+
     # -- the one entry point ----------------------------------------------------------------------
 
     def request(

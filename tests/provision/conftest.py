@@ -47,14 +47,24 @@ def synced_vc(db: None, lab_vcenter: dict[str, Any], project: Project) -> VCente
     return vcenter
 
 
+def _listed(vm: VirtualMachine) -> VirtualMachine:
+    """Issue 12: only vSphere templates, or VMs an Admin lists on a project's quota, may be
+    cloned. The lab's VMs are not marked as templates: list ``vm`` on every quota of its vCenter."""
+    for quota in ProvisionQuota.objects.filter(vcenters=vm.vcenter_id):
+        quota.templates.add(vm)
+    return vm
+
+
 def photon_template(vcenter: VCenter) -> VirtualMachine:
-    return VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, gone=False).order_by("name").first()  # type: ignore[return-value]
+    return _listed(
+        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, gone=False).order_by("name").first()  # type: ignore[arg-type]
+    )
 
 
 def other_template(vcenter: VCenter) -> VirtualMachine:
-    return (
-        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=False, gone=False).order_by("name").first()
-    )  # type: ignore[return-value]
+    return _listed(
+        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=False, gone=False).order_by("name").first()  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture

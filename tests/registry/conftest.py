@@ -12,7 +12,7 @@ import requests
 
 from portal.models import Project, Role
 from registry.clients import http
-from registry.models import Registry
+from registry.models import DeletePrefix, Registry
 from tests.lab import seed
 
 
@@ -63,14 +63,22 @@ def lab_registry(lab_registries: list[dict[str, Any]], project: Project) -> Call
 
     def make(name: str) -> Registry:
         info = next(r for r in lab_registries if r["name"] == name)
-        return registry_from(info, projects=[project])
+        return grant_deletes(registry_from(info, projects=[project]), project)
 
     return make
 
 
+def grant_deletes(registry: Registry, project: Project) -> Registry:
+    """Issue 12: a Project admin deletes only under prefixes an Admin grants the project:
+    the delete tests' own repositories (``scratch/...``) and the seed's delete repository."""
+    for prefix in ("scratch", seed.describe().delete_repo):
+        DeletePrefix.objects.create(registry=registry, project=project, prefix=prefix)
+    return registry
+
+
 @pytest.fixture
 def harbor_registry(lab_harbor: dict[str, Any], project: Project) -> Registry:
-    return registry_from(lab_harbor, name="harbor", projects=[project])
+    return grant_deletes(registry_from(lab_harbor, name="harbor", projects=[project]), project)
 
 
 @pytest.fixture
