@@ -12,6 +12,7 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import models
@@ -106,8 +107,23 @@ def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> 
 def _login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
+    if request is not None and getattr(request, "portal_locked_out", False):
+        return  # refused during a lockout without reading the password: the lockout is recorded once
     # Only the name tried: Django has already masked the password in credentials.
     record("auth.login_failed", actor_name=str(credentials.get("username", ""))[:150], request=request)
+
+
+@receiver(user_locked_out)
+def _locked_out(sender: Any, request: HttpRequest, username: str | None = None, **kwargs: Any) -> None:
+    # Axes signals this for the failure that locks, and again for each refusal after it.
+    if getattr(request, "portal_locked_out", False):
+        return
+    record(
+        "auth.locked_out",
+        actor_name=str(username or "")[:150],
+        request=request,
+        after={"failures": getattr(request, "axes_failures_since_start", None)},
+    )
 
 
 @receiver(post_save, sender=LogEntry)

@@ -89,6 +89,7 @@ ACTION_LABELS = {
     "auth.login": "Signed in",
     "auth.logout": "Signed out",
     "auth.login_failed": "Sign-in failed",
+    "auth.locked_out": "Sign-in locked out",
 }
 
 
