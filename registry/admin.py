@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from portal.admin import AuditedDeletes
+
 from .forms import RegistryForm
 from .models import Registry
 
 
 @admin.register(Registry)
-class RegistryAdmin(admin.ModelAdmin):
+class RegistryAdmin(AuditedDeletes):
     # The same form as the portal's page: the registry is checked before it is saved.
     form = RegistryForm
     list_display = ["name", "kind", "url", "auth", "username", "verify_tls", "updated"]
