@@ -63,6 +63,10 @@ def notify_repeated(
             return Event.objects.get(pk=event_id)
     event = notify(message, severity=severity, obj=obj, project=project)
     until = time.time() + settings.REFUSAL_EVENT_WINDOW
-    # add, not set: of two first callers racing, the later one's event simply stands alone.
-    cache.add(cache_key, (event.pk, event.at, 1, until), timeout=settings.REFUSAL_EVENT_WINDOW)
+    entry = (event.pk, event.at, 1, until)
+    if seen is None:
+        # add, not set: of two first callers racing, the later one's event simply stands alone.
+        cache.add(cache_key, entry, timeout=settings.REFUSAL_EVENT_WINDOW)
+    else:  # what the cache pointed at is gone (pruned, or rolled back): point at this one
+        cache.set(cache_key, entry, timeout=settings.REFUSAL_EVENT_WINDOW)
     return event

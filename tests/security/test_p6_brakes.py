@@ -128,6 +128,19 @@ def test_fifty_enroll_posts_with_garbage_tokens_cost_one_event_and_then_429() ->
     assert other.status_code == 403
 
 
+def test_refusals_after_their_event_is_pruned_gather_into_one_new_event() -> None:
+    addr, anonymous = address(), Client()
+    url = reverse("hosts:provision_enroll", args=["garbage"])
+    for _ in range(3):
+        anonymous.post(url, {}, REMOTE_ADDR=addr)
+    refused = Event.objects.filter(message__contains=f"refused from {addr}")
+    assert refused.count() == 1
+    refused.delete()  # as retention would
+    for _ in range(3):
+        anonymous.post(url, {}, REMOTE_ADDR=addr)
+    assert refused.count() == 1 and refused.get().message.startswith("3 times since ")
+
+
 @pytest.fixture
 def kickstarted(make_user) -> tuple[ProvisionedVm, str]:
     project = Project.objects.create(name="metal")
