@@ -208,6 +208,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "portal.audit.client_address"
 AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail already
+# Masked in the attempt record (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
 #: Throttles (portal.throttle): "requests/seconds" per client address, on Django's cache.
 THROTTLE_ENROLL = os.environ.get("PORTAL_THROTTLE_ENROLL", "20/60")

@@ -56,7 +56,9 @@ def test_twenty_wrong_passwords_then_the_right_one_is_still_refused(client, make
     # and the refusals during the cool-off did not grow the attempt record.
     assert AuditEntry.objects.filter(action="auth.login_failed").count() == 5
     assert AuditEntry.objects.filter(action="auth.locked_out", actor_name="alice").count() == 1
-    assert AccessAttempt.objects.get(username="alice").failures_since_start == 5
+    attempt = AccessAttempt.objects.get(username="alice")
+    assert attempt.failures_since_start == 5
+    assert "guess-" not in attempt.post_data and "password=****" in attempt.post_data
 
 
 def test_the_lockout_is_one_name_from_one_address(client, make_user) -> None:
