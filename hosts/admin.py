@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from portal.admin import AuditedDeletes
 from portal.fields import SecretAwareModelForm
 
 from .models import (
@@ -24,7 +25,7 @@ from .models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedDeletes):
     form = SecretAwareModelForm
     list_display = ["name", "project", "docker_url", "status", "insecure", "enabled", "last_seen"]
     list_filter = ["status", "project", "insecure", "enabled", "tags"]
@@ -34,7 +35,7 @@ class HostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(AuditedDeletes):
     search_fields = ["name"]
 
 
@@ -42,13 +43,13 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(VCenter)
-class VCenterAdmin(admin.ModelAdmin):
+class VCenterAdmin(AuditedDeletes):
     form = SecretAwareModelForm
     list_display = ["name", "url", "username", "connected", "last_sync", "enabled"]
     readonly_fields = ["certificate", "thumbprint", "version", "connected", "last_sync", "last_error"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedDeletes):
     """What the portal learns from outside (vCenter, runs): looked at, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -89,7 +90,7 @@ class ProfileAdminForm(forms.ModelForm):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AuditedDeletes):
     form = ProfileAdminForm
     list_display = ["name", "project", "created_by"]
     list_filter = ["project"]
@@ -121,7 +122,7 @@ class DriftAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProvisionQuota)
-class ProvisionQuotaAdmin(admin.ModelAdmin):
+class ProvisionQuotaAdmin(AuditedDeletes):
     """Where an Admin lets a project provision at all (no quota row: no provisioning)."""
 
     list_display = ["project", "max_vms", "max_cpus", "max_memory_mb"]

@@ -71,16 +71,20 @@ def _key_line(text: str) -> str:
 
 
 def _refuse(reason: str, *, pvm: ProvisionedVm | None, address: str) -> EnrollmentRefused:
+    # One event per source address (and VM) per window, counting repeats: the URL is
+    # anonymous, and a flood of refused posts must not become a flood of rows.
     where = f" from {address}" if address else ""
+    key = f"enroll-refused:{address}:{pvm.pk if pvm is not None else '-'}"
     if pvm is not None:
-        events.notify(
+        events.notify_repeated(
+            key,
             f"Enrollment of {pvm.name} refused{where}: {reason}",
             severity=Event.Severity.WARNING,
             obj=pvm,
             project=pvm.request.project_id,
         )
     else:
-        events.notify(f"Enrollment refused{where}: {reason}", severity=Event.Severity.WARNING)
+        events.notify_repeated(key, f"Enrollment refused{where}: {reason}", severity=Event.Severity.WARNING)
     return EnrollmentRefused(reason)
 
 

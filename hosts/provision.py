@@ -669,7 +669,8 @@ def kickstart_for(token: str, enroll_base_url: str) -> dict[str, Any]:
     if not ProvisionedVm.objects.filter(pk=pvm.pk, kickstart_used__isnull=True).update(
         kickstart_used=timezone.now()
     ):
-        events.notify(
+        events.notify_repeated(
+            f"kickstart-refused:{pvm.pk}",
             f"Kickstart of {pvm.name} refused: the URL was already used",
             severity="warning",
             obj=pvm,

@@ -11,6 +11,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from . import throttle
+from .audit import client_address
 from .models import ApiToken
 
 TOKEN_PREFIX = "pp_"  # noqa: S105 - a marker, not a secret
@@ -40,12 +42,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if scheme != self.keyword:
             return None
         token = token.strip()
+        # Wrong tokens are counted per address; past the rate, even a right one waits (429).
+        address = client_address(request) or "-"
+        wait = throttle.exceeded("api-token-failures", address, "THROTTLE_API_TOKEN_FAILURES")
+        if wait is not None:
+            # DRF adds "Expected available in N seconds." and the Retry-After header.
+            raise exceptions.Throttled(wait=wait, detail="Too many wrong tokens from this address.")
         if not token.startswith(TOKEN_PREFIX):
+            throttle.hit("api-token-failures", address, "THROTTLE_API_TOKEN_FAILURES")
             raise exceptions.AuthenticationFailed("Malformed token.")
         record = (
             ApiToken.objects.select_related("user").filter(digest=digest(token), revoked__isnull=True).first()
         )
         if record is None or not record.user.is_active:
+            throttle.hit("api-token-failures", address, "THROTTLE_API_TOKEN_FAILURES")
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
         if record.last_used is None or now - record.last_used > LAST_USED_RESOLUTION:

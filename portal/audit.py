@@ -9,10 +9,12 @@ admin's own change log are recorded here by signal handlers, not in each view.
 from __future__ import annotations
 
 import contextvars
+import datetime
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.admin.models import LogEntry
+from axes.signals import user_locked_out
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import models
 from django.db.models.signals import post_save
@@ -75,6 +77,19 @@ def record(
     return entry
 
 
+def prune_trail(
+    older_than: datetime.datetime, *, actor_name: str = "retention", events: int | None = None
+) -> int:
+    """Drop the entries older than ``older_than``, then record that it was done and how many
+    (and how many events went with them, when the caller pruned those too)."""
+    pruned = AuditEntry.objects.prune(older_than)
+    after: dict[str, Any] = {"pruned": pruned, "older_than": older_than.isoformat()}
+    if events is not None:
+        after["events_pruned"] = events
+    record("audit.prune", actor_name=actor_name, after=after)
+    return pruned
+
+
 def topics_for(entry: AuditEntry) -> list[str]:
     topics = ["audit:all"]
     if entry.actor_id:
@@ -106,14 +121,53 @@ def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> 
 def _login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
+    if request is not None and getattr(request, "portal_locked_out", False):
+        return  # refused during a lockout without reading the password: the lockout is recorded once
     # Only the name tried: Django has already masked the password in credentials.
     record("auth.login_failed", actor_name=str(credentials.get("username", ""))[:150], request=request)
+
+
+@receiver(user_locked_out)
+def _locked_out(sender: Any, request: HttpRequest, username: str | None = None, **kwargs: Any) -> None:
+    # Axes signals this for the failure that locks, and again for each refusal after it.
+    if getattr(request, "portal_locked_out", False):
+        return
+    record(
+        "auth.locked_out",
+        actor_name=str(username or "")[:150],
+        request=request,
+        after={"failures": getattr(request, "axes_failures_since_start", None)},
+    )
+
+
+#: Models whose ModelAdmin records its own deletes (portal.admin.AuditedDeletes): Django
+#: logs "delete selected" of several objects with bulk_create, which sends no signal.
+_deletes_recorded_by_admin: set[str] = set()
+
+
+def deletes_recorded_by_admin(model: type[models.Model]) -> None:
+    _deletes_recorded_by_admin.add(model._meta.label_lower)
+
+
+def record_admin_deletion(obj: models.Model, *, bulk: bool) -> AuditEntry:
+    """One entry for one object deleted in the admin; called before the delete, while it has its id."""
+    project = getattr(obj, "project", None)
+    return record(
+        f"admin.{obj._meta.model_name}.delete",
+        obj=obj,
+        project=project if isinstance(project, Project) else None,
+        before={"object": str(obj)[:200], "how": "delete selected" if bulk else "delete"},
+    )
 
 
 @receiver(post_save, sender=LogEntry)
 def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
     if not created:
         return
+    if instance.action_flag == DELETION and instance.content_type_id:
+        model = instance.content_type.model_class()
+        if model is not None and model._meta.label_lower in _deletes_recorded_by_admin:
+            return  # recorded per object by the admin itself, single or bulk alike
     verb = {1: "add", 2: "change", 3: "delete"}.get(instance.action_flag, "change")
     model = instance.content_type.model if instance.content_type_id else "object"
     record(

@@ -3,8 +3,14 @@ publishes it live (``events:all`` for Admins, ``events:project:ID`` for members)
 
 from __future__ import annotations
 
+import hashlib
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from . import live
 from .models import Event, Project
@@ -31,4 +37,36 @@ def notify(
     live.publish("events:all", html=html, data=data)
     if project_id:
         live.publish(f"events:project:{project_id}", html=html, data=data)
+    return event
+
+
+def notify_repeated(
+    key: str,
+    message: str,
+    *,
+    severity: str = Event.Severity.WARNING,
+    obj: models.Model | None = None,
+    project: Project | int | None = None,
+) -> Event:
+    """One event per ``key`` per REFUSAL_EVENT_WINDOW, however often it happens: the
+    first writes ``message``; each repeat updates that event's text with the count
+    and its latest message, so a flood of anonymous refusals costs one row, not one each."""
+    cache_key = f"events:repeated:{hashlib.sha256(key.encode()).hexdigest()}"
+    seen = cache.get(cache_key)
+    if seen is not None:
+        event_id, at, count, until = seen
+        count += 1
+        since = timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S %Z")
+        # pk and time: a pruned event's id may be reused by another row.
+        if Event.objects.filter(pk=event_id, at=at).update(message=f"{count} times since {since}: {message}"):
+            cache.set(cache_key, (event_id, at, count, until), timeout=max(1, int(until - time.time())))
+            return Event.objects.get(pk=event_id)
+    event = notify(message, severity=severity, obj=obj, project=project)
+    until = time.time() + settings.REFUSAL_EVENT_WINDOW
+    entry = (event.pk, event.at, 1, until)
+    if seen is None:
+        # add, not set: of two first callers racing, the later one's event simply stands alone.
+        cache.add(cache_key, entry, timeout=settings.REFUSAL_EVENT_WINDOW)
+    else:  # what the cache pointed at is gone (pruned, or rolled back): point at this one
+        cache.set(cache_key, entry, timeout=settings.REFUSAL_EVENT_WINDOW)
     return event

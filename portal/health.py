@@ -1,9 +1,16 @@
 """/healthz: is each service the portal depends on answering? Checked concurrently,
-each with a deadline, so one hung service cannot hang the probe."""
+each with a deadline, so one hung service cannot hang the probe.
+
+The probe is anonymous and a real check sends a Celery task, so callers share
+results: one check at a time per portal process, its answer reused for
+HEALTHZ_CACHE_SECONDS. Kept in the process, not in the cache, because the cache is
+one of the things checked and must not be needed to say it is down.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -92,3 +99,31 @@ async def report() -> dict[str, str]:
     }
     results = await asyncio.gather(*(_check(check) for check in checks.values()))
     return dict(zip(checks, results, strict=True))
+
+
+class _Shared:
+    """The last answer, until when it stands, and the check under way (if any)."""
+
+    result: dict[str, str] | None = None
+    expires: float = 0.0
+    running: asyncio.Task[dict[str, str]] | None = None
+
+
+async def _run_and_keep() -> dict[str, str]:
+    result = await report()
+    _Shared.result = result
+    _Shared.expires = time.monotonic() + float(settings.HEALTHZ_CACHE_SECONDS)
+    return result
+
+
+async def shared_report(*, fresh: bool = False) -> dict[str, str]:
+    """``report()``, at most one real run at a time and none while the last answer stands;
+    ``fresh`` (an Admin's) skips the stored answer but still joins a check under way."""
+    if not fresh and _Shared.result is not None and time.monotonic() < _Shared.expires:
+        return _Shared.result
+    loop = asyncio.get_running_loop()
+    running = _Shared.running
+    if running is None or running.done() or running.get_loop() is not loop:
+        running = _Shared.running = loop.create_task(_run_and_keep())
+    # shield: a caller that gives up (disconnects) does not cancel the others' check.
+    return await asyncio.shield(running)

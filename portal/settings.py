@@ -8,6 +8,7 @@ environment (DATABASE_URL, REDIS_URL); see README.md, "Settings".
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "portal",
     "hosts",
     "registry",
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.audit.AuditContextMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the login page's message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -185,6 +189,37 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Brakes: sign-in lockout (django-axes) and throttles on anonymous endpoints --
+# The lockout backend comes first: it refuses a locked-out name+address before any
+# password is checked. API tokens never pass through authenticate(), so they are
+# not locked out with their user's password.
+AUTHENTICATION_BACKENDS = [
+    "portal.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+#: Failed sign-ins of one user name from one address before both are locked out together.
+AXES_FAILURE_LIMIT = max(1, int(os.environ.get("PORTAL_LOGIN_FAILURE_LIMIT", "5")))
+AXES_COOLOFF_TIME = timedelta(minutes=max(1, int(os.environ.get("PORTAL_LOGIN_COOLOFF_MINUTES", "15"))))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during the cool-off neither extends it nor grows the attempt row.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "portal.audit.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail already
+# Masked in the attempt record (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+#: Throttles (portal.throttle): "requests/seconds" per client address, on Django's cache.
+THROTTLE_ENROLL = os.environ.get("PORTAL_THROTTLE_ENROLL", "20/60")
+THROTTLE_KICKSTART = os.environ.get("PORTAL_THROTTLE_KICKSTART", "20/60")
+THROTTLE_API_TOKEN_FAILURES = os.environ.get("PORTAL_THROTTLE_API_TOKEN_FAILURES", "20/60")
+THROTTLE_API_TOKEN_CREATE = os.environ.get("PORTAL_THROTTLE_API_TOKEN_CREATE", "10/3600")
+#: Seconds one refusal event per address gathers repeats before a new one starts.
+REFUSAL_EVENT_WINDOW = max(1, int(os.environ.get("PORTAL_REFUSAL_EVENT_WINDOW", "3600")))
+#: Seconds anonymous /healthz answers from the last real check.
+HEALTHZ_CACHE_SECONDS = max(0.0, float(os.environ.get("PORTAL_HEALTHZ_CACHE_SECONDS", "5")))
 
 # --- Static files: ours from static/, Clarity's CSS from node_modules ----------
 STATIC_URL = "static/"

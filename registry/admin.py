@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from portal.admin import AuditedDeletes
+
 from .forms import RegistryForm
 from .models import DeletePrefix, Registry
 
@@ -14,7 +16,7 @@ class DeletePrefixInline(admin.TabularInline):
 
 
 @admin.register(Registry)
-class RegistryAdmin(admin.ModelAdmin):
+class RegistryAdmin(AuditedDeletes):
     # The same form as the portal's page: the registry is checked before it is saved.
     form = RegistryForm
     list_display = ["name", "kind", "url", "auth", "username", "verify_tls", "updated"]

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import access
+from portal import access, throttle
 from portal.models import Project
 
 from .. import cloud_config, enrollment, placement, provision, vsphere
@@ -395,6 +395,7 @@ def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_not_required  # Photon's installer has no account: the one-time token is its credential
 @require_GET
+@throttle.per_address("kickstart", "THROTTLE_KICKSTART")
 def kickstart(request: HttpRequest, token: str) -> HttpResponse:
     try:
         config = provision.kickstart_for(token, request.build_absolute_uri("/"))
@@ -408,6 +409,7 @@ def kickstart(request: HttpRequest, token: str) -> HttpResponse:
 @login_not_required  # the new host has no account: the one-time token is its credential
 @csrf_exempt  # cloud-init's phone_home posts a plain form, with no session and no CSRF token
 @require_POST
+@throttle.per_address("enroll", "THROTTLE_ENROLL")
 def enroll(request: HttpRequest, token: str) -> HttpResponse:
     address = request.META.get("REMOTE_ADDR", "")
     try:

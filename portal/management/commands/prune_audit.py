@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from portal.models import AuditEntry, Event
+from portal import audit
+from portal.models import Event
 
 
 class Command(BaseCommand):
@@ -17,6 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cutoff = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
-        entries = AuditEntry.objects.prune(cutoff)
         events, _ = Event.objects.filter(at__lt=cutoff).delete()
+        # Last, so the trail's own record of this prune says how many events went too.
+        entries = audit.prune_trail(cutoff, actor_name="manage.py prune_audit", events=events)
         self.stdout.write(f"pruned {entries} audit entries and {events} events older than {cutoff:%Y-%m-%d}")
