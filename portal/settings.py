@@ -45,6 +45,32 @@ ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEY")
 ALLOWED_HOSTS = env_list("PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("PORTAL_CSRF_TRUSTED_ORIGINS")
 
+# --- Behind a TLS proxy -----------------------------------------------------------
+#: The portal's address as hosts reach it (kickstart and phone-home URLs). Unset: the
+#: address each request came in on, which behind a proxy may be the proxy's inside one.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip()
+if PORTAL_BASE_URL:
+    from urllib.parse import urlsplit
+
+    _base = urlsplit(PORTAL_BASE_URL)
+    if _base.scheme not in {"http", "https"} or not _base.hostname or _base.query or _base.fragment:
+        raise ImproperlyConfigured(
+            "PORTAL_BASE_URL must be an http(s) URL such as https://portal.example.com, "
+            f"not {PORTAL_BASE_URL!r}"
+        )
+#: The header the proxy sets to say the browser spoke HTTPS (e.g. HTTP_X_FORWARDED_PROTO, or
+#: HTTP_X_FORWARDED_PROTO=https). Only set it when the proxy always overwrites that header:
+#: otherwise a client could claim HTTPS itself.
+_proxy_ssl_header = os.environ.get("PORTAL_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition("=")
+    if not _header.startswith("HTTP_") or not _header.replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            "PORTAL_PROXY_SSL_HEADER names a request header as Django sees it, "
+            f"e.g. HTTP_X_FORWARDED_PROTO, not {_header!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = (_header.upper(), _value.strip() or "https")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
