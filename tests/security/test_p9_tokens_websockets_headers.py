@@ -1,0 +1,104 @@
+"""Issue 12, point 9: API tokens expire and carry a scope; websockets re-check access on
+every event and compare the Origin's scheme, host and port; no secret in a repr; a CSP
+with no inline script, and HSTS when cookies are secure."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from hosts.models import Host
+from portal import api_auth
+from portal.models import ApiToken, AuditEntry, Project, Role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(make_user):  # type: ignore[no-untyped-def]
+    web, db = Project.objects.create(name="web"), Project.objects.create(name="db")
+    prov = make_user("prov", project=web, role=Role.PROVISIONER)
+    prov.memberships.create(project=db, role=Role.PROVISIONER)
+    hosts = {
+        name: Host.objects.create(
+            project=project, name=name, docker_url=f"tcp://192.0.2.{n}:2376", enabled=False
+        )
+        for n, (name, project) in enumerate([("web-1", web), ("db-1", db)], start=1)
+    }
+    return {"web": web, "db": db, "prov": prov, "admin": make_user("admin", admin=True), **hosts}
+
+
+def api(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def host_names(response) -> set[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.content
+    return {row["name"] for row in response.json()["results"]}
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def test_an_expired_token_is_refused_with_401(world) -> None:
+    record, token = api_auth.issue(world["prov"], "old script")
+    assert api(token).get("/api/hosts/").status_code == 200
+    ApiToken.objects.filter(pk=record.pk).update(expires=timezone.now() - datetime.timedelta(seconds=1))
+    response = api(token).get("/api/hosts/")
+    assert response.status_code == 401 and response.json()["detail"] == "token expired"
+
+
+def test_a_read_only_token_cannot_post(world) -> None:
+    _, token = api_auth.issue(world["prov"], "dashboard", read_only=True)
+    host = world["web-1"]
+    assert host_names(api(token).get("/api/hosts/")) == {"web-1", "db-1"}
+    before = AuditEntry.objects.count()
+    response = api(token).post(f"/api/hosts/{host.pk}/containers/{'a' * 12}/restart/")
+    assert response.status_code == 403
+    assert "read-only" in response.json()["detail"]
+    assert AuditEntry.objects.count() == before
+    # The same call with a read-write token gets past the gate (and meets the host's state).
+    _, writer = api_auth.issue(world["prov"], "ops")
+    assert api(writer).post(f"/api/hosts/{host.pk}/containers/{'a' * 12}/restart/").status_code == 409
+
+
+def test_a_project_token_sees_and_acts_only_within_its_project(world) -> None:
+    _, token = api_auth.issue(world["prov"], "web only", project=world["web"])
+    client = api(token)
+    assert host_names(client.get("/api/hosts/")) == {"web-1"}
+    assert client.get(f"/api/hosts/{world['db-1'].pk}/").status_code == 404
+    assert client.get(f"/api/hosts/?project={world['db'].pk}").json()["results"] == []
+    assert {row["name"] for row in client.get("/api/projects/").json()["results"]} == {"web"}
+    response = client.post(f"/api/hosts/{world['db-1'].pk}/containers/{'a' * 12}/restart/")
+    assert response.status_code == 404
+
+
+def test_an_admins_project_token_is_no_admin(world) -> None:
+    _, token = api_auth.issue(world["admin"], "web only", project=world["web"])
+    client = api(token)
+    assert host_names(client.get("/api/hosts/")) == {"web-1"}
+    assert client.get("/api/vcenters/").status_code == 403
+    assert {row["name"] for row in client.get("/api/projects/").json()["results"]} == {"web"}
+
+
+def test_the_token_form_takes_an_expiry_and_a_scope_within_limits(client, world) -> None:
+    client.force_login(world["prov"])
+    response = client.post(
+        "/account/tokens/", {"name": "ci", "days": 30, "read_only": "1", "project": world["db"].pk}
+    )
+    assert response.status_code == 200 and response.context["new_token"]
+    record = ApiToken.objects.get(name="ci")
+    assert record.read_only and record.project == world["db"]
+    assert abs(record.expires - timezone.now() - datetime.timedelta(days=30)) < datetime.timedelta(minutes=1)
+    assert b"read-only, db" in response.content
+    # More than a year, or a project the user is not in: refused, nothing made.
+    stranger = Project.objects.create(name="stranger")
+    for data in ({"days": 400, "read_only": "0"}, {"days": 30, "read_only": "0", "project": stranger.pk}):
+        response = client.post("/account/tokens/", {"name": "bad", **data})
+        assert response.status_code == 400
+    assert not ApiToken.objects.filter(name="bad").exists()
