@@ -4,9 +4,11 @@ with no inline script, and HSTS when cookies are secure."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -102,3 +104,118 @@ def test_the_token_form_takes_an_expiry_and_a_scope_within_limits(client, world)
         response = client.post("/account/tokens/", {"name": "bad", **data})
         assert response.status_code == 400
     assert not ApiToken.objects.filter(name="bad").exists()
+
+
+# --- Websockets --------------------------------------------------------------------------
+
+
+def _socket(cookie: str, origin: str = "http://127.0.0.1:8000", host: str = "127.0.0.1:8000"):  # type: ignore[no-untyped-def]
+    from channels.testing import WebsocketCommunicator
+
+    from portal.asgi import application
+
+    headers = [
+        (b"host", host.encode()),
+        (b"origin", origin.encode()),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ]
+    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_closes_when_the_membership_goes(client, make_user) -> None:
+    from asgiref.sync import sync_to_async
+
+    from portal.live import apublish
+    from portal.models import Membership
+    from tests.conftest import session_cookie
+
+    web = Project.objects.create(name="web")
+    member = make_user("member", project=web, role=Role.VIEWER)
+    cookie = session_cookie(client, member)
+    topic = f"project:{web.pk}:hosts"
+
+    async def scenario() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        ws = _socket(cookie)
+        try:
+            assert (await ws.connect(timeout=10))[0]
+            await ws.send_json_to({"subscribe": [topic]})
+            assert await ws.receive_json_from(timeout=5) == {"subscribed": [topic], "refused": []}
+            await apublish(topic, html="<tr>before</tr>")
+            before = await ws.receive_json_from(timeout=5)
+            await sync_to_async(Membership.objects.filter(user=member, project=web).delete)()
+            await apublish(topic, html="<tr>after: secret</tr>")
+            # Nothing of the event: the next (and last) thing on the socket is its close.
+            return before, await ws.receive_output(timeout=5)
+        finally:
+            await ws.disconnect()  # in this loop (tests lore: a channels communicator must)
+
+    before, after = asyncio.run(scenario())
+    assert before["html"] == "<tr>before</tr>"
+    assert after["type"] == "websocket.close" and after.get("code") == 4403
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://127.0.0.1:9999", False),  # the same name, another port: another site
+        ("http://127.0.0.1", False),
+        ("https://127.0.0.1:8000", False),  # another scheme
+        ("http://evil.example:8000", False),
+        ("null", False),
+    ],
+)
+def test_the_origin_must_match_scheme_host_and_port(client, make_user, origin: str, accepted: bool) -> None:
+    from tests.conftest import session_cookie
+
+    cookie = session_cookie(client, make_user("alice"))
+
+    async def connects() -> bool:
+        ws = _socket(cookie, origin=origin)
+        connected, _ = await ws.connect(timeout=10)
+        await ws.disconnect()
+        return bool(connected)
+
+    assert asyncio.run(connects()) is accepted
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PORTAL_BASE_URL="https://portal.example.com", ALLOWED_HOSTS=["portal.example.com"])
+def test_behind_the_proxy_the_public_origin_is_allowed_and_only_it(client, make_user) -> None:
+    from tests.conftest import session_cookie
+
+    cookie = session_cookie(client, make_user("alice"))
+
+    async def connects(origin: str) -> bool:
+        # The proxy forwards the public Host; daphne itself speaks plain ws.
+        ws = _socket(cookie, origin=origin, host="portal.example.com")
+        connected, _ = await ws.connect(timeout=10)
+        await ws.disconnect()
+        return bool(connected)
+
+    assert asyncio.run(connects("https://portal.example.com"))
+    assert not asyncio.run(connects("https://portal.example.com:8443"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_daphne_refuses_an_origin_on_another_port(daphne_factory, client, make_user) -> None:
+    import websockets
+
+    from tests.conftest import session_cookie
+
+    server = daphne_factory()
+    cookie = session_cookie(client, make_user("alice"))
+    port = int(server.url.rsplit(":", 1)[1])
+
+    async def status(origin: str) -> int:
+        headers = {"Origin": origin, "Cookie": f"sessionid={cookie}"}
+        try:
+            async with websockets.connect(server.ws_url, additional_headers=headers, open_timeout=10):
+                return 101
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert asyncio.run(status(server.url)) == 101
+    assert asyncio.run(status(f"http://127.0.0.1:{port + 1}")) == 403
