@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +32,7 @@ _BACKDATE = datetime.timedelta(hours=1)
 @dataclass(frozen=True)
 class Issued:
     cert: str
-    key: str
+    key: str = field(repr=False)
     ca: str
 
 

@@ -5,7 +5,10 @@ with no inline script, and HSTS when cookies are secure."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
+import importlib
+import re
 
 import pytest
 from django.test import override_settings
@@ -15,6 +18,7 @@ from rest_framework.test import APIClient
 from hosts.models import Host
 from portal import api_auth
 from portal.models import ApiToken, AuditEntry, Project, Role
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +223,64 @@ def test_a_real_daphne_refuses_an_origin_on_another_port(daphne_factory, client,
 
     assert asyncio.run(status(server.url)) == 101
     assert asyncio.run(status(f"http://127.0.0.1:{port + 1}")) == 403
+
+
+# --- Secrets out of every repr -----------------------------------------------------------
+
+SENTINEL = "s3cr3t-Sentinel-value"
+#: Field names that sound secret and are not: public keys, a paging cursor, a counter.
+NOT_SECRET = {
+    "ssh_public_key",
+    "ssh_host_key",
+    "host_key",
+    "token_fetches",
+    "hosts.vsphere.Page.token",
+    "registry.images.Image.author",
+}
+SECRET_NAME = re.compile(r"password|private|secret|token|(^|_)key($|_)|credential", re.IGNORECASE)
+
+
+def test_a_transports_repr_hides_the_registry_password() -> None:
+    from registry.clients.http import Transport
+
+    transport = Transport("https://registry.example", username="robot", password=SENTINEL)
+    assert SENTINEL not in repr(transport) and SENTINEL not in str(transport)
+    assert "robot" in repr(transport)  # the rest is still there to debug with
+
+
+def test_no_dataclass_shows_a_secret_in_its_repr() -> None:
+    """Every dataclass of the portal's own code: a field named like a secret is kept out
+    of repr (so a new one cannot slip in), and the ones known today really hide a value."""
+    found: list[str] = []
+    for module_name in _portal_modules():
+        module = importlib.import_module(module_name)
+        for obj in vars(module).values():
+            if not (
+                dataclasses.is_dataclass(obj) and isinstance(obj, type) and obj.__module__ == module_name
+            ):
+                continue
+            for f in dataclasses.fields(obj):
+                qualified = f"{module_name}.{obj.__name__}.{f.name}"
+                if SECRET_NAME.search(f.name) and f.name not in NOT_SECRET and qualified not in NOT_SECRET:
+                    found.append(qualified)
+                    assert not f.repr, f"{qualified} is shown in repr()"
+    assert {"hosts.portal_ca.Issued.key", "registry.clients.http.Transport.password"} <= set(found)
+
+    from hosts.cloud_config import HostSeed
+    from hosts.portal_ca import Issued
+
+    seed = HostSeed("i", "h", "ssh-ed25519 A", "ca", "cert", SENTINEL, f"https://p/enroll/{SENTINEL}/")
+    assert SENTINEL not in repr(seed)
+    assert SENTINEL not in repr(Issued(cert="c", key=SENTINEL, ca="a"))
+
+
+def _portal_modules() -> list[str]:
+    names = []
+    for package in ("portal", "hosts", "registry"):
+        root = REPO / package
+        for path in sorted(root.rglob("*.py")):
+            relative = path.relative_to(REPO).with_suffix("")
+            if "migrations" in relative.parts or relative.name in {"asgi", "wsgi", "celery"}:
+                continue
+            names.append(".".join(relative.parts).removesuffix(".__init__"))
+    return names
