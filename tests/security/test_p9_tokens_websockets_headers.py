@@ -8,7 +8,10 @@ import asyncio
 import dataclasses
 import datetime
 import importlib
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.test import override_settings
@@ -284,3 +287,105 @@ def _portal_modules() -> list[str]:
                 continue
             names.append(".".join(relative.parts).removesuffix(".__init__"))
     return names
+
+
+# --- CSP, HSTS, check --deploy -----------------------------------------------------------
+
+PRODUCTION = {
+    "PORTAL_SECURE_COOKIES": "1",
+    "PORTAL_ALLOWED_HOSTS": "portal.example.com",
+    "PORTAL_CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
+    "PORTAL_BASE_URL": "https://portal.example.com",
+    "PORTAL_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
+    "DATABASE_URL": "postgres://portal@db.invalid:5432/portal",
+    "REDIS_URL": "redis://redis.invalid:6379/0",
+}
+
+
+def _production_env(tmp_path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    # Only the README's settings: none of this test run's own (PORTAL_DEBUG, the e2e
+    # tests' DJANGO_ALLOW_ASYNC_UNSAFE, a test database) may leak in.
+    ours = ("PORTAL_", "DJANGO_", "DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    keys = {k: os.environ[k] for k in ("PORTAL_SECRET_KEY", "PORTAL_ENCRYPTION_KEY")}
+    return {**env, **keys, **PRODUCTION, "PORTAL_VAR_DIR": str(tmp_path), **extra}
+
+
+def _directives(header: str) -> dict[str, list[str]]:
+    parts = (part.strip().split() for part in header.split(";") if part.strip())
+    return {words[0]: words[1:] for words in parts}
+
+
+def test_pages_carry_a_csp_with_no_inline_script(client, world) -> None:
+    client.force_login(world["prov"])
+    for url in ("/", "/hosts/", "/account/tokens/", "/accounts/login/", "/api/docs/"):
+        response = client.get(url, follow=True)
+        assert response.status_code == 200, url
+        policy = _directives(response["Content-Security-Policy"])
+        assert policy["script-src"] == ["'self'"], (url, policy)
+        # Swagger UI styles itself inline (on its page alone); scripts never are.
+        assert policy["style-src"] == (["'self'", "'unsafe-inline'"] if url == "/api/docs/" else ["'self'"])
+        assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+        body = response.content.decode()
+        # Every <script> loads a file (or is data: application/json); no on*= handler anywhere.
+        for tag in re.findall(r"<script\b[^>]*>", body):
+            assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
+        assert not re.search(r"\son[a-z]+\s*=", body), url
+
+
+def test_no_template_has_an_inline_script_or_handler() -> None:
+    offenders = []
+    for path in sorted((REPO / "templates").rglob("*.html")):
+        text = path.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            if "src=" not in tag:
+                offenders.append(f"{path.name}: {tag}")
+        offenders += [f"{path.name}: {m}" for m in re.findall(r"\son[a-z]+\s*=\s*[\"']", text)]
+        offenders += [f"{path.name}: {m}" for m in re.findall(r"\sstyle\s*=\s*[\"']", text)]
+    assert offenders == []
+
+
+def test_check_deploy_is_clean_with_the_readmes_production_settings(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=_production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout + done.stderr
+    # And the check has teeth: without secure cookies (so no HSTS) it is not clean.
+    loose = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=_production_env(tmp_path, PORTAL_SECURE_COOKIES=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loose.returncode != 0 and "security.W004" in loose.stdout + loose.stderr
+
+
+HEADERS_SCRIPT = """
+import django; django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="portal.example.com")
+https = client.get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
+plain = client.get("/accounts/login/")
+print(https.status_code, https.get("Strict-Transport-Security", ""))
+print(plain.status_code, plain.get("Location", ""))
+"""
+
+
+def test_hsts_and_the_https_redirect_when_cookies_are_secure(tmp_path) -> None:
+    env = _production_env(tmp_path, DJANGO_SETTINGS_MODULE="portal.settings")
+    del env["DATABASE_URL"], env["REDIS_URL"]  # the sign-in page needs no service
+    done = subprocess.run(
+        [sys.executable, "-c", HEADERS_SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    https, plain = done.stdout.strip().splitlines()[-2:]
+    assert https == "200 max-age=31536000; includeSubDomains; preload"
+    assert plain == "301 https://portal.example.com/accounts/login/"
