@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -55,8 +55,9 @@ class HostSeed:
     #: This host's own client CA: dockerd's --tlscacert, trusting no other host's client certificate.
     client_ca_pem: str
     server_cert_pem: str
-    server_key_pem: str
-    enroll_url: str
+    server_key_pem: str = field(repr=False)
+    #: Carries the one-time enrollment token.
+    enroll_url: str = field(repr=False)
 
 
 def metadata(seed: HostSeed) -> str:

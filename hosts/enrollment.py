@@ -24,7 +24,7 @@ from django.utils import timezone
 from portal import audit, events
 from portal.models import Event
 
-from . import portal_ca
+from . import guest_address, portal_ca
 from .models import Host, ProvisionedVm
 
 #: How long a new VM has to phone home (clone, first boot, cloud-init).
@@ -89,7 +89,11 @@ def _refuse(reason: str, *, pvm: ProvisionedVm | None, address: str) -> Enrollme
 
 
 def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
-    """Register the host that phoned home with ``token``; raise EnrollmentRefused otherwise."""
+    """Register the host that phoned home with ``token``; raise EnrollmentRefused otherwise.
+
+    ``address`` is the connection's peer (never a forwarded header); the host is
+    registered at the address it reports only once vCenter confirms it (hosts.guest_address).
+    """
     pvm = ProvisionedVm.objects.select_related("request__project").filter(token_hash=_hash(token)).first()
     if pvm is None:
         raise _refuse("unknown enrollment token", pvm=None, address=address)
@@ -105,8 +109,12 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
     for key in keys:
         if Host.objects.filter(ssh_host_key__startswith=key).exists():
             raise _refuse("an SSH host key it sent belongs to another host", pvm=pvm, address=address)
-    if not address:
+    if not address and not posted.get("address", "").strip():
         raise _refuse("no address to reach the host at", pvm=pvm, address=address)
+    try:
+        address = guest_address.confirm(pvm, posted.get("address", ""), address)
+    except guest_address.NotConfirmed as exc:
+        raise _refuse(str(exc), pvm=pvm, address=address) from None
     from .provision import set_state
 
     try:

@@ -17,7 +17,7 @@ import secrets
 import shlex
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncssh
@@ -52,7 +52,7 @@ class Access:
     address: str
     port: int
     user: str
-    private_key: str
+    private_key: str = field(repr=False)
     host_key: str
 
     @classmethod

@@ -9,6 +9,7 @@ to declare itself fails closed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
@@ -68,18 +69,49 @@ ADMIN_ACTIONS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class TokenScope:
+    """What an API token narrows its user's rights to (portal.api_auth binds it to the
+    request's user). Writes are refused before any view runs (portal.api_policy); the
+    project is honoured here, so every check and every queryset built from
+    ``projects`` keeps inside it, an Admin's token included."""
+
+    read_only: bool = False
+    project_id: int | None = None
+
+
+_SCOPE = "_portal_token_scope"
+
+
+def bind_token_scope(user: Any, scope: TokenScope) -> None:
+    setattr(user, _SCOPE, scope)
+
+
+def token_scope(user: User | None) -> TokenScope | None:
+    return getattr(user, _SCOPE, None)
+
+
+def _scoped_project(user: User | None) -> int | None:
+    scope = token_scope(user)
+    return scope.project_id if scope is not None else None
+
+
 def is_signed_in(user: User | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
 def is_admin(user: User | None) -> bool:
-    return is_signed_in(user) and bool(getattr(user, "is_superuser", False))
+    # An Admin's token for one project is no Admin: it reaches that project alone.
+    return is_signed_in(user) and bool(getattr(user, "is_superuser", False)) and _scoped_project(user) is None
 
 
 def role_in(user: User | None, project: Project | int) -> Role | None:
     if not is_signed_in(user):
         return None
     project_id = project.pk if isinstance(project, Project) else project
+    scoped = _scoped_project(user)
+    if scoped is not None and project_id != scoped:
+        return None
     role = Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True).first()
     return Role(role) if role else None
 
@@ -87,6 +119,13 @@ def role_in(user: User | None, project: Project | int) -> Role | None:
 def can(user: User | None, action: str, project: Project | int | None = None) -> bool:
     if not is_signed_in(user):
         return False
+    scoped = _scoped_project(user)
+    if scoped is not None and action not in SIGNED_IN_ACTIONS:
+        project_id = project.pk if isinstance(project, Project) else project
+        if project_id != scoped or action not in ACTIONS:
+            return False
+        if getattr(user, "is_superuser", False):
+            return True
     if is_admin(user):
         return True
     if action in SIGNED_IN_ACTIONS:
@@ -110,8 +149,14 @@ def projects(user: User | None, action: str = "project.view") -> QuerySet[Projec
     required = ACTIONS.get(action)
     if not is_signed_in(user) or required is None:
         return Project.objects.none()
+    scoped = _scoped_project(user)
+    if scoped is not None and getattr(user, "is_superuser", False):
+        return Project.objects.filter(pk=scoped)
     roles = [role for role, rank in _RANK.items() if rank >= _RANK[required]]
-    return Project.objects.filter(memberships__user=user, memberships__role__in=roles).distinct()
+    found = Project.objects.filter(memberships__user=user, memberships__role__in=roles)
+    if scoped is not None:
+        found = found.filter(pk=scoped)
+    return found.distinct()
 
 
 def can_subscribe(user: User | None, topic: str) -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import routers, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
@@ -149,7 +150,15 @@ def urlpatterns() -> list[URLPattern | URLResolver]:
     return _api_views(
         [
             path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-            path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+            # The split view serves its start-up script as a file: the CSP allows no inline
+            # script. Swagger UI styles itself inline: on this page alone, styles may be.
+            path(
+                "docs/",
+                csp_update({"style-src": ["'unsafe-inline'"]})(
+                    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+                ),
+                name="api-docs",
+            ),
             *router.urls,
         ]
     )

@@ -6,17 +6,25 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rest_framework import pagination, permissions
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 
 from . import access
 
 
 class SignedIn(permissions.BasePermission):
-    """The default gate: a signed-in, active user. Each view then asks portal.access."""
+    """The default gate: a signed-in, active user, and no change through a read-only
+    token. Each view then asks portal.access (which honours a token's project)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return access.is_signed_in(request.user)
+        if not access.is_signed_in(request.user):
+            return False
+        scope = access.token_scope(request.user)
+        if scope is not None and scope.read_only and request.method not in permissions.SAFE_METHODS:
+            raise PermissionDenied(
+                f"This API token is read-only: it cannot {request.method}. Use a read-write token."
+            )
+        return True
 
 
 class Pages(pagination.PageNumberPagination):

@@ -9,12 +9,17 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from . import access
 from .live import bind_consumer_loop, group_name
 
 #: A page subscribes to a handful of topics; more is a misbehaving client.
 MAX_TOPICS = 50
+#: Close code when the user may no longer see what the socket carries (4000+: ours).
+CLOSE_ACCESS_GONE = 4403
+#: How often a running stream (logs, stats) re-checks its user's access.
+FOLLOWER_RECHECK_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _follow(self, topic: str, dotted: str) -> None:
         from django.utils.module_loading import import_string
 
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             async for data in import_string(dotted)(self.scope["user"], topic):
+                # A stream runs for as long as the page is open: re-check now and then
+                # (a log line each time would be a query per line).
+                if loop.time() - checked > FOLLOWER_RECHECK_SECONDS:
+                    if not await self._may_still_receive(topic):
+                        await self._lose_access(topic)
+                        return
+                    checked = loop.time()
                 await self.send_json({"topic": topic, "html": "", "data": data})
         except asyncio.CancelledError:
             raise
@@ -88,9 +102,23 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     def _may_subscribe(self, topic: str) -> bool:
         return access.can_subscribe(self.scope["user"], topic)
 
+    @database_sync_to_async
+    def _may_still_receive(self, topic: str) -> bool:
+        """Asked afresh for every event: the account may have been disabled or the
+        membership removed since the subscription (the scope's user is from connect)."""
+        user = get_user_model().objects.filter(pk=getattr(self.scope["user"], "pk", None)).first()
+        return access.can_subscribe(user, topic)
+
+    async def _lose_access(self, topic: str) -> None:
+        if getattr(self, "access_gone", False):
+            return
+        self.access_gone = True
+        log.info("closing a live socket of user %s: no longer allowed %s", self.scope["user"].pk, topic)
+        await self.close(code=CLOSE_ACCESS_GONE)
+
     async def live_event(self, event: dict[str, Any]) -> None:
-        # A group may outlive a revoked right only until the next reconnect;
-        # topics carry news, and what is shown is re-read under access checks.
-        await self.send_json(
-            {"topic": event["topic"], "html": event.get("html", ""), "data": event.get("data")}
-        )
+        topic = event["topic"]
+        if not await self._may_still_receive(topic):
+            await self._lose_access(topic)
+            return
+        await self.send_json({"topic": topic, "html": event.get("html", ""), "data": event.get("data")})

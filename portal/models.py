@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connections, models, transaction
+from django.utils import timezone
 
 from .fields import EncryptedTextField
 
@@ -221,9 +222,26 @@ class ApiToken(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
+    #: Chosen when made (at most a year): a leaked token stops working on its own.
+    expires = models.DateTimeField()
+    #: Scope: a read-only token cannot change anything; a project's token sees and acts
+    #: only there (and never beyond what its user may do). No project: all the user's.
+    read_only = models.BooleanField(default=False)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
 
     class Meta:
         ordering = ["-created"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires <= timezone.now()
+
+    @property
+    def scope(self) -> str:
+        where = self.project.name if self.project_id and self.project else "all projects"
+        return f"{'read-only' if self.read_only else 'read-write'}, {where}"

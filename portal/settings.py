@@ -46,6 +46,32 @@ ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEY")
 ALLOWED_HOSTS = env_list("PORTAL_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("PORTAL_CSRF_TRUSTED_ORIGINS")
 
+# --- Behind a TLS proxy -----------------------------------------------------------
+#: The portal's address as hosts reach it (kickstart and phone-home URLs). Unset: the
+#: address each request came in on, which behind a proxy may be the proxy's inside one.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip()
+if PORTAL_BASE_URL:
+    from urllib.parse import urlsplit
+
+    _base = urlsplit(PORTAL_BASE_URL)
+    if _base.scheme not in {"http", "https"} or not _base.hostname or _base.query or _base.fragment:
+        raise ImproperlyConfigured(
+            "PORTAL_BASE_URL must be an http(s) URL such as https://portal.example.com, "
+            f"not {PORTAL_BASE_URL!r}"
+        )
+#: The header the proxy sets to say the browser spoke HTTPS (e.g. HTTP_X_FORWARDED_PROTO, or
+#: HTTP_X_FORWARDED_PROTO=https). Only set it when the proxy always overwrites that header:
+#: otherwise a client could claim HTTPS itself.
+_proxy_ssl_header = os.environ.get("PORTAL_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition("=")
+    if not _header.startswith("HTTP_") or not _header.replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            "PORTAL_PROXY_SSL_HEADER names a request header as Django sees it, "
+            f"e.g. HTTP_X_FORWARDED_PROTO, not {_header!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = (_header.upper(), _value.strip() or "https")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -56,6 +82,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "channels",
     "rest_framework",
     "drf_spectacular",
@@ -68,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -189,6 +217,35 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Served over HTTPS (PORTAL_SECURE_COOKIES): browsers are told to use nothing else
+# (HSTS), and plain http is redirected (behind a proxy, PORTAL_PROXY_SSL_HEADER tells
+# Django the browser's request was https; /healthz stays answerable over http).
+if SESSION_COOKIE_SECURE:
+    SECURE_HSTS_SECONDS = int(os.environ.get("PORTAL_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("PORTAL_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_flag("PORTAL_HSTS_PRELOAD", True)
+    SECURE_SSL_REDIRECT = env_flag("PORTAL_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Content-Security-Policy (django-csp): no inline script, no inline style -------
+# Page behaviour lives in static/ files (static/portal/page.js for the small things);
+# htmx's indicator style is in portal.css (htmx-config in base.html turns its own off).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # Clarity's CSS draws its icons from data: SVGs.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        # 'self' covers the live websocket (ws/wss to the same host) too.
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Brakes: sign-in lockout (django-axes) and throttles on anonymous endpoints --
 # The lockout backend comes first: it refuses a locked-out name+address before any
@@ -263,6 +320,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a "status" field: name their enums (else `check --deploy` warns).
+    "ENUM_NAME_OVERRIDES": {
+        "HostStatusEnum": "hosts.models.host.HostStatus",
+        "ChangeStatusEnum": "hosts.models.changes.ChangeStatus",
+    },
     "SECURITY": [{"bearerAuth": []}],
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
 }

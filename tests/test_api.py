@@ -33,7 +33,7 @@ def world(make_user):  # type: ignore[no-untyped-def]
 
 def token_for(client, user) -> str:  # type: ignore[no-untyped-def]
     client.force_login(user)
-    response = client.post("/account/tokens/", {"name": "script"})
+    response = client.post("/account/tokens/", {"name": "script", "days": 90, "read_only": "0"})
     client.logout()
     return response.context["new_token"]
 

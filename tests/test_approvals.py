@@ -142,7 +142,11 @@ def _communicator(cookie: str) -> WebsocketCommunicator:
     return WebsocketCommunicator(
         application,
         "/ws/live/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
+        headers=[
+            (b"host", b"127.0.0.1"),
+            (b"origin", b"http://127.0.0.1"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
 
 

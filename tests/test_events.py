@@ -28,7 +28,11 @@ def test_notify_reaches_members_and_admins_but_not_outsiders(make_user) -> None:
             ws = WebsocketCommunicator(
                 application,
                 "/ws/live/",
-                headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
+                headers=[
+                    (b"host", b"127.0.0.1"),
+                    (b"origin", b"http://127.0.0.1"),
+                    (b"cookie", f"sessionid={cookie}".encode()),
+                ],
             )
             assert (await ws.connect(timeout=10))[0]
             await ws.send_json_to({"subscribe": [f"events:project:{web.pk}", "events:all"]})

@@ -18,7 +18,7 @@ ORIGIN = "http://127.0.0.1"
 
 
 def communicator(origin: str | None = ORIGIN, cookie: str | None = None) -> WebsocketCommunicator:
-    headers = []
+    headers = [(b"host", b"127.0.0.1")]  # as a browser sends it: the Origin must match it
     if origin:
         headers.append((b"origin", origin.encode()))
     if cookie:

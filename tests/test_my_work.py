@@ -161,7 +161,11 @@ def test_a_vm_action_reaches_my_work_live(world, photon_vm, outside) -> None:  #
         ws = WebsocketCommunicator(
             application,
             "/ws/live/",
-            headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
+            headers=[
+                (b"host", b"127.0.0.1"),
+                (b"origin", b"http://127.0.0.1"),
+                (b"cookie", f"sessionid={cookie}".encode()),
+            ],
         )
         assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"requests:user:{prov.pk}"]})
@@ -231,7 +235,11 @@ def test_a_deploy_and_how_it_ended_show_on_my_work(
         ws = WebsocketCommunicator(
             application,
             "/ws/live/",
-            headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
+            headers=[
+                (b"host", b"127.0.0.1"),
+                (b"origin", b"http://127.0.0.1"),
+                (b"cookie", f"sessionid={cookie}".encode()),
+            ],
         )
         assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"requests:user:{prov.pk}"]})

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import access, throttle
+from portal import access, public_url, throttle
 from portal.models import Project
 
 from .. import cloud_config, enrollment, placement, provision, vsphere
@@ -271,7 +271,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         try:
             with vsphere.session(req.vcenter) as si, transaction.atomic():
                 req.save()
-                provision.start(req, enroll_base_url=request.build_absolute_uri("/"), si=si)
+                provision.start(req, enroll_base_url=public_url.base_url(request), si=si)
         except (provision.ProvisionError, vsphere.VSphereError) as exc:
             context["error"] = str(exc)
         else:
@@ -328,7 +328,7 @@ def vm_seed_iso(request: HttpRequest, pk: int) -> HttpResponse:
     pvm = _visible_vm(request, pk)
     if pvm.state == ProvisionedVm.State.ENROLLED:
         raise Http404("already enrolled")
-    files = provision.seed_for(pvm, request.build_absolute_uri("/"))
+    files = provision.seed_for(pvm, public_url.base_url(request))
     response = HttpResponse(cloud_config.seed_iso(files), content_type="application/x-iso9660-image")
     response["Content-Disposition"] = f'attachment; filename="{pvm.name}-seed.iso"'
     return response
@@ -368,7 +368,7 @@ def kickstart_new(request: HttpRequest) -> HttpResponse:
         except provision.ProvisionError as exc:
             error = str(exc)
         else:
-            ks_url = request.build_absolute_uri(reverse("hosts:provision_kickstart", args=[token]))
+            ks_url = public_url.absolute(request, reverse("hosts:provision_kickstart", args=[token]))
             return render(request, "hosts/provision/kickstart_url.html", {"pvm": pvm, "ks_url": ks_url})
     status = 400 if error or form.errors else 200
     return render(
@@ -383,7 +383,7 @@ def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
     if pvm.state == ProvisionedVm.State.ENROLLED or not pvm.moref or pvm.request.vcenter is None:
         raise Http404("no VM to attach a seed to")
     try:
-        iso = cloud_config.seed_iso(provision.seed_for(pvm, request.build_absolute_uri("/")))
+        iso = cloud_config.seed_iso(provision.seed_for(pvm, public_url.base_url(request)))
         with vsphere.session(pvm.request.vcenter) as si:
             file_name = provision.attach_seed_iso(pvm, si, iso)
     except (provision.ProvisionError, vsphere.VSphereError) as exc:
@@ -398,7 +398,7 @@ def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
 @throttle.per_address("kickstart", "THROTTLE_KICKSTART")
 def kickstart(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        config = provision.kickstart_for(token, request.build_absolute_uri("/"))
+        config = provision.kickstart_for(token, public_url.base_url(request))
     except enrollment.EnrollmentRefused as exc:
         return JsonResponse({"error": str(exc)}, status=403)
     response = JsonResponse(config)
@@ -411,6 +411,7 @@ def kickstart(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 @throttle.per_address("enroll", "THROTTLE_ENROLL")
 def enroll(request: HttpRequest, token: str) -> HttpResponse:
+    # The peer, never X-Forwarded-For: enrollment binds it only if vCenter confirms it.
     address = request.META.get("REMOTE_ADDR", "")
     try:
         host = enrollment.enroll(token, request.POST, address)

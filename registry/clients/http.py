@@ -85,7 +85,7 @@ class Answer:
 
 @dataclass
 class _Token:
-    value: str
+    value: str = field(repr=False)
     expires: float
 
 
@@ -153,7 +153,8 @@ def guess_scope(method: str, path: str) -> str:
 class Transport:
     base_url: str
     username: str = ""
-    password: str = ""
+    #: Never in a repr (a logged or printed Transport must not carry it).
+    password: str = field(default="", repr=False)
     #: Send Basic credentials with every request (Basic registries, Harbor's API).
     basic: bool = False
     verify_tls: bool = True

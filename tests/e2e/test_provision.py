@@ -71,7 +71,9 @@ def test_a_provisioning_request_goes_from_clone_to_enrolled(
     page.evaluate("window.__notReloaded = true")
     screenshot(page, "provision-waiting")
 
-    guestinfo = {o.key: o.value for o in find_vm(outside, "browser-1").config.extraConfig}
+    vm = find_vm(outside, "browser-1")
+    guestinfo = {o.key: o.value for o in vm.config.extraConfig}
+    cloud_boot.tools_report(vm, boot_host["address"])  # enrollment binds only what vCenter confirms
     booted = cloud_boot.boot(boot_host, {k: v for k, v in guestinfo.items() if k.startswith("guestinfo.")})
     assert booted["datasource"].startswith("DataSourceVMware"), booted["log"]
 

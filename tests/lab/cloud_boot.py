@@ -94,6 +94,16 @@ def install(host: Mapping[str, Any], kickstart: Mapping[str, Any]) -> None:
             raise RuntimeError(f"the install step {argv[-1][:80]!r} failed: {result.stderr}")
 
 
+def tools_report(vm: Any, address: str) -> None:
+    """What the guest's VMware Tools do once it is up: report its address to vCenter
+    (vcsim runs no tools; it takes the address as a ``SET.guest.ipAddress`` key)."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+
+    option = vim.option.OptionValue(key="SET.guest.ipAddress", value=address)
+    WaitForTask(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[option])))
+
+
 def boot(
     host: Mapping[str, Any], guestinfo: Mapping[str, str], *, datasources: str = DATASOURCES
 ) -> dict[str, Any]:

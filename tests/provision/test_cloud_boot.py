@@ -46,6 +46,7 @@ def test_a_clone_boots_through_cloud_init_and_enrolls_itself(
     # The boot gets exactly what the clone set, read back from vCenter.
     vm = find_vm(outside, pvm.name)
     guestinfo = {o.key: o.value for o in vm.config.extraConfig if o.key.startswith("guestinfo.")}
+    cloud_boot.tools_report(vm, boot_host["address"])  # enrollment binds only what vCenter confirms
     booted = cloud_boot.boot(boot_host, guestinfo)
     assert booted["datasource"].startswith("DataSourceVMware"), booted["log"]
     assert booted["hostname"] == "booted-1"

@@ -237,7 +237,11 @@ def test_a_vm_state_change_moves_the_row_on_my_work_live(project: Project, prov:
         ws = WebsocketCommunicator(
             application,
             "/ws/live/",
-            headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())],
+            headers=[
+                (b"host", b"127.0.0.1"),
+                (b"origin", b"http://127.0.0.1"),
+                (b"cookie", f"sessionid={cookie}".encode()),
+            ],
         )
         assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"requests:user:{prov.pk}"]})
