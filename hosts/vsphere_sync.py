@@ -688,7 +688,11 @@ def unlink_vm(vm: VirtualMachine, *, actor: Any) -> Host | None:
     from portal import audit
 
     with transaction.atomic():
-        vm = VirtualMachine.objects.select_for_update().select_related("host__project").get(pk=vm.pk)
+        vm = (
+            VirtualMachine.objects.select_for_update(of=("self",))
+            .select_related("host__project")
+            .get(pk=vm.pk)
+        )
         host = vm.host
         if host is None:
             return None

@@ -72,7 +72,9 @@ def enroll_in_lab(
 
     wait_until(waiting, timeout=60, what=f"the clone {name} to be powered on")
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
-    booted = cloud_boot.boot(boot_host, guestinfo_of(si, name))
+    guestinfo = guestinfo_of(si, name)
+    cloud_boot.tools_report(find_vm(si, name), boot_host["address"])  # enrollment binds what vCenter confirms
+    booted = cloud_boot.boot(boot_host, guestinfo)
     wait_enrolled(pvm, booted)
     return Host.objects.get(pk=pvm.host_id), pvm
 
@@ -196,6 +198,7 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
     # The host phones home with the token its guestinfo carried, as cloud-init does.
     url = user_data["phone_home"]["url"].removeprefix("http://portal.test")
     key = provision.new_ssh_key("carrier-1").public
+    cloud_boot.tools_report(find_vm(outside, "carrier-1"), "10.9.0.7")
     response = client.post(
         url, {"instance_id": pvm.instance_id, "pub_key_ed25519": key}, REMOTE_ADDR="10.9.0.7"
     )

@@ -186,9 +186,10 @@ def test_wrong_api_tokens_are_throttled_even_for_the_right_one_afterwards(make_u
 
 def test_making_tokens_is_rate_limited(client, make_user) -> None:
     client.force_login(make_user("alice"))
+    form = {"days": "30", "read_only": "1"}
     for n in range(10):
-        assert client.post("/account/tokens/", {"name": f"t{n}"}).context["new_token"]
-    response = client.post("/account/tokens/", {"name": "one too many"})
+        assert client.post("/account/tokens/", {**form, "name": f"t{n}"}).context["new_token"]
+    response = client.post("/account/tokens/", {**form, "name": "one too many"})
     assert response.context["new_token"] is None
     assert "Too many new tokens; try again in 60 minutes." in response.content.decode()
     assert ApiToken.objects.count() == 10

@@ -20,7 +20,7 @@ from hosts import enrollment, portal_ca, vsphere, vsphere_sync
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from portal.models import Event, Project
 from tests.conftest import PASSWORD, REPO
-from tests.provision.test_enrollment import ED25519
+from tests.provision.test_enrollment import CLIENT_CA, ED25519, SSH_KEY
 from tests.vsphere.conftest import add_vcenter
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +117,9 @@ def cloned(project, lab_vcenter) -> tuple[ProvisionedVm, str, str]:
         token_expires=enrollment.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
+        client_ca_cert=CLIENT_CA.cert,
+        client_ca_key=CLIENT_CA.key,
+        ssh_private_key=SSH_KEY.private,
     )
     return pvm, enrollment.issue_token(pvm), vm.ip_address
 

@@ -83,7 +83,10 @@ class Command(BaseCommand):
             raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         deadline = time.monotonic() + options["timeout"]
         busy = {HostState.QUEUED, HostState.APPLYING}
-        while change.hosts.filter(state__in=busy).exists():
+        # The last run to finish settles the change's status just after its own: wait for both.
+        while change.hosts.filter(state__in=busy).exists() or (
+            Change.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).exists()
+        ):
             if time.monotonic() > deadline:
                 self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)
                 return
