@@ -68,7 +68,12 @@ class Command(BaseCommand):
                     raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         deadline = time.monotonic() + options["timeout"]
         busy = {HostState.QUEUED, HostState.APPLYING}
-        while any(c.hosts.filter(state__in=busy).exists() for c in created):
+        # Each run reports its end before its change is summed up: wait for both.
+        while any(
+            c.hosts.filter(state__in=busy).exists()
+            or Change.objects.filter(pk=c.pk, status=ChangeStatus.APPLYING).exists()
+            for c in created
+        ):
             if time.monotonic() > deadline:
                 self._finish(created, f"still applying after {options['timeout']:.0f} s", code=FAILED)
                 return
