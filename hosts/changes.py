@@ -92,6 +92,8 @@ RUNNABLE = (
 )
 TLS_FILES = (docker.CA, docker.CERT, docker.KEY)
 SECRET_FILES = {docker.KEY}
+#: The settings key of a credential rotation (hosts.rotation), a change without a profile.
+ROTATE = "rotate_credentials"
 
 
 class ChangeError(Exception):
@@ -163,6 +165,10 @@ def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return dict(settings)
 
 
+def is_rotation(change: Change) -> bool:
+    return ROTATE in (change.settings or {})
+
+
 def _refuse_stored(settings: Any, what: str) -> None:
     """Settings stored before a rule existed are checked again before SSH is touched."""
     problems = settings_problems(settings)
@@ -208,8 +214,10 @@ class HostPlan:
     reason: str = ""
     files: list[dict[str, Any]] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)
-    expect: dict[str, list[list[Any]]] = field(default_factory=dict)
+    expect: dict[str, Any] = field(default_factory=dict)
     new_ssh_port: int | None = None
+    #: A rotation's new keys (JSON), kept encrypted on the run until applied.
+    credentials: str = ""
 
 
 def _sha(data: bytes) -> str:
@@ -414,8 +422,10 @@ async def _plan_one(item: _PlanInput) -> HostPlan:
 
 def plan(change: Change, hosts: Iterable[Host]) -> Change:
     """Read each host's files, render, and store the diffs; nothing is written to a host."""
+    from . import rotation
+
     hosts = list(hosts)
-    if not change.reverts_id:
+    if not change.reverts_id and not is_rotation(change):
         try:
             _refuse_stored(change.settings, f"{change}")
         except ChangeError as exc:
@@ -423,6 +433,8 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
     items = [_PlanInput(h.pk, ssh.Access.of(h), dict(change.settings)) for h in hosts]
     if change.reverts_id:
         plans = asyncio.run(ssh.bounded(_revert_inputs(change, hosts), _plan_revert_one))
+    elif is_rotation(change):
+        plans = asyncio.run(ssh.bounded(rotation.inputs(hosts), rotation.plan_one))
     else:
         plans = asyncio.run(ssh.bounded(items, _plan_one))
     with transaction.atomic():
@@ -437,6 +449,7 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
                 files=result.files,
                 restarts=result.restarts,
                 expect=expect,
+                credentials=result.credentials,
             )
         can_approve = change.created_by is not None and _can(change.created_by, "change.approve", change)
         change.status = ChangeStatus.PLANNED if can_approve else ChangeStatus.AWAITING_APPROVAL
@@ -541,7 +554,7 @@ def start_apply(change: Change, user: Any) -> list[int]:
         change = Change.objects.select_for_update().get(pk=change.pk)
         if not may_apply(change, user):
             raise ChangeError("this change cannot be applied now, or not by you")
-        if not change.reverts_id:
+        if not change.reverts_id and not is_rotation(change):
             # Planned before a rule existed: what it would write is refused now.
             _refuse_stored(change.settings, f"{change}")
         sweep_interrupted(change=change)
@@ -613,6 +626,8 @@ class _Context:
     #: The client CA made for this host by a Docker TLS run (in memory only: its key is saved,
     #: encrypted, on the Host once the new endpoint answered).
     client_ca: portal_ca.ClientCa | None = None
+    #: A credential rotation's new and old credentials (hosts.rotation.Pending).
+    rotation: Any = None
 
 
 def _claim(run_id: int) -> _Context | None:
@@ -640,6 +655,9 @@ def _claim(run_id: int) -> _Context | None:
         docker_url=host.docker_url,
         reverting=run.change.reverts_id is not None,
     )
+    from . import rotation
+
+    context.rotation = rotation.pending(run)
     if context.reverting:
         original = ChangeHost.objects.filter(change_id=run.change.reverts_id, host=host).first()
         if original is not None:
@@ -925,6 +943,10 @@ def port_answers(address: str, port: int, timeout: float = PORT_CHECK_TIMEOUT) -
 
 
 async def _verify(context: _Context, report: Callable[..., Any]) -> dict[str, Any] | None:
+    if context.rotation is not None:
+        from . import rotation
+
+        return await rotation.verify(context.access, context.rotation, report)
     access = context.access
     new_port = (context.expect.get("ssh_port") or [[None]])[0][0]
     if new_port:
@@ -1078,7 +1100,15 @@ def _finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any
             for name, value in endpoint.items():
                 setattr(host, name, value)
             host.save()
+        # A rotation's new keys now live on the Host only.
+        rotated = bool(endpoint) and state == HostState.APPLIED and bool(str(run.credentials or ""))
+        if rotated:
+            run.credentials = ""
         run.save()
+    if rotated:
+        from . import rotation
+
+        rotation.record(run)
     change = run.change
     action = {HostState.APPLIED: "change.applied", HostState.ROLLED_BACK: "change.rollback"}.get(
         state, "change.failed"
@@ -1220,6 +1250,8 @@ def profile_change(profile: Profile, user: Any, title: str = "") -> Change:
 
 def start_revert(original: Change, user: Any) -> Change:
     original = Change.objects.select_related("project").get(pk=original.pk)
+    if is_rotation(original):
+        raise ChangeError("a credential rotation is not undone: the old credentials are not put back")
     if original.status not in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED):
         raise ChangeError("only a change that was applied can be reverted")
     hosts = [run.host for run in original.hosts.select_related("host") if run.backups.exists()]

@@ -43,6 +43,10 @@ class HostUnreachable(SSHError):
     pass
 
 
+class KeyRefused(HostUnreachable):
+    """The host answered and refused the login key (not: it could not be reached)."""
+
+
 @dataclass(frozen=True)
 class Access:
     """What connecting to one host needs, read from the database beforehand so
@@ -111,7 +115,7 @@ async def connect(
             f"{access.name}: the host key does not match the pinned one (a different machine, or a reinstall)"
         ) from None
     except asyncssh.PermissionDenied:
-        raise HostUnreachable(f"{access.name}: {access.user} was refused (key not authorized)") from None
+        raise KeyRefused(f"{access.name}: {access.user} was refused (key not authorized)") from None
     except (TimeoutError, OSError, asyncssh.Error) as exc:
         raise HostUnreachable(
             f"{access.name} unreachable at {access.address}:{access.port}: {exc or type(exc).__name__}"

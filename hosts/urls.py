@@ -17,6 +17,7 @@ urlpatterns = [
     path("<int:pk>/toggle/", fleet.host_toggle, name="toggle"),
     path("<int:pk>/remove/", fleet.host_delete, name="remove"),
     path("<int:pk>/deploy/", fleet.deploy, name="deploy"),
+    path("<int:pk>/rotate/", changes.host_rotate, name="rotate"),
     path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
     path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
     path(

@@ -117,6 +117,9 @@ class ChangeHost(models.Model):
     log = models.TextField(blank=True)
     #: The Host's Docker endpoint before a Docker API change, to put back on rollback or undo.
     endpoint_before = EncryptedTextField(blank=True)
+    #: A credential rotation's new keys (hosts.rotation), made when planned so the diff shows
+    #: the new public halves; encrypted, and cleared once the Host holds them.
+    credentials = EncryptedTextField(blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access, audit
 
-from .. import change_tasks
+from .. import change_tasks, rotation
 from .. import changes as flow
 from ..models import Host, Tag
 from ..models.changes import Change, ChangeStatus, Drift, Profile
@@ -331,6 +331,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_apply": flow.may_apply(change, request.user) and any(r.state in flow.RUNNABLE for r in runs),
         "may_revert": change.status in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED)
         and access.can(request.user, "change.plan", change.project_id)
+        and not flow.is_rotation(change)
         and change.hosts.filter(backups__isnull=False).exists(),
     }
     return render(request, "hosts/changes/detail.html", context)
@@ -377,6 +378,22 @@ def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("hosts:change", pk=original.pk)
     hosts = [run.host_id for run in original.hosts.filter(backups__isnull=False).distinct()]
     change_tasks.plan_change.delay(change.pk, hosts)
+    return redirect("hosts:change", pk=change.pk)
+
+
+@require_POST
+def host_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rotate one host's credentials: a new change, planned in a task; its page shows the plan."""
+    host = get_object_or_404(Host.objects.select_related("project"), pk=pk)
+    if not access.can(request.user, "host.view", host.project_id):
+        raise Http404("No such host.")
+    access.require(request.user, "change.plan", host.project_id)
+    try:
+        change = rotation.start([host], request.user)
+    except flow.ChangeError as exc:
+        messages.error(request, f"{exc}.")
+        return redirect("hosts:host", pk=host.pk)
+    change_tasks.plan_change.delay(change.pk, [host.pk])
     return redirect("hosts:change", pk=change.pk)
 
 

@@ -308,6 +308,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "host": host,
         "can_operate": access.can(request.user, "host.operate", host.project_id),
         "can_manage": access.can(request.user, "host.manage", host.project_id),
+        "can_rotate": access.can(request.user, "change.plan", host.project_id),
         "host_topic": status.host_topic(host),
         "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
     }
