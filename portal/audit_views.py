@@ -46,8 +46,13 @@ def visible_audit(user) -> tuple[QuerySet[AuditEntry], list[str]]:  # type: igno
     if access.is_admin(user):
         return entries, ["audit:all"]
     project_ids = list(access.projects(user, "audit.view").values_list("pk", flat=True))
+    in_projects = Q(project_id__in=project_ids)
+    scope = access.token_scope(user)
+    if scope is not None and scope.project_id is not None:
+        # A project's token sees that project's trail only, not its user's doings elsewhere.
+        return entries.filter(in_projects), [f"audit:project:{pk}" for pk in project_ids]
     topics = [f"audit:user:{user.pk}"] + [f"audit:project:{pk}" for pk in project_ids]
-    return entries.filter(Q(actor_id=user.pk) | Q(project_id__in=project_ids)), topics
+    return entries.filter(Q(actor_id=user.pk) | in_projects), topics
 
 
 AUDIT_FILTERS = ("person", "action", "object", "since", "until")

@@ -87,6 +87,20 @@ def test_a_project_token_sees_and_acts_only_within_its_project(world) -> None:
     assert response.status_code == 404
 
 
+def test_a_project_token_reads_no_audit_entry_of_another_project(world) -> None:
+    # The token's user acted in both projects; the web token shows only what happened in web.
+    for project in (world["web"], world["db"]):
+        AuditEntry.objects.create(action="host.update", actor=world["prov"], project=project,
+                                  object_repr=f"in {project.name}")  # fmt: skip
+    _, token = api_auth.issue(world["prov"], "web only", project=world["web"])
+    response = api(token).get("/api/audit/")
+    assert response.status_code == 200, response.content
+    assert {row["object"] for row in response.json()["results"]} == {"in web"}
+    _, everywhere = api_auth.issue(world["prov"], "all mine")
+    seen = {row["object"] for row in api(everywhere).get("/api/audit/").json()["results"]}
+    assert seen == {"in web", "in db"}
+
+
 def test_an_admins_project_token_is_no_admin(world) -> None:
     _, token = api_auth.issue(world["admin"], "web only", project=world["web"])
     client = api(token)
