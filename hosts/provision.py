@@ -27,6 +27,7 @@ from portal import audit, events, live
 from . import cloud_config, enrollment, portal_ca, vsphere, vsphere_sync
 from .models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VirtualMachine
 from .models.vsphere import PHOTON_GUEST_ID
+from .settings import SettingsError
 
 MAX_COUNT = 20
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -454,7 +455,12 @@ def clone(pvm: ProvisionedVm, si: vim.ServiceInstance, enroll_base_url: str) -> 
         return
     seed, fingerprint = _seed(pvm, enroll_base_url)
     profile = request.profile.settings if request.profile else {}
-    extra = cloud_config.guestinfo(seed, profile)
+    try:
+        extra = cloud_config.guestinfo(seed, profile)
+    except SettingsError as exc:
+        # The profile was changed to something refused after the request was queued.
+        _failed(pvm, f"profile {request.profile} is refused: {exc}; nothing was cloned")
+        return
     set_state(pvm, ProvisionedVm.State.CLONING, tls_fingerprint=fingerprint)
     try:
         template = _template(si, request.template)
@@ -470,15 +476,16 @@ def clone(pvm: ProvisionedVm, si: vim.ServiceInstance, enroll_base_url: str) -> 
         WaitForTask(new_vm.PowerOnVM_Task())
     except (vmodl.MethodFault, ProvisionError) as exc:
         message = getattr(exc, "msg", "") or str(exc) or type(exc).__name__
-        set_state(pvm, ProvisionedVm.State.FAILED, f"vCenter refused: {message}")
-        events.notify(
-            f"Provisioning {pvm.name} failed: {message}",
-            severity="error",
-            obj=pvm,
-            project=request.project_id,
-        )
+        _failed(pvm, f"vCenter refused: {message}")
         return
     set_state(pvm, ProvisionedVm.State.WAITING, "Powered on; waiting for the host to phone home.")
+
+
+def _failed(pvm: ProvisionedVm, reason: str) -> None:
+    set_state(pvm, ProvisionedVm.State.FAILED, reason[:1].upper() + reason[1:])
+    events.notify(
+        f"Provisioning {pvm.name} failed: {reason}", severity="error", obj=pvm, project=pvm.request.project_id
+    )
 
 
 # --- after enrollment -------------------------------------------------------------------------

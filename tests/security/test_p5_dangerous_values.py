@@ -246,3 +246,29 @@ def test_a_stored_root_value_never_reaches_a_new_hosts_first_boot(client, world)
     message = " ".join(response.context["form"].errors["profile"])
     assert "Profile safe is refused: insecure registry 0.0.0.0/0 is refused" in message
     assert not ProvisionedVm.objects.exists()
+
+
+def test_a_profile_made_dangerous_after_a_clone_was_queued_fails_it_cleanly(world) -> None:
+    # Queued with a safe profile; the profile is changed straight in the database before the
+    # clone task runs. The clone stops before vCenter is asked (no ServiceInstance is given).
+    from hosts import enrollment, provision
+    from hosts.models import ProvisionRequest
+
+    req = ProvisionRequest.objects.create(
+        project=world["project"], template="vm-1", count=1, name_pattern="late-{n}", profile=world["profile"]
+    )
+    pvm = ProvisionedVm.objects.create(
+        request=req, name="late-1", instance_id="portal-late", token_expires=enrollment.expiry()
+    )
+    Profile.objects.filter(pk=world["profile"].pk).update(
+        settings={"daemon_json": {"insecure-registries": ["0.0.0.0/0"]}}
+    )
+    pvm = ProvisionedVm.objects.get(pk=pvm.pk)  # as the clone task loads it
+    provision.clone(pvm, None, "http://portal.test")  # type: ignore[arg-type]
+    pvm.refresh_from_db()
+    assert pvm.state == ProvisionedVm.State.FAILED and not pvm.moref
+    assert "Profile safe is refused: insecure registry 0.0.0.0/0 is refused" in pvm.detail
+    assert "nothing was cloned" in pvm.detail
+    assert Event.objects.filter(
+        message__contains="Provisioning late-1 failed: profile safe is refused"
+    ).exists()
