@@ -703,3 +703,14 @@ def list_images(sdk: docker.DockerClient) -> list[dict[str, Any]]:
             }
         )
     return sorted(images, key=lambda i: (i["tags"] or ["~"])[0])
+
+
+def handshake_error(url: str, trust: Trust) -> str:
+    """ "" when the engine at ``url`` answers with ``trust``, else why not (a refused
+    certificate, a closed port): rotation's verification and the lab tests ask this."""
+    try:
+        with contextlib.closing(connect(url, trust, timeout=5)) as sdk:
+            sdk.version()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return describe_error(exc, url) or type(exc).__name__
+    return ""

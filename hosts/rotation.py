@@ -17,7 +17,6 @@ transaction; any failure restores the files and leaves the Host as it was.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import time
@@ -208,16 +207,6 @@ async def _refused(old: ssh.Access) -> bool:
         raise changes.StepFailed("verifying", f"could not check that the old key is refused: {exc}") from None
 
 
-def _docker_answers(url: str, trust: engine.Trust) -> str:
-    """ "" when dockerd answers over TLS with ``trust``, else why not."""
-    try:
-        with contextlib.closing(engine.connect(url, trust, timeout=5)) as sdk:
-            sdk.version()
-    except Exception as exc:  # noqa: BLE001 - any failure is reported or asserted on
-        return engine.describe_error(exc, url) or type(exc).__name__
-    return ""
-
-
 def _check_docker(item: Pending) -> None:
     """The new client certificate is accepted (dockerd may still be starting), then the old one refused."""
     new = dataclasses.replace(
@@ -228,13 +217,13 @@ def _check_docker(item: Pending) -> None:
     last = ""
     until = time.monotonic() + DOCKER_WAIT
     while time.monotonic() < until:
-        last = _docker_answers(item.docker_url, new)
+        last = engine.handshake_error(item.docker_url, new)
         if not last:
             break
         time.sleep(0.5)
     if last:
         raise changes.StepFailed("verifying", f"Docker did not accept the new client certificate: {last}")
-    if not _docker_answers(item.docker_url, item.old_trust):
+    if not engine.handshake_error(item.docker_url, item.old_trust):
         raise changes.StepFailed("verifying", "Docker still accepts the old client certificate")
 
 

@@ -79,16 +79,6 @@ def enroll_in_lab(
     return Host.objects.get(pk=pvm.host_id), pvm
 
 
-def docker_answers(url: str, trust: engine.Trust) -> str:
-    """ "" when the engine at ``url`` answers a TLS handshake with ``trust``, else why not."""
-    try:
-        with contextlib.closing(engine.connect(url, trust, timeout=5)) as sdk:
-            sdk.version()
-    except Exception as exc:  # noqa: BLE001 - any refusal is what is asserted on
-        return engine.describe_error(exc, url) or type(exc).__name__
-    return ""
-
-
 def test_one_enrolled_hosts_credentials_open_no_other_host(
     celery_worker_if_brokered,
     lab_vcenter,  # noqa: F811
@@ -114,7 +104,7 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
 
     # Each host's own credentials work: Docker over TLS and an SSH login.
     for host in (one, two):
-        wait_until(lambda h=host: docker_answers(h.docker_url, engine.Trust.of(h)) == "", timeout=30,
+        wait_until(lambda h=host: engine.handshake_error(h.docker_url, engine.Trust.of(h)) == "", timeout=30,
                    what=f"dockerd of {host.name} on 2376 with TLS")  # fmt: skip
         assert asyncio.run(ssh.login_works(ssh.Access.of(host))) == ""
 
@@ -131,10 +121,10 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
         client_key=str(one.tls_client_key),
         fingerprint=two.tls_fingerprint,
     )
-    refused = docker_answers(two.docker_url, borrowed)
+    refused = engine.handshake_error(two.docker_url, borrowed)
     assert refused, "host 2's dockerd accepted host 1's client certificate"
     # And the other way round.
-    assert docker_answers(
+    assert engine.handshake_error(
         one.docker_url,
         engine.Trust(ca=one.tls_ca, client_cert=two.tls_client_cert, client_key=str(two.tls_client_key),
                      fingerprint=one.tls_fingerprint),

@@ -43,16 +43,6 @@ def creds(host: Host) -> dict[str, str]:
     return {name: str(getattr(host, name)) for name in CREDENTIALS}
 
 
-def docker_answers(url: str, trust: engine.Trust) -> str:
-    """ "" when the engine answers a TLS handshake with ``trust``, else why not."""
-    try:
-        with contextlib.closing(engine.connect(url, trust, timeout=5)) as sdk:
-            sdk.version()
-    except Exception as exc:  # noqa: BLE001 - any refusal is what is asserted on
-        return engine.describe_error(exc, url) or type(exc).__name__
-    return ""
-
-
 def login(host: Host, private_key: str) -> str:
     """A real SSH login to ``host`` with ``private_key``: "" when it works, else why not."""
     access = ssh.Access(host.name, host.address, host.ssh_port, host.ssh_user, private_key, host.ssh_host_key)
@@ -131,7 +121,7 @@ def test_a_host_that_refuses_the_new_key_keeps_its_old_credentials(
     assert not AuditEntry.objects.filter(action="host.credentials_rotated").exists()
     # ...and the old credentials work: an SSH login, and dockerd (restarted) over TLS.
     assert login(host, before["ssh_private_key"]) == ""
-    wait_until(lambda: docker_answers(host.docker_url, engine.Trust.of(host)) == "", timeout=30,
+    wait_until(lambda: engine.handshake_error(host.docker_url, engine.Trust.of(host)) == "", timeout=30,
                what="dockerd to answer the old client certificate again")  # fmt: skip
     assert host_tasks.check_host.run(host.pk) == "ok"
 
@@ -181,7 +171,7 @@ def test_rotate_credentials_command_rekeys_a_docker_tls_host_and_old_ones_are_re
     assert login(host, new["ssh_private_key"]) == ""
     assert login(other, old["ssh_private_key"]) == ""
     # dockerd refuses the old client certificate and answers the new one.
-    assert docker_answers(host.docker_url, old_trust)
+    assert engine.handshake_error(host.docker_url, old_trust)
     with contextlib.closing(engine.client_for(host)) as sdk:
         assert sdk.info()["Name"] == lab["name"]
     assert host_tasks.check_host.run(host.pk) == "ok"
