@@ -217,7 +217,7 @@ class HostPlan:
     expect: dict[str, Any] = field(default_factory=dict)
     new_ssh_port: int | None = None
     #: A rotation's new keys (JSON), kept encrypted on the run until applied.
-    credentials: str = ""
+    credentials: str = field(default="", repr=False)
 
 
 def _sha(data: bytes) -> str:

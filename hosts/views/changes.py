@@ -321,6 +321,10 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if change.status == ChangeStatus.APPLYING:
         flow.sweep_interrupted(change=change)
     runs = list(change.hosts.select_related("host"))
+    if request.GET.get("runs"):
+        # The page's second read, once its socket is live (static/portal/page.js): a plan
+        # that finished before the subscription published its cards to nobody.
+        return render(request, "hosts/changes/partials/runs.html", {"change": change, "runs": runs})
     context = {
         "change": change,
         "runs": runs,

@@ -33,10 +33,17 @@
     const status = document.getElementById("live-status");
     if (!status || !window.htmx) return;
     for (const target of document.querySelectorAll("[data-reread-when-live]")) {
+      const reread = () =>
+        window.htmx.ajax("GET", target.dataset.rereadWhenLive, { target: target, swap: "innerHTML" });
+      // The socket may be live already (it opens as soon as live.js runs).
+      if (status.dataset.state === "live") {
+        reread();
+        continue;
+      }
       const observer = new MutationObserver(() => {
         if (status.dataset.state !== "live") return;
         observer.disconnect();
-        window.htmx.ajax("GET", target.dataset.rereadWhenLive, { target: target, swap: "innerHTML" });
+        reread();
       });
       observer.observe(status, { attributes: true, attributeFilter: ["data-state"] });
     }

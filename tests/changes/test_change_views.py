@@ -51,6 +51,20 @@ def test_outsiders_get_404_viewers_see_but_cannot_act(client, setup) -> None:
     assert client.get(f"/hosts/changes/{change.pk}/approve/").status_code == 405
 
 
+def test_the_page_rereads_its_host_cards_once_live(client, setup) -> None:
+    # A plan that finished before the page's socket subscribed published its cards to nobody:
+    # the page asks for them again (data-reread-when-live), through the same access check.
+    _project, _host, _profile, change, users = setup
+    client.force_login(users["viewer"])
+    page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
+    assert f'data-reread-when-live="/hosts/changes/{change.pk}/?runs=1"' in page
+    cards = client.get(f"/hosts/changes/{change.pk}/?runs=1").content.decode()
+    assert 'data-host="h1"' in cards and "<h2>" not in cards
+    assert "&lt;script&gt;x&lt;/script&gt;" in cards and "<script>x</script>" not in cards
+    client.force_login(users["stranger"])
+    assert client.get(f"/hosts/changes/{change.pk}/?runs=1").status_code == 404
+
+
 def test_a_provisioners_plan_waits_for_a_project_admin(client, setup) -> None:
     _project, _host, _profile, change, users = setup
     client.force_login(users["prov"])
