@@ -28,7 +28,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from pyVmomi import vim, vmodl
 
-from portal import live
+from portal import audit, live
 
 from .models import Cluster, Datacenter, Datastore, EsxHost, Host, ProvisionedVm, VCenter, VirtualMachine
 from .models.vsphere import PHOTON_GUEST_ID
@@ -652,8 +652,6 @@ def link_photon_vms(vcenter: VCenter) -> tuple[list[int], list[int]]:
 
 
 def _audit_link(vm: VirtualMachine, host: Host, how: str, *, actor: Any = None, actor_name: str = "") -> None:
-    from portal import audit
-
     audit.record(
         "vsphere.vm_linked",
         obj=vm,
@@ -685,8 +683,6 @@ def link_vm(vm: VirtualMachine, host: Host, *, actor: Any) -> None:
 
 def unlink_vm(vm: VirtualMachine, *, actor: Any) -> Host | None:
     """Take ``vm`` out of its host (and so out of that host's project); audited."""
-    from portal import audit
-
     with transaction.atomic():
         vm = (
             VirtualMachine.objects.select_for_update(of=("self",))
@@ -709,8 +705,6 @@ def unlink_vm(vm: VirtualMachine, *, actor: Any) -> Host | None:
 
 
 def _register(vm: VirtualMachine, project: Any) -> Host:
-    from portal import audit
-
     name = (vm.name or vm.guest_hostname or vm.ip_address)[:100]
     if Host.objects.filter(project=project, name=name).exists():
         name = f"{name[: 100 - len(vm.moref) - 1]}-{vm.moref}"

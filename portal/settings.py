@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -51,8 +52,6 @@ CSRF_TRUSTED_ORIGINS = env_list("PORTAL_CSRF_TRUSTED_ORIGINS")
 #: address each request came in on, which behind a proxy may be the proxy's inside one.
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip()
 if PORTAL_BASE_URL:
-    from urllib.parse import urlsplit
-
     _base = urlsplit(PORTAL_BASE_URL)
     if _base.scheme not in {"http", "https"} or not _base.hostname or _base.query or _base.fragment:
         raise ImproperlyConfigured(

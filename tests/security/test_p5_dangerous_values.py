@@ -12,8 +12,9 @@ from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 
 from hosts import changes as flow
+from hosts import enrollment, provision
 from hosts.api import ProfileSerializer
-from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm
+from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
 from portal.models import Event, Project, Role
 from tests.api.common import client_for
 
@@ -251,9 +252,6 @@ def test_a_stored_root_value_never_reaches_a_new_hosts_first_boot(client, world)
 def test_a_profile_made_dangerous_after_a_clone_was_queued_fails_it_cleanly(world) -> None:
     # Queued with a safe profile; the profile is changed straight in the database before the
     # clone task runs. The clone stops before vCenter is asked (no ServiceInstance is given).
-    from hosts import enrollment, provision
-    from hosts.models import ProvisionRequest
-
     req = ProvisionRequest.objects.create(
         project=world["project"], template="vm-1", count=1, name_pattern="late-{n}", profile=world["profile"]
     )
