@@ -8,4 +8,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from . import audit  # noqa: F401 - connects the audit trail's signal handlers
+        from . import access_news, audit  # noqa: F401 - audit connects the trail's handlers on import
+
+        access_news.connect()

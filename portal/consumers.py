@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from . import access
-from .live import bind_consumer_loop, group_name
+from .live import access_group, bind_consumer_loop, group_name
 
 #: A page subscribes to a handful of topics; more is a misbehaving client.
 MAX_TOPICS = 50
@@ -47,10 +47,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         bind_consumer_loop(asyncio.get_running_loop())
         await self.accept()
+        await self.channel_layer.group_add(access_group(self.scope["user"].pk), self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         for task in getattr(self, "followers", set()):
             task.cancel()
+        user = self.scope.get("user")
+        if access.is_signed_in(user):
+            await self.channel_layer.group_discard(access_group(user.pk), self.channel_name)
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
 
@@ -104,8 +108,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _may_still_receive(self, topic: str) -> bool:
-        """Asked afresh for every event: the account may have been disabled or the
-        membership removed since the subscription (the scope's user is from connect)."""
+        """Asked afresh when told the user's access changed, and by running streams: the
+        account may have been disabled or the membership removed since the subscription
+        (the scope's user is from connect)."""
         user = get_user_model().objects.filter(pk=getattr(self.scope["user"], "pk", None)).first()
         return access.can_subscribe(user, topic)
 
@@ -116,9 +121,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         log.info("closing a live socket of user %s: no longer allowed %s", self.scope["user"].pk, topic)
         await self.close(code=CLOSE_ACCESS_GONE)
 
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """A membership or the account changed (portal.access_news): check every
+        subscription again, and close if any is no longer allowed. Events themselves
+        are then sent without a query each (a storm times a thousand sockets)."""
+        for topic in list(self.topics):
+            if not await self._may_still_receive(topic):
+                await self._lose_access(topic)
+                return
+
     async def live_event(self, event: dict[str, Any]) -> None:
         topic = event["topic"]
-        if not await self._may_still_receive(topic):
-            await self._lose_access(topic)
+        if getattr(self, "access_gone", False) or topic not in self.topics:
             return
         await self.send_json({"topic": topic, "html": event.get("html", ""), "data": event.get("data")})

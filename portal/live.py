@@ -67,17 +67,31 @@ def publish(topic: str, *, html: str = "", data: Any = None) -> bool:
     The database is the truth and the event only news of it, so a channel layer
     that is down is logged, not raised: the change itself must not fail.
     """
+    return _group_send(group_name(topic), _message(topic, html, data), topic)
+
+
+def access_group(user_id: int) -> str:
+    """The group of one user's open sockets (told when that user's access changes)."""
+    return f"access.user.{int(user_id)}"
+
+
+def access_changed(user_id: int) -> bool:
+    """Tell ``user_id``'s open sockets to check their subscriptions again: a membership
+    or the account changed (portal.access_news). They check then, not on every event."""
+    return _group_send(access_group(user_id), {"type": "access.changed"}, f"access of user {user_id}")
+
+
+def _group_send(group: str, message: dict[str, Any], what: str) -> bool:
     layer = get_channel_layer()
-    message = _message(topic, html, data)
     try:
         if isinstance(layer, InMemoryChannelLayer):
-            coroutine = layer.group_send(group_name(topic), message)
+            coroutine = layer.group_send(group, message)
             if _send_on_consumer_loop(coroutine):
                 return True
             coroutine.close()
-        async_to_sync(layer.group_send)(group_name(topic), message)
+        async_to_sync(layer.group_send)(group, message)
     except Exception:
-        log.warning("live event for %s not delivered", topic, exc_info=True)
+        log.warning("live event for %s not delivered", what, exc_info=True)
         return False
     return True
 

@@ -177,6 +177,44 @@ def test_a_socket_closes_when_the_membership_goes(client, make_user) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_socket_keeps_what_is_still_allowed_and_closes_when_the_account_is_disabled(
+    client, make_user
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from portal.live import apublish
+    from portal.models import Membership
+    from tests.conftest import session_cookie
+
+    web, db = Project.objects.create(name="web"), Project.objects.create(name="db")
+    member = make_user("member", project=web, role=Role.VIEWER)
+    member.memberships.create(project=db, role=Role.VIEWER)
+    cookie = session_cookie(client, member)
+    topic = f"project:{web.pk}:hosts"
+
+    async def scenario() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        ws = _socket(cookie)
+        try:
+            assert (await ws.connect(timeout=10))[0]
+            await ws.send_json_to({"subscribe": [topic]})
+            assert await ws.receive_json_from(timeout=5) == {"subscribed": [topic], "refused": []}
+            # Another project's membership goes: this socket's subscription still holds.
+            await sync_to_async(Membership.objects.filter(user=member, project=db).delete)()
+            await apublish(topic, html="<tr>still mine</tr>")
+            kept = await ws.receive_json_from(timeout=5)
+            member.is_active = False
+            await sync_to_async(member.save)(update_fields=["is_active"])
+            await apublish(topic, html="<tr>after: secret</tr>")
+            return kept, await ws.receive_output(timeout=5)
+        finally:
+            await ws.disconnect()
+
+    kept, after = asyncio.run(scenario())
+    assert kept["html"] == "<tr>still mine</tr>"
+    assert after["type"] == "websocket.close" and after.get("code") == 4403
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("origin", "accepted"),
     [
