@@ -8,24 +8,24 @@ Prints one summary line; the exit code says how it went.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hosts import change_tasks
 from hosts import changes as flow
+from hosts.management.change_commands import (
+    AWAITING,
+    BAD_STATES,
+    FAILED,
+    REFUSED,
+    acting_user,
+    add_acting_arguments,
+    wait_settled,
+)
 from hosts.models.changes import Change, ChangeStatus, HostState, Profile
 from portal import access
-
-#: Exit codes: 0 done (planned, or applied everywhere); 1 a host failed, was refused or
-#: unreachable, or the apply did not finish in time; 2 bad input or not allowed;
-#: 3 planned, but waiting for a Project admin's approval before it can be applied.
-FAILED, REFUSED, AWAITING = 1, 2, 3
-BAD_STATES = {HostState.FAILED, HostState.ROLLED_BACK, HostState.UNREACHABLE, HostState.REFUSED}
-POLL_SECONDS = 0.5
 
 
 class Command(BaseCommand):
@@ -33,18 +33,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("profile", help="the profile's name (or id)")
-        parser.add_argument("--user", required=True, help="act as this portal user (their role decides)")
         parser.add_argument("--project", help="the profile's project, when its name is not unique")
         parser.add_argument(
             "--hosts", default="", help="comma-separated host names; default: all of the profile's"
         )
-        parser.add_argument("--apply", action="store_true", help="apply after planning, and wait for it")
-        parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the apply")
+        add_acting_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-        if user is None:
-            raise CommandError(f"No active user {options['user']!r}.", returncode=REFUSED)
+        user = acting_user(options["user"])
         profile = self._profile(user, options["profile"], options["project"])
         if not access.can(user, "change.plan", profile.project_id):
             raise CommandError(f"{user} may not plan changes in {profile.project}.", returncode=REFUSED)
@@ -81,16 +77,9 @@ class Command(BaseCommand):
             flow.start_apply(change, user)
         except flow.ChangeError as exc:
             raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
-        deadline = time.monotonic() + options["timeout"]
-        busy = {HostState.QUEUED, HostState.APPLYING}
-        # The last run to finish settles the change's status just after its own: wait for both.
-        while change.hosts.filter(state__in=busy).exists() or (
-            Change.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).exists()
-        ):
-            if time.monotonic() > deadline:
-                self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)
-                return
-            time.sleep(POLL_SECONDS)  # the apply runs in tasks; the database is where they report
+        if not wait_settled([change], options["timeout"]):
+            self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)
+            return
         change.refresh_from_db()
         self._finish(
             change, "applied" if change.status == ChangeStatus.APPLIED else change.get_status_display()

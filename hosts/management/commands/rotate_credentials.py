@@ -8,20 +8,25 @@ Prints one summary line; the exit code says how it went (as ``manage.py change``
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from itertools import groupby
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hosts import change_tasks, rotation
 from hosts import changes as flow
+from hosts.management.change_commands import (
+    AWAITING,
+    BAD_STATES,
+    FAILED,
+    REFUSED,
+    acting_user,
+    add_acting_arguments,
+    wait_settled,
+)
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeStatus, HostState
-
-from .change import AWAITING, BAD_STATES, FAILED, POLL_SECONDS, REFUSED
 
 
 class Command(BaseCommand):
@@ -30,14 +35,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("hosts", nargs="*", help="host names (or ids)")
         parser.add_argument("--all", action="store_true", help="every host the user may plan changes for")
-        parser.add_argument("--user", required=True, help="act as this portal user (their role decides)")
-        parser.add_argument("--apply", action="store_true", help="apply after planning, and wait for it")
-        parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the apply")
+        add_acting_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-        if user is None:
-            raise CommandError(f"No active user {options['user']!r}.", returncode=REFUSED)
+        user = acting_user(options["user"])
         if bool(options["all"]) == bool(options["hosts"]):
             raise CommandError("Name the hosts, or give --all (not both).", returncode=REFUSED)
         hosts = list(rotation.rotatable(user)) if options["all"] else self._hosts(user, options["hosts"])
@@ -66,18 +67,9 @@ class Command(BaseCommand):
                     flow.start_apply(change, user)
                 except flow.ChangeError as exc:
                     raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
-        deadline = time.monotonic() + options["timeout"]
-        busy = {HostState.QUEUED, HostState.APPLYING}
-        # Each run reports its end before its change is summed up: wait for both.
-        while any(
-            c.hosts.filter(state__in=busy).exists()
-            or Change.objects.filter(pk=c.pk, status=ChangeStatus.APPLYING).exists()
-            for c in created
-        ):
-            if time.monotonic() > deadline:
-                self._finish(created, f"still applying after {options['timeout']:.0f} s", code=FAILED)
-                return
-            time.sleep(POLL_SECONDS)  # the apply runs in tasks; the database is where they report
+        if not wait_settled(created, options["timeout"]):
+            self._finish(created, f"still applying after {options['timeout']:.0f} s", code=FAILED)
+            return
         for change in created:
             change.refresh_from_db()
         done = all(c.status == ChangeStatus.APPLIED for c in created)
