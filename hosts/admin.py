@@ -6,10 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from portal.admin import AuditedDeletes
-from portal.fields import SecretAwareModelForm
-
-from .models import (
+from hosts.models import (
     ENGINE_FACTS,
     Change,
     ChangeHost,
@@ -21,7 +18,9 @@ from .models import (
     VirtualMachine,
     VmTask,
 )
-from .models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest
+from hosts.models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest
+from portal.admin import AuditedDeletes
+from portal.fields import SecretAwareModelForm
 
 
 @admin.register(Host)
@@ -81,7 +80,7 @@ class ProfileAdminForm(forms.ModelForm):
 
     def clean_settings(self) -> Any:
         # The admin is one more way in: the same rules as the profile form and the API.
-        from . import changes as flow
+        from hosts.changes import flow
 
         try:
             return flow.validate_settings(self.cleaned_data["settings"])

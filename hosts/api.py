@@ -1,7 +1,7 @@
 """The REST API for hosts, containers, vCenters and VMs, profiles and changes.
 
 Thin, like the views: the same visibility helpers and access checks as the UI
-(``hosts.views``), the same service code (``hosts.changes``), the same Celery
+(``hosts.views``), the same service code (``hosts.changes.flow``), the same Celery
 tasks for anything slow, audited where the UI audits. An object in a project the
 caller cannot see is a 404; one they see but may not act on is a 403.
 """
@@ -26,15 +26,17 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hosts.changes import flow
+from hosts.changes import tasks as change_tasks
+from hosts.fleet import engine
+from hosts.fleet import tasks as host_tasks
+from hosts.fleet.views import host_or_404, visible_hosts
+from hosts.models import ENGINE_FACTS, Host, HostStatus, VCenter, VirtualMachine, VmTask
+from hosts.models.changes import Change, ChangeHost, ChangeStatus, Profile
+from hosts.vsphere import tasks as vsphere_tasks
+from hosts.vsphere.views import _SNAPSHOT_NAME, visible_vms, vm_or_404
 from portal import access, audit
 from portal.api_policy import Pages, StrictFilters
-
-from . import change_tasks, engine, host_tasks, vsphere_tasks
-from . import changes as flow
-from .models import ENGINE_FACTS, Host, HostStatus, VCenter, VirtualMachine, VmTask
-from .models.changes import Change, ChangeHost, ChangeStatus, Profile
-from .views.fleet import host_or_404, visible_hosts
-from .views.vsphere import _SNAPSHOT_NAME, visible_vms, vm_or_404
 
 ENGINE_TIMEOUT = 4
 #: Bodies are JSON: one documented media type, and form parsing never runs on API calls.
@@ -147,7 +149,7 @@ def _container_id(container_id: str) -> str:
 
 class HostContainers:
     """A host's containers, read from its engine; start, stop, restart and remove as tasks
-    (the UI's own: hosts.host_tasks), audited as the UI audits them."""
+    (the UI's own: hosts.fleet.tasks), audited as the UI audits them."""
 
     request: Request
     kwargs: dict[str, Any]
@@ -486,7 +488,7 @@ class ProfileSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "name", "description", "settings", "hosts", "tags", "created", "updated"]
 
     def validate_settings(self, value: Any) -> dict[str, Any]:
-        # The same rules as the profile form and planning (hosts.changes.validate_settings).
+        # The same rules as the profile form and planning (hosts.changes.flow.validate_settings).
         try:
             return flow.validate_settings(value)
         except flow.ChangeError as exc:
@@ -550,7 +552,7 @@ class ChangeSerializer(serializers.ModelSerializer):
         ]
 
     def get_progress(self, change: Change) -> int:
-        # Lists annotate it (one query for the page); a single change asks hosts.changes.
+        # Lists annotate it (one query for the page); a single change asks hosts.changes.flow.
         if hasattr(change, "average_progress"):
             return int(change.average_progress or 0)
         return flow.progress(change)

@@ -9,4 +9,4 @@ class HostsConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery's autodiscovery imports only tasks.py; the change tasks (and vSphere's) live beside it.
-        from . import change_tasks, vsphere_tasks  # noqa: F401
+        from hosts.changes import tasks as change_tasks  # noqa: F401

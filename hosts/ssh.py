@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncssh
 
 if TYPE_CHECKING:
-    from .models import Host
+    from hosts.models import Host
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import changes, fleet, provision, vsphere
+from hosts.changes import views as changes
+from hosts.fleet import views as fleet
+from hosts.provision import views as provision
+from hosts.vsphere import views as vsphere
 
 app_name = "hosts"
 urlpatterns = [

@@ -45,7 +45,7 @@ WATCHERS: dict[str, Watcher] = {}
 
 
 async def _engines(shard: Shard) -> None:
-    from .engine_watch import watch_engines  # imported late: it needs the models
+    from hosts.fleet.watch import watch_engines  # imported late: it needs the models
 
     await watch_engines(shard)
 
@@ -54,7 +54,7 @@ WATCHERS["engines"] = _engines
 
 
 async def _vcenters(shard: Shard) -> None:
-    from .vsphere_watch import watch_vcenters  # imported late: it needs the models
+    from hosts.vsphere.watch import watch_vcenters  # imported late: it needs the models
 
     await watch_vcenters(shard)
 
@@ -63,7 +63,7 @@ WATCHERS["vcenters"] = _vcenters
 
 
 async def _drift(shard: Shard) -> None:
-    from .changes import watch_drift  # imported late: it needs the models
+    from hosts.changes.flow import watch_drift  # imported late: it needs the models
 
     await watch_drift(shard)
 
@@ -72,7 +72,7 @@ WATCHERS["drift"] = _drift
 
 
 async def _provisioning(shard: Shard) -> None:
-    from .provision import watch_overdue  # imported late: it needs the models
+    from hosts.provision.flow import watch_overdue  # imported late: it needs the models
 
     await watch_overdue(shard)
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 FOLLOWERS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(r"project:\d+:host:\d+:container:[0-9a-f]{12,64}:(logs:\d{1,5}|stats)"),
-        "hosts.engine_watch.follow",
+        "hosts.fleet.watch.follow",
     ),
 ]
 

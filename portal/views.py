@@ -23,7 +23,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     memberships = Membership.objects.filter(user=request.user).select_related("project")
     entries, topics = visible_audit(request.user)
-    from hosts.views.fleet import fleet_summary  # the hosts app builds on portal, not the reverse
+    from hosts.fleet.views import fleet_summary  # the hosts app builds on portal, not the reverse
 
     return render(
         request,

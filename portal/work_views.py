@@ -4,18 +4,18 @@ My work gathers what a person may use and what they asked for: configuration
 changes, VM power and snapshot actions, deploys, provisioning requests. Like
 Admiral's Requests view it shows All / Running / Failed, and rows update live on
 the person's own topic ``requests:user:ID`` (see ``portal.access.can_subscribe``):
-the places where those requests change state call ``publish_change`` (hosts.changes),
-``publish_vm_task`` (hosts.vsphere_tasks), ``deploy_started`` / ``deploy_finished``
-(hosts.host_tasks), ``publish_provision`` (hosts.provision.publish_vm, whenever one of
+the places where those requests change state call ``publish_change`` (hosts.changes.flow),
+``publish_vm_task`` (hosts.vsphere.tasks), ``deploy_started`` / ``deploy_finished``
+(hosts.fleet.tasks), ``publish_provision`` (hosts.provision.flow.publish_vm, whenever one of
 the request's VMs changes state). A deploy has no row of its own: its request is the
 ``container.deploy`` audit entry, its outcome a ``container.deploy_result`` one; a
 provisioning request has no state of its own: its status is its VMs'
-(``hosts.provision.summary``).
+(``hosts.provision.flow.summary``).
 hosts imports portal, so hosts is imported inside the functions here.
 
 The approvals queue lists the plans waiting for the signed-in Project admin,
 with their diffs; a plan arrives live on ``project:ID:approvals``. Deciding
-goes through ``hosts.changes.approve`` / ``reject``: the one flow, audited there.
+goes through ``hosts.changes.flow.approve`` / ``reject``: the one flow, audited there.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _decisions(change_ids: list[int]) -> dict[int, str]:
 
 
 def _change_progress(change: Any) -> int:
-    from hosts import changes as flow
+    from hosts.changes import flow
 
     return flow.progress(change)
 
@@ -190,7 +190,7 @@ def _deploy_rows(entries: list[AuditEntry]) -> list[Request]:
 
 def provision_request(req: Any, states: list[str] | None = None) -> Request:
     """The row of a provisioning request; prefetch its ``vms`` (or pass their ``states``)."""
-    from hosts import provision
+    from hosts.provision import flow as provision
 
     summary = provision.summary(req, states)
     note = ""
@@ -250,7 +250,7 @@ def my_requests(user: Any) -> list[Request]:
 
 def publish_change(change: Any, *, approvals: bool = True) -> None:
     """News of a change for its requester's My work and (``approvals``) its project's
-    approvals queue. Called by hosts.changes whenever a change's status or progress moves.
+    approvals queue. Called by hosts.changes.flow whenever a change's status or progress moves.
     """
     try:
         _publish_change(change, approvals=approvals)
@@ -278,7 +278,7 @@ def _publish_change(change: Any, *, approvals: bool) -> None:
 
 
 def publish_vm_task(task: Any) -> None:
-    """News of a VM power or snapshot action for its requester's My work (hosts.vsphere_tasks)."""
+    """News of a VM power or snapshot action for its requester's My work (hosts.vsphere.tasks)."""
     if not task.actor_id:
         return
     try:
@@ -290,7 +290,7 @@ def publish_vm_task(task: Any) -> None:
 
 
 def publish_provision(req: Any) -> None:
-    """News of a provisioning request for its requester's My work (hosts.provision.publish_vm)."""
+    """News of a provisioning request for its requester's My work (hosts.provision.flow.publish_vm)."""
     if not req.requester_id:
         return
     from hosts.models import ProvisionRequest
@@ -339,7 +339,7 @@ def deploy_started(host: Any, token: str) -> None:
 
 
 def deploy_finished(host: Any, token: str, outcome: str) -> None:
-    """Record how a deploy ended, for its requester's My work (hosts.host_tasks.deploy_container).
+    """Record how a deploy ended, for its requester's My work (hosts.fleet.tasks.deploy_container).
 
     ``outcome`` is "ok" or the sentence the deploy page showed.
     """
@@ -423,8 +423,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, pk: int, approve: bool) -> HttpResponse:
-    from hosts import changes as flow
-    from hosts.views.changes import _change_or_404
+    from hosts.changes import flow
+    from hosts.changes.views import _change_or_404
 
     change = _change_or_404(request, pk, "change.approve")
     comment = request.POST.get("comment", "").strip()

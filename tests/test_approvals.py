@@ -10,7 +10,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from hosts import changes as flow
+from hosts.changes import flow
 from hosts.models import Change, ChangeHost, Host
 from portal.asgi import application
 from portal.models import AuditEntry, Project, Role
@@ -185,7 +185,7 @@ def test_a_plan_arrives_in_the_queue_and_the_decision_reaches_the_requester_live
         )
         assert (await stranger.receive_json_from(timeout=5))["subscribed"] == []
 
-        # The plan finishes: hosts.changes announces it, as plan() does.
+        # The plan finishes: hosts.changes.flow announces it, as plan() does.
         def planned() -> None:
             Change.objects.filter(pk=change.pk).update(status="awaiting_approval")
             flow._publish_change(Change.objects.get(pk=change.pk))

@@ -12,8 +12,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from pyVim.task import WaitForTask
 
-from hosts import vsphere, vsphere_sync, vsphere_tasks
 from hosts.models import Change, Host, Profile, VCenter, VirtualMachine, VmTask
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere import tasks as vsphere_tasks
 from portal import audit
 from portal.asgi import application
 from portal.models import Project, Role

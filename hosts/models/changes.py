@@ -7,10 +7,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from hosts.models.host import Host, Tag
 from portal.fields import EncryptedTextField
 from portal.models import Project
-
-from .host import Host, Tag
 
 #: Read once: models below have a field named ``settings``.
 USER = settings.AUTH_USER_MODEL
@@ -19,7 +18,7 @@ USER = settings.AUTH_USER_MODEL
 class Profile(models.Model):
     """A named set of desired settings, assigned to hosts or tags within a project.
 
-    ``settings`` holds one entry per renderer (hosts.settings): ``sshd``,
+    ``settings`` holds one entry per renderer (hosts.changes.files): ``sshd``,
     ``docker_api``, ``daemon_json``, ``firewall``; a missing entry is not managed.
     """
 
@@ -117,7 +116,7 @@ class ChangeHost(models.Model):
     log = models.TextField(blank=True)
     #: The Host's Docker endpoint before a Docker API change, to put back on rollback or undo.
     endpoint_before = EncryptedTextField(blank=True)
-    #: A credential rotation's new keys (hosts.rotation), made when planned so the diff shows
+    #: A credential rotation's new keys (hosts.changes.rotation), made when planned so the diff shows
     #: the new public halves; encrypted, and cleared once the Host holds them.
     credentials = EncryptedTextField(blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
@@ -177,7 +176,7 @@ class Drift(models.Model):
 
 
 class CertificateAuthority(models.Model):
-    """The portal's own CA (hosts.portal_ca): signs each host's Docker server
+    """The portal's own CA (hosts.provision.ca): signs each host's Docker server
     certificate (clients get a CA per host, kept on the Host)."""
 
     name = models.CharField(max_length=100, unique=True)

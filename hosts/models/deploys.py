@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from hosts.models.host import Host
 from portal.fields import EncryptedTextField
-
-from .host import Host
 
 
 class DeployRequest(models.Model):

@@ -6,12 +6,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from hosts.models.changes import Profile
+from hosts.models.host import Host
+from hosts.models.vsphere import VCenter
 from portal.fields import EncryptedTextField
 from portal.models import Project
-
-from .changes import Profile
-from .host import Host
-from .vsphere import VCenter
 
 
 class ProvisionQuota(models.Model):
@@ -39,7 +38,7 @@ class ProvisionQuota(models.Model):
 
 
 class ProvisionRequest(models.Model):
-    """What someone asked for; how it goes is its VMs' states (hosts.provision.summary)."""
+    """What someone asked for; how it goes is its VMs' states (hosts.provision.flow.summary)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="provision_requests")
     requester = models.ForeignKey(

@@ -1,7 +1,7 @@
 """vSphere as the portal knows it: the vCenters an Admin added (with the certificate
 they confirmed), and the inventory last read from each (datacenters, clusters,
 ESXi hosts, datastores, VMs). The inventory is vCenter's, mirrored: rows are keyed
-by (vCenter, managed object id) and written only by hosts.vsphere_sync and the
+by (vCenter, managed object id) and written only by hosts.vsphere.sync and the
 watcher; a VM that vanished is marked ``gone``, not deleted, so links and history
 survive a vCenter hiccup."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from ..diff_risk import DiffLine, mark
+from hosts.changes.diff_risk import DiffLine, mark
 
 register = template.Library()
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from pyVim.task import WaitForTask
 
-from hosts import vsphere_sync
 from hosts.models import Host, VirtualMachine, VmTask
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import AuditEntry, Project, Role
 from tests.api.common import client_for
 from tests.lab.common import wait_until

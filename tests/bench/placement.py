@@ -39,7 +39,8 @@ def populate(si: vim.ServiceInstance, pools: int, folders: int) -> None:
 
 
 def measure(si: vim.ServiceInstance, runs: int) -> dict[str, Any]:
-    from hosts import placement, vsphere_sync
+    from hosts.vsphere import placement
+    from hosts.vsphere import sync as vsphere_sync
 
     timings = []
     counter = vsphere_sync.Counter()
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             setup_django(tmp / "bench.sqlite3")
             info = vcenter.up(tmp / "vcenter", clusters=args.clusters, vms=args.vms)
             try:
-                from hosts import vsphere
+                from hosts.vsphere import client as vsphere
 
                 pem = Path(info["certificate"]).read_text()
                 si = vsphere.connect_pinned(info["url"], info["user"], info["password"], pem)

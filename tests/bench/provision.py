@@ -23,8 +23,9 @@ from tests.bench._db import scratch_database
 def measure(hosts: int) -> dict[str, float]:
     from django.utils import timezone
 
-    from hosts import cloud_config, provision
     from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
+    from hosts.provision import cloud_config
+    from hosts.provision import flow as provision
     from portal.models import Project
 
     project = Project.objects.create(name=f"bench-{uuid.uuid4().hex[:6]}")

@@ -2,7 +2,7 @@
 `python -m tests.bench.push --hosts 50`.
 
 The portal's run is plan (read, render, diff) then apply (backup, temporary file,
-``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes``;
+``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes.flow``;
 each host's apply is the body of the per-host Celery task, all run in one event
 loop here as a worker with that many slots would. Ansible (ansible-core from
 PyPI) makes the same kind of change with its defaults: ``lineinfile`` with
@@ -51,7 +51,8 @@ def _django(db_path: Path) -> None:
 
 
 def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
-    from hosts import changes, ssh
+    from hosts import ssh
+    from hosts.changes import flow as changes
     from hosts.models import Change, ChangeHost, Host
     from portal.models import Project
 

@@ -75,8 +75,9 @@ def setup_django(database: Path) -> None:
 def measure_sync(info: dict[str, Any], runs: int, between: Callable[[], None]) -> dict[str, Any]:
     """Times full syncs and resyncs; ``between`` runs after each pair (the baseline's turn,
     so both see the same machine: a load that comes and goes would otherwise skew the ratio)."""
-    from hosts import vsphere, vsphere_sync
     from hosts.models import Cluster, Datacenter, Datastore, EsxHost, VCenter, VirtualMachine
+    from hosts.vsphere import client as vsphere
+    from hosts.vsphere import sync as vsphere_sync
 
     vc = VCenter.objects.create(
         name=f"bench-{time.time_ns()}",
@@ -121,8 +122,8 @@ def measure_watch(info: dict[str, Any], vc: Any, changes: int, tmp: Path) -> flo
     from pyVim.task import WaitForTask
     from pyVmomi import vim
 
-    from hosts import vsphere
     from hosts.models import VirtualMachine
+    from hosts.vsphere import client as vsphere
     from tests.conftest import start_daphne, stop_daphne
 
     admin = get_user_model().objects.create_superuser(f"bench-{time.time_ns()}", password="x" * 20)

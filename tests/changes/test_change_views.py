@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosts import changes as flow
+from hosts.changes import flow
 from hosts.models import Change, ChangeHost, Host, Profile
 from portal.models import AuditEntry, Project, Role
 

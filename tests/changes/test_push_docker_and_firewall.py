@@ -9,9 +9,10 @@ import docker
 import pytest
 import requests
 
-from hosts import changes as flow
-from hosts import engine, portal_ca
+from hosts.changes import flow
+from hosts.fleet import engine
 from hosts.models import Change, ChangeHost, Drift, Host
+from hosts.provision import ca as portal_ca
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
 from tests.lab import common

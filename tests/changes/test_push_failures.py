@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from hosts import changes as flow
+from hosts.changes import flow
 from hosts.models import Change, ChangeHost, FileBackup
 from portal.models import Role
 from tests.changes.conftest import can_log_in, lab_run, set_link, wait_runs
@@ -151,14 +151,14 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
     )
     try:
         change = planned(project, admin, [host], {"sshd": {"MaxAuthTries": 3}})
-        from hosts import change_tasks
+        from hosts.changes import tasks as change_tasks
 
         # The task goes to a worker process of our own, the one we kill.
         monkeypatch.setattr(change_tasks.apply_host, "delay", lambda run_id: None)
         flow.start_apply(change, admin)
         run = ChangeHost.objects.get(change=change)
         code = (
-            "import django; django.setup(); from hosts.change_tasks import apply_host; "
+            "import django; django.setup(); from hosts.changes.tasks import apply_host; "
             f"apply_host.apply(args=[{run.pk}])"
         )
         log = (tmp_path / "worker.log").open("wb")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosts import changes as flow
+from hosts.changes import flow
 from hosts.models import Change, ChangeHost, FileBackup
 from portal.models import AuditEntry, Role
 from tests.changes.conftest import can_log_in, lab_run, wait_runs

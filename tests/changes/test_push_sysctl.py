@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from hosts import changes as flow
-from hosts.settings import sysctl
+from hosts.changes import flow
+from hosts.changes.files import sysctl
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
 from tests.changes.test_push_docker_and_firewall import applied, planned

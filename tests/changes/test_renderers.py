@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hosts.settings import SettingsError, daemon_json, docker, firewall, sshd, sysctl
+from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 from tests.lab import photon_hosts
 
 REFERENCE = photon_hosts.REFERENCE

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from hosts import engine
+from hosts.fleet import engine
 from hosts.models import Host, HostStatus
 from portal.models import Project, Role
 from tests.e2e.test_fleet_live import watching_daphne  # noqa: F401 - the fixture, shared

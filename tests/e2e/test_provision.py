@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from hosts import vsphere, vsphere_sync
 from hosts.models import ProvisionedVm, ProvisionQuota
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project, Role
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import cloud_boot

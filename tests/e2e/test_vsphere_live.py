@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from pyVim.task import WaitForTask
 
-from hosts import vsphere
 from hosts.models import Host, VirtualMachine
+from hosts.vsphere import client as vsphere
 from portal.models import Project
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import vcenter

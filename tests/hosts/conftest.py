@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hosts import engine
+from hosts.fleet import engine
 from hosts.models import Host
 from portal.models import Project, Role
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from hosts import engine
+from hosts.fleet import engine
 from hosts.models import Host, HostStatus
 from portal.models import AuditEntry
 from tests.hosts.conftest import form_data, pem

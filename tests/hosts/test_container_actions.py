@@ -119,7 +119,7 @@ def test_deploy_creates_and_starts_and_reports_errors(client, people, host, tls_
 @pytest.mark.timeout(120)
 def test_deploy_pulls_with_progress_per_layer_and_explains_errors(host, tls_engine, lab_registries) -> None:
     import portal.live
-    from hosts import deploy
+    from hosts.fleet import deploy
 
     registry = next(r for r in lab_registries if r["name"] == "anonymous")["url"].split("://", 1)[1]
     published: list[dict] = []

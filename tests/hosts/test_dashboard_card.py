@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from hosts import status
+from hosts.fleet import status
 from hosts.models import Host, HostStatus
 
 pytestmark = pytest.mark.django_db

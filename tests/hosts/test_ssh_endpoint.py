@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.urls import reverse
 
-from hosts import engine
+from hosts.fleet import engine
 from hosts.models import Host, HostStatus
 from portal.models import AuditEntry, Project
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hosts.engine_watch import EngineWatcher
+from hosts.fleet.watch import EngineWatcher
 from hosts.watchers import Shard
 from tests.lab import common, engines
 

@@ -13,8 +13,9 @@ from typing import Any
 
 
 def register(document: dict[str, Any]) -> dict[str, int]:
-    from hosts import engine, vsphere
+    from hosts.fleet import engine
     from hosts.models import Host, VCenter
+    from hosts.vsphere import client as vsphere
     from portal import audit
     from portal.models import Project
     from registry.models import Registry

@@ -6,8 +6,9 @@ from contextlib import closing
 
 import pytest
 
-from hosts import engine, vsphere
+from hosts.fleet import engine
 from hosts.models import Host, VCenter
+from hosts.vsphere import client as vsphere
 from registry.models import Registry
 from tests.lab.register import register
 

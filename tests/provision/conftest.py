@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from hosts import vsphere, vsphere_sync
 from hosts.models import ProvisionQuota, VCenter, VirtualMachine
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until
@@ -104,7 +105,8 @@ def assert_reachable(host: Any, boot_host: dict[str, Any], monkeypatch: pytest.M
     """The enrolled host as the portal uses it: SSH with the pinned key, Docker over TLS."""
     import asyncio
 
-    from hosts import engine, ssh
+    from hosts import ssh
+    from hosts.fleet import engine
 
     assert host.address == boot_host["address"]
     assert host.docker_url == f"tcp://{boot_host['address']}:2376"

@@ -14,9 +14,11 @@ import yaml
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
-from hosts import cloud_config, provision, vsphere
+from hosts.changes.files import docker as docker_settings
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
-from hosts.settings import docker as docker_settings
+from hosts.provision import cloud_config
+from hosts.provision import flow as provision
+from hosts.vsphere import client as vsphere
 from portal.models import AuditEntry
 from tests.provision.conftest import BASE_URL, other_template, photon_template
 from tests.vsphere.conftest import find_vm

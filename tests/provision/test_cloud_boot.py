@@ -5,8 +5,10 @@ Docker TLS."""
 
 from __future__ import annotations
 
-from hosts import provision, vsphere, vsphere_sync
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
+from hosts.provision import flow as provision
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until

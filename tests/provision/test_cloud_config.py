@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hosts import cloud_config, portal_ca, provision
-from hosts.settings import docker as docker_settings
+from hosts.changes.files import docker as docker_settings
+from hosts.provision import ca as portal_ca
+from hosts.provision import cloud_config
+from hosts.provision import flow as provision
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,10 @@ from cryptography import x509
 from django.urls import reverse
 from django.utils import timezone
 
-from hosts import enrollment, portal_ca, provision
 from hosts.models import Host, ProvisionedVm, ProvisionRequest, VCenter
+from hosts.provision import ca as portal_ca
+from hosts.provision import enrollment
+from hosts.provision import flow as provision
 from portal.models import AuditEntry, Event
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def waiting(project) -> tuple[ProvisionedVm, str]:  # type: ignore[no-untyped-de
         token_expires=enrollment.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
-        # What seeding made for this VM alone (hosts.provision._seed).
+        # What seeding made for this VM alone (hosts.provision.flow._seed).
         client_ca_cert=CLIENT_CA.cert,
         client_ca_key=CLIENT_CA.key,
         ssh_private_key=SSH_KEY.private,

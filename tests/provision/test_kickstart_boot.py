@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import requests
 
-from hosts import provision
 from hosts.models import Host, ProvisionQuota
+from hosts.provision import flow as provision
 from portal.models import Project, Role
 from tests.lab import cloud_boot
 from tests.provision.conftest import assert_reachable, wait_enrolled

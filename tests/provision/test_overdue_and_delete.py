@@ -12,8 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from hosts import provision
 from hosts.models import ProvisionedVm
+from hosts.provision import flow as provision
 from portal.models import AuditEntry, Event
 from tests.conftest import PASSWORD
 from tests.provision.conftest import BASE_URL, photon_template

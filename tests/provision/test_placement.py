@@ -10,9 +10,12 @@ import pytest
 from django.urls import reverse
 from pyVmomi import vim
 
-from hosts import placement, provision, vsphere, vsphere_sync
 from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
-from hosts.views.provision import ProvisionForm
+from hosts.provision import flow as provision
+from hosts.provision.views import ProvisionForm
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import placement
+from hosts.vsphere import sync as vsphere_sync
 from tests.conftest import PASSWORD
 from tests.provision.conftest import BASE_URL, photon_template
 from tests.provision.test_clone import make_request, refused

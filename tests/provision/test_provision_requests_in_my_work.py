@@ -16,8 +16,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from hosts import enrollment, provision
 from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
+from hosts.provision import enrollment
+from hosts.provision import flow as provision
 from portal.asgi import application
 from portal.models import Project, Role
 from tests.conftest import session_cookie

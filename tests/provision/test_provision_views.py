@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from hosts import provision
 from hosts.models import ProvisionedVm, ProvisionRequest
+from hosts.provision import flow as provision
 from portal.models import Project
 from tests.conftest import PASSWORD
 from tests.provision.conftest import other_template, photon_template

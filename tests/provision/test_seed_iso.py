@@ -8,7 +8,7 @@ from pathlib import Path
 import pycdlib
 import pytest
 
-from hosts import cloud_config
+from hosts.provision import cloud_config
 from tests.provision.test_cloud_config import seed
 
 pytestmark = pytest.mark.django_db

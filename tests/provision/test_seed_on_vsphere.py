@@ -9,8 +9,10 @@ import pycdlib
 import pytest
 from pyVmomi import vim
 
-from hosts import cloud_config, provision, vsphere
 from hosts.models import ProvisionedVm
+from hosts.provision import cloud_config
+from hosts.provision import flow as provision
+from hosts.vsphere import client as vsphere
 from tests.provision.conftest import BASE_URL, photon_template
 from tests.provision.test_clone import make_request, start
 from tests.vsphere.conftest import find_vm

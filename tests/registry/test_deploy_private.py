@@ -11,7 +11,7 @@ import docker
 import docker.errors
 import pytest
 
-from hosts import deploy
+from hosts.fleet import deploy
 from tests.conftest import PASSWORD
 from tests.hosts.conftest import trusted_host
 

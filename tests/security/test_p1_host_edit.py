@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from hosts import portal_ca, provision
-from hosts.host_forms import ENROLLED_MOVE_REFUSED, ISSUED_CERT_STAYS
+from hosts.fleet.forms import ENROLLED_MOVE_REFUSED, ISSUED_CERT_STAYS
 from hosts.models import Host
+from hosts.provision import ca as portal_ca
+from hosts.provision import flow as provision
 from portal.models import Project, Role
 
 pytestmark = pytest.mark.django_db

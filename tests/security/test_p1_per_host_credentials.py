@@ -17,9 +17,13 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from hosts import engine, provision, ssh, vsphere, vsphere_sync
+from hosts import ssh
+from hosts.changes.files import docker as docker_settings
+from hosts.fleet import engine
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
-from hosts.settings import docker as docker_settings
+from hosts.provision import flow as provision
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until

@@ -21,8 +21,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from hosts import changes as flow
-from hosts import engine, host_tasks, rotation, ssh
+from hosts import ssh
+from hosts.changes import flow, rotation
+from hosts.fleet import engine
+from hosts.fleet import tasks as host_tasks
 from hosts.models import Change, ChangeHost, Host
 from portal.models import AuditEntry, Project, Role
 from tests.changes.conftest import change_lab, lab_run, make_host, project, wait_runs  # noqa: F401

@@ -10,8 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from hosts import vsphere, vsphere_sync
 from hosts.models import Host, ProvisionedVm, ProvisionRequest, VCenter, VirtualMachine
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import AuditEntry, Project, Role
 from tests.vsphere.conftest import add_vcenter
 

@@ -14,8 +14,10 @@ import pytest
 from django.urls import reverse
 from pyVmomi import vim
 
-from hosts import provision, vsphere, vsphere_sync
 from hosts.models import Host, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
+from hosts.provision import flow as provision
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project, Role
 from tests.lab.fixtures import start
 from tests.vsphere.conftest import add_vcenter, find_vm

@@ -17,7 +17,7 @@ import docker.errors
 import pytest
 from docker.api.client import APIClient
 
-from hosts import deploy
+from hosts.fleet import deploy
 from hosts.models import Host
 from portal.models import Project
 from registry.clients import http

@@ -11,10 +11,11 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 
-from hosts import changes as flow
-from hosts import enrollment, provision
 from hosts.api import ProfileSerializer
+from hosts.changes import flow
 from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
+from hosts.provision import enrollment
+from hosts.provision import flow as provision
 from portal.models import Event, Project, Role
 from tests.api.common import client_for
 

@@ -1,5 +1,5 @@
 """Issue 12, point 5: the approval page marks the lines of a diff that change authentication
-or exposure, with a short reason; one pure function decides (hosts.diff_risk.mark), the
+or exposure, with a short reason; one pure function decides (hosts.changes.diff_risk.mark), the
 change page, the approvals queue and the drift list show it, everything escaped."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from hosts.changes import unified_diff
-from hosts.diff_risk import mark
+from hosts.changes.diff_risk import mark
+from hosts.changes.files import daemon_json, docker, firewall, sshd, sysctl
+from hosts.changes.flow import unified_diff
 from hosts.models import Change, ChangeHost, Host
-from hosts.settings import daemon_json, docker, firewall, sshd, sysctl
 from portal.models import Project, Role
 from tests.changes.test_renderers import PHOTON_DOCKER_UNIT, PHOTON_IP4SAVE, PHOTON_SSHD
 

@@ -19,8 +19,8 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from hosts import provision
 from hosts.models import ProvisionedVm, ProvisionQuota
+from hosts.provision import flow as provision
 from portal import api_auth
 from portal.models import ApiToken, AuditEntry, Event, Project, Role
 from tests.conftest import PASSWORD

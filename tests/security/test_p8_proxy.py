@@ -16,8 +16,11 @@ import yaml
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from hosts import enrollment, portal_ca, vsphere, vsphere_sync
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
+from hosts.provision import ca as portal_ca
+from hosts.provision import enrollment
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
 from tests.conftest import PASSWORD, REPO
 from tests.provision.test_enrollment import CLIENT_CA, ED25519, SSH_KEY

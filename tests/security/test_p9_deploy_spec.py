@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from hosts import host_tasks
+from hosts.fleet import tasks as host_tasks
 from hosts.models import DeployRequest, Host
 from portal.models import AuditEntry
 from tests.hosts.conftest import trusted_host

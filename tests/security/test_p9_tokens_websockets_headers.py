@@ -289,9 +289,9 @@ NOT_SECRET = {
     "ssh_host_key",
     "host_key",
     "token_fetches",
-    "hosts.vsphere.Page.token",
+    "hosts.vsphere.client.Page.token",
     "registry.images.Image.author",
-    "hosts.changes.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
+    "hosts.changes.flow.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
 }
 SECRET_NAME = re.compile(r"password|private|secret|token|(^|_)key($|_)|credential", re.IGNORECASE)
 
@@ -320,10 +320,10 @@ def test_no_dataclass_shows_a_secret_in_its_repr() -> None:
                 if SECRET_NAME.search(f.name) and f.name not in NOT_SECRET and qualified not in NOT_SECRET:
                     found.append(qualified)
                     assert not f.repr, f"{qualified} is shown in repr()"
-    assert {"hosts.portal_ca.Issued.key", "registry.clients.http.Transport.password"} <= set(found)
+    assert {"hosts.provision.ca.Issued.key", "registry.clients.http.Transport.password"} <= set(found)
 
-    from hosts.cloud_config import HostSeed
-    from hosts.portal_ca import Issued
+    from hosts.provision.ca import Issued
+    from hosts.provision.cloud_config import HostSeed
 
     seed = HostSeed("i", "h", "ssh-ed25519 A", "ca", "cert", SENTINEL, f"https://p/enroll/{SENTINEL}/")
     assert SENTINEL not in repr(seed)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from hosts import vsphere
 from hosts.models import VCenter
+from hosts.vsphere import client as vsphere
 
 
 def add_vcenter(info: dict[str, Any], name: str = "lab", **fields: Any) -> VCenter:

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from hosts import vsphere, vsphere_tasks
 from hosts.models import VCenter
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import tasks as vsphere_tasks
 from portal.models import AuditEntry, Project
 from tests.lab import pki
 from tests.vsphere.conftest import add_vcenter

@@ -7,8 +7,9 @@ import html
 import pytest
 from django.urls import reverse
 
-from hosts import vsphere, vsphere_sync
 from hosts.models import Host, VirtualMachine
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from hosts import vsphere, vsphere_sync
 from hosts.models import Cluster, Datacenter, EsxHost, Host, VirtualMachine
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
 from portal.models import AuditEntry, Project
 from tests.lab import vcenter
 from tests.lab.fixtures import start

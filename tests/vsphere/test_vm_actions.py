@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 from pyVim.task import WaitForTask
 
-from hosts import vsphere, vsphere_sync, vsphere_tasks
 from hosts.models import Host, VirtualMachine, VmTask
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere import tasks as vsphere_tasks
 from portal.models import AuditEntry, Project
 from tests.vsphere.conftest import find_vm
 

@@ -15,8 +15,9 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from pyVim.task import WaitForTask
 
-from hosts import vsphere, vsphere_watch
 from hosts.models import VCenter, VirtualMachine
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import watch as vsphere_watch
 from hosts.watchers import WATCHERS, Shard
 from portal.live import group_name
 from portal.models import Event

@@ -2,7 +2,7 @@
 
 It acts as the person named with --user and asks portal.access like the UI: a
 Provisioner's plan waits for a Project admin's approval, exactly as in the portal.
-The flow, the tasks and the audit trail are the portal's own (hosts.changes).
+The flow, the tasks and the audit trail are the portal's own (hosts.changes.flow).
 Prints one summary line; the exit code says how it went.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hosts import change_tasks
-from hosts import changes as flow
+from hosts.changes import flow
+from hosts.changes import tasks as change_tasks
 from hosts.management.change_commands import (
     AWAITING,
     BAD_STATES,

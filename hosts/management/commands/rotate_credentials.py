@@ -1,7 +1,7 @@
 """Rotate hosts' credentials (their SSH key and Docker client CA) through the change flow.
 
 ``manage.py rotate_credentials HOST [HOST ...] --user U`` or ``--all --user U`` plans one
-rotation per project (hosts.rotation); with --apply, and a user who may approve, it applies
+rotation per project (hosts.changes.rotation); with --apply, and a user who may approve, it applies
 them and waits. As in the portal, a Provisioner's plan waits for a Project admin.
 Prints one summary line; the exit code says how it went (as ``manage.py change``).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hosts import change_tasks, rotation
-from hosts import changes as flow
+from hosts.changes import flow, rotation
+from hosts.changes import tasks as change_tasks
 from hosts.management.change_commands import (
     AWAITING,
     BAD_STATES,

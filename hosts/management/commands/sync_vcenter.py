@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hosts import vsphere, vsphere_tasks
 from hosts.models import VCenter
+from hosts.vsphere import client as vsphere
+from hosts.vsphere import tasks as vsphere_tasks
 
 
 class Command(BaseCommand):

@@ -1,0 +1,242 @@
+"""Deploy a container on a host: pull (progress per layer, live), create, start.
+
+Progress goes to the deploy's own topic (the page that asked subscribed to it
+before submitting); the new container reaches the host page through the event
+stream and ``publish_container``. Engine errors become the sentences people
+expect: image not found, name in use, port taken.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+from django.template.loader import render_to_string
+
+from hosts.fleet import engine
+from hosts.models import DeployRequest, Host
+from portal import audit, live
+
+
+def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
+    html = render_to_string(
+        "hosts/fleet/deploy_progress.html", {"step": step, "message": message, "level": level, "done": done}
+    )
+    live.publish(topic, html=html, data={"step": step, "message": message, "level": level, "done": done})
+
+
+def _layer(topic: str, token: str, layer: str, text: str) -> None:
+    html = render_to_string("hosts/fleet/deploy_layer.html", {"token": token, "layer": layer, "text": text})
+    live.publish(topic, html=html, data={"layer": layer, "text": text})
+
+
+def explain(exc: BaseException, spec: dict[str, Any], no_login: str = "") -> str:
+    """``no_login``: why the portal sent the engine no login for the image's registry."""
+    text = engine.describe_error(exc)
+    lowered = text.lower()
+    not_found = ("manifest unknown", "not found", "pull access denied", "repository does not exist")
+    login_wanted = ("no basic auth credentials", "unauthorized", "authentication required")
+    if no_login:
+        # The login was withheld: "pull access denied" is then most likely that, not a typo.
+        login_wanted += ("pull access denied", "access to the resource is denied")
+    if any(s in lowered for s in login_wanted):
+        where = registry_host(spec["image"]) or "Docker Hub"
+        if no_login:
+            return f"{where} refused the pull without a login. {no_login} ({text})"
+        return (
+            f"{where} refused the pull without a login: add that registry to the portal with its "
+            f"credentials and share it with this host's project. ({text})"
+        )
+    image_missing = isinstance(exc, docker.errors.ImageNotFound) or any(s in lowered for s in not_found)
+    if image_missing and "container" not in lowered:
+        return f"Image {spec['image']} not found: {text}"
+    if "already in use" in lowered or (isinstance(exc, docker.errors.APIError) and exc.status_code == 409):
+        return f"The name {spec['name']!r} is already in use on this host."
+    if "port is already allocated" in lowered or "address already in use" in lowered:
+        return f"A published port is already taken on this host: {text}"
+    return text
+
+
+def registry_host(image: str) -> str:
+    """The registry part of an image reference ("" for Docker Hub), as ``docker pull`` reads it."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return ""
+
+
+def repository_of(image: str) -> str:
+    """``registry/path/name:tag`` or ``...@sha256:...`` -> ``path/name`` (the token scope's name)."""
+    rest = image.split("/", 1)[1] if registry_host(image) else image
+    rest = rest.split("@", 1)[0]
+    path, _, last = rest.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{path}/{last}" if path else last
+
+
+def unverified_engine(host: Host) -> str:
+    """Why ``host``'s engine must not receive a registry login ("" when it may): a login
+    goes only where the portal knows who answers (a pinned TLS certificate, or a pinned
+    SSH host key), never over plain TCP nor to an engine nobody has confirmed."""
+    scheme = host.docker_url.split("://", 1)[0].lower()
+    if host.insecure or (scheme == "tcp" and not host.tls_fingerprint):
+        return f"the engine of {host.name} is not reached over TLS with a pinned certificate"
+    if scheme == "ssh" and not host.ssh_host_key:
+        return f"the SSH host key of {host.name} is not pinned"
+    if scheme not in {"tcp", "ssh"}:
+        return f"the engine of {host.name} is not a verified endpoint"
+    return ""
+
+
+@dataclass(frozen=True)
+class PullLogin:
+    """What the engine gets for a pull (``auth``: its X-Registry-Auth), and, when a
+    registry of the portal wanted a login that is not sent, why (told to the person)."""
+
+    auth: dict[str, str] | None = None
+    withheld: str = ""
+
+
+def pull_credentials(host: Host, image: str) -> PullLogin:
+    """The login of a registry added to the portal, shared with the host's project, that
+    holds ``image``, for a verified engine only. Where the registry has a token service,
+    a short-lived token to pull that one repository, never the password."""
+    from registry.browse import pull_token  # registry imports hosts
+    from registry.clients.errors import RegistryError
+    from registry.models import Registry
+
+    where = registry_host(image)
+    if not where:
+        return PullLogin()
+    candidates = Registry.objects.filter(projects=host.project_id).exclude(auth=Registry.Auth.ANONYMOUS)
+    registry = next((r for r in candidates if r.host.lower() == where and r.username), None)
+    if registry is None:
+        return PullLogin()
+    why = unverified_engine(host)
+    if why:
+        return PullLogin(
+            withheld=f"The portal sends the login of registry {registry.name} only to engines reached "
+            "over TLS with a pinned certificate or over SSH with a pinned host key, and "
+            f"{why}: pulling without it."
+        )
+    try:
+        token = pull_token(registry, repository_of(image))
+    except RegistryError as exc:
+        return PullLogin(withheld=f"The token service of registry {registry.name} gave no pull token: {exc}.")
+    if token:
+        return PullLogin({"registrytoken": token, "serveraddress": registry.host})
+    return PullLogin(
+        {
+            "username": registry.username,
+            "password": str(registry.password or ""),
+            "serveraddress": registry.host,
+        }
+    )
+
+
+#: What of a deploy's spec the task gets through the database rather than the broker.
+SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network")
+
+
+def request(host: Host, spec: dict[str, Any], token: str) -> DeployRequest:
+    """Record and queue a deploy: the audit entry holds the full spec (the environment's
+    keys, never its values), the task gets only the id of a row holding it (values encrypted)."""
+    from hosts.fleet.tasks import deploy_container  # host_tasks imports this module
+
+    environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
+    kept = {name: spec.get(name) for name in SPEC_FIELDS}
+    audit.record(
+        "container.deploy",
+        obj=host,
+        project=host.project,
+        # The token ties the request to its outcome (portal.work_views.deploy_finished).
+        after={**kept, "environment_keys": sorted(environment), "token": token},
+    )
+    deploy = DeployRequest.objects.create(
+        host=host, token=token, spec=kept, environment=json.dumps(environment) if environment else ""
+    )
+    deploy_container.delay(deploy.pk)
+    return deploy
+
+
+def spec_of(deploy: DeployRequest) -> dict[str, Any]:
+    """The spec ``run`` takes, environment values decrypted (in the worker only)."""
+    raw = str(deploy.environment or "")
+    return {**deploy.spec, "environment": json.loads(raw) if raw else {}}
+
+
+def run(host: Host, spec: dict[str, Any], topic: str) -> str:
+    token = topic.rsplit(":", 1)[-1]
+    image = spec["image"]
+    login = PullLogin()
+    try:
+        sdk = engine.client_for(host, timeout=60)
+    except engine.EngineError as exc:
+        _say(topic, str(exc), level="danger", done=True)
+        return str(exc)
+    try:
+        try:
+            sdk.api.inspect_image(image)
+            _say(topic, f"Image {image} is already on the host.")
+        except docker.errors.ImageNotFound:
+            _say(topic, f"Pulling {image}")
+            repository, _, tag = (
+                image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+            )
+            login = pull_credentials(host, image)
+            if login.withheld:
+                _say(topic, login.withheld, level="warning")
+            pulled = sdk.api.pull(
+                repository, tag=tag or "latest", stream=True, decode=True, auth_config=login.auth
+            )
+            for event in pulled:
+                if "error" in event:
+                    raise docker.errors.APIError(event["error"]) from None
+                if event.get("id") and event.get("status"):
+                    detail = event.get("progress") or ""
+                    _layer(topic, token, event["id"], f"{event['status']} {detail}".strip())
+                elif event.get("status"):
+                    _say(topic, event["status"])
+        _say(topic, "Creating the container")
+        host_config = sdk.api.create_host_config(
+            port_bindings=spec.get("ports") or None,
+            restart_policy={"Name": spec["restart_policy"]}
+            if spec.get("restart_policy", "no") != "no"
+            else None,
+            network_mode=spec.get("network") or "bridge",
+        )
+        created = sdk.api.create_container(
+            image,
+            command=shlex.split(spec["command"]) if spec.get("command") else None,
+            name=spec.get("name") or None,
+            environment=spec.get("environment") or None,
+            ports=list(spec.get("ports") or {}) or None,
+            host_config=host_config,
+        )
+        container_id = created["Id"]
+        _say(topic, f"Starting {container_id[:12]}")
+        try:
+            sdk.api.start(container_id)
+        except docker.errors.APIError:
+            # A container that cannot start is not left behind under the chosen name.
+            sdk.api.remove_container(container_id, force=True)
+            raise
+        _say(
+            topic,
+            f"Container {spec.get('name') or container_id[:12]} is running.",
+            level="success",
+            done=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is told to the person deploying
+        message = explain(exc, spec, login.withheld)
+        _say(topic, message, level="danger", done=True)
+        return message
+    finally:
+        sdk.close()
+    from hosts.fleet.tasks import publish_container
+
+    publish_container(host, container_id)
+    return "ok"

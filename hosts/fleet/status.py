@@ -1,0 +1,145 @@
+"""A host's status with Admiral's meaning, and the one place that publishes a host's change.
+
+UNKNOWN until first seen; a failed check makes an ON host SUSPECT (shown as
+degraded); ``OFF_AFTER`` failures in a row make it OFF and write an event;
+a success makes it ON again (with an event when it was OFF). DISABLED hosts are
+not checked. Every change is saved first (the database is the truth), then
+published: the host's row and its project's counters, to ``project:ID:hosts``
+and, for Admins, ``hosts:all``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from hosts.fleet.engine import Facts
+from hosts.models import ENGINE_FACTS, Host, HostStatus
+from portal import events, live
+from portal.models import Event
+
+OFF_AFTER = 3
+ALL_HOSTS_TOPIC = "hosts:all"
+
+
+def project_topic(project_id: int) -> str:
+    return f"project:{project_id}:hosts"
+
+
+def host_topic(host: Host) -> str:
+    """The host page's own topic: its containers and engine events."""
+    return f"project:{host.project_id}:host:{host.pk}"
+
+
+def apply_facts(host: Host, facts: Facts) -> list[str]:
+    host.os_name = facts.os_name[:100]
+    host.os_version = facts.os_version[:50]
+    host.kernel = facts.kernel[:100]
+    host.engine_version = facts.engine_version[:50]
+    host.cpus = facts.cpus
+    host.memory = facts.memory
+    host.containers_running = facts.containers_running
+    host.containers_total = facts.containers_total
+    return list(ENGINE_FACTS)
+
+
+def record_success(host: Host, facts: Facts | None = None) -> bool:
+    """A check answered. Returns whether anything shown changed (and was published)."""
+    before = _shown(host)
+    was = host.status
+    host.status = HostStatus.ON
+    host.failures = 0
+    host.last_seen = timezone.now()
+    host.last_error = ""
+    fields = ["status", "failures", "last_seen", "last_error", "updated"]
+    if facts is not None:
+        fields += apply_facts(host, facts)
+    host.save(update_fields=fields)
+    if was == HostStatus.OFF:
+        events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id)
+    changed = _shown(host) != before
+    if changed:
+        publish(host)
+    return changed
+
+
+def record_failure(host: Host, error: str) -> bool:
+    before = _shown(host)
+    was = host.status
+    host.failures += 1
+    host.last_error = error[:1000]
+    host.status = HostStatus.OFF if host.failures >= OFF_AFTER else HostStatus.SUSPECT
+    if was == HostStatus.OFF:
+        host.status = HostStatus.OFF  # stays OFF until a check succeeds
+    host.save(update_fields=["status", "failures", "last_error", "updated"])
+    if host.status == HostStatus.OFF and was != HostStatus.OFF:
+        events.notify(
+            f"Host {host.name} is OFF: {OFF_AFTER} checks failed in a row ({error[:200]}).",
+            severity=Event.Severity.ERROR,
+            obj=host,
+            project=host.project_id,
+        )
+    changed = _shown(host) != before
+    if changed:
+        publish(host)
+    return changed
+
+
+def record_containers(host: Host, running: int, total: int) -> bool:
+    """The event stream saw a container change: update the counts, publish if they moved."""
+    if (host.containers_running, host.containers_total) == (running, total) and host.status == HostStatus.ON:
+        return False
+    host.containers_running, host.containers_total = running, total
+    host.status, host.failures, host.last_seen = HostStatus.ON, 0, timezone.now()
+    host.save(update_fields=["containers_running", "containers_total", "status", "failures", "last_seen"])
+    publish(host)
+    return True
+
+
+def _shown(host: Host) -> tuple[Any, ...]:
+    return (
+        host.status,
+        host.failures,
+        host.engine_version,
+        host.os_version,
+        host.cpus,
+        host.memory,
+        host.containers_running,
+        host.containers_total,
+    )
+
+
+# -- counters and publishing ------------------------------------------------------------------------
+
+
+def counts(hosts: Any) -> dict[str, int]:
+    """Hosts by status and containers running, for a queryset of hosts (one query)."""
+    row = hosts.aggregate(
+        total=Count("pk"),
+        running=Sum("containers_running"),
+        **{status.value: Count("pk", filter=Q(status=status.value)) for status in HostStatus},
+    )
+    return {key: int(value or 0) for key, value in row.items()}
+
+
+def publish(host: Host) -> None:
+    """Send the host's row and its project's counters to every page showing them."""
+    row = render_to_string("hosts/fleet/host_row.html", {"host": host, "live": True})
+    project_counts = render_to_string(
+        "hosts/fleet/project_counts.html",
+        {"project_id": host.project_id, "c": counts(Host.objects.filter(project_id=host.project_id))},
+    )
+    summary = render_to_string("hosts/fleet/host_summary.html", {"host": host})
+    data = {
+        "host": host.pk,
+        "status": host.status,
+        "running": host.containers_running,
+        "total": host.containers_total,
+    }
+    html = row + project_counts
+    live.publish(project_topic(host.project_id), html=html, data=data)
+    live.publish(ALL_HOSTS_TOPIC, html=html, data=data)
+    live.publish(host_topic(host), html=summary, data=data)

@@ -1,0 +1,460 @@
+"""The fleet: the hosts dashboard, adding and editing hosts, a host's page, container actions, deploy.
+
+Every view asks portal.access. A host in a project the user cannot see is a 404
+(its existence is not revealed); one the user sees but may not act on is a 403.
+What an engine returns is only ever rendered through autoescaping templates.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from hosts.fleet import deploy as deploy_service
+from hosts.fleet import engine, status
+from hosts.fleet import tasks as host_tasks
+from hosts.fleet.forms import DeployForm, HostForm
+from hosts.models import Host, HostStatus, Tag
+from portal import access, audit
+from portal.models import Event, Project
+
+PAGE_SIZE = 50
+SORTS = {
+    "name": "name",
+    "-name": "-name",
+    "status": "status",
+    "-status": "-status",
+    "project": "project__name",
+    "-project": "-project__name",
+    "running": "containers_running",
+    "-running": "-containers_running",
+    "engine": "engine_version",
+    "-engine": "-engine_version",
+}
+
+
+def visible_hosts(user: Any, action: str = "host.view") -> QuerySet[Host]:
+    if access.is_admin(user):
+        return Host.objects.all()
+    return Host.objects.filter(project__in=access.projects(user, action))
+
+
+def host_or_404(request: HttpRequest, pk: int, action: str = "host.view") -> Host:
+    host = Host.objects.select_related("project").filter(pk=pk).first()
+    if host is None or not access.can(request.user, "host.view", host.project_id):
+        raise Http404("No such host.")
+    if not access.can(request.user, action, host.project_id):
+        raise PermissionDenied(f"not allowed: {action}")
+    return host
+
+
+def row_prefetches() -> list[Any]:
+    """What a row's vSphere placement cell reads (issue 5), when that app's VMs link to hosts:
+    prefetched, so a page of rows costs the same few queries whatever the fleet's size."""
+    try:
+        Host._meta.get_field("vms")
+    except FieldDoesNotExist:
+        return []
+    vms = Host._meta.get_field("vms").related_model
+    return [Prefetch("vms", queryset=vms.objects.select_related("esx_host", "cluster"))]
+
+
+def live_topics(user: Any, project_ids: list[int]) -> list[str]:
+    """Admins follow the whole fleet on one topic; members each of their projects."""
+    if access.is_admin(user):
+        return [status.ALL_HOSTS_TOPIC]
+    return [status.project_topic(pk) for pk in project_ids]
+
+
+# -- the dashboard ------------------------------------------------------------------------------------
+
+
+def fleet_summary(
+    user: Any, project_ids: list[int] | None = None, hosts: QuerySet[Host] | None = None
+) -> dict[str, Any]:
+    """Hosts by status and containers running, per project the user sees and in total (one query),
+    with the topics that keep them live: the fleet page's counters and the portal dashboard's card."""
+    if project_ids is None:
+        project_ids = list(access.projects(user, "host.view").values_list("pk", flat=True))
+    if hosts is None:
+        hosts = (
+            Host.objects.all() if access.is_admin(user) else Host.objects.filter(project_id__in=project_ids)
+        )
+    per_project = {
+        row["project_id"]: row
+        for row in hosts.values("project_id").annotate(
+            total=Count("pk"),
+            running=Sum("containers_running"),
+            **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
+        )
+    }
+    project_counts = [{"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids]
+    totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
+    for s in HostStatus:
+        totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)
+    return {
+        "totals": totals,
+        "project_counts": project_counts,
+        "live_topics": live_topics(user, project_ids),
+        "projects": len(project_ids),
+    }
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    access.require(request.user, "portal.use")
+    projects = list(access.projects(request.user, "host.view").only("pk", "name"))
+    project_ids = [p.pk for p in projects]
+    hosts = (
+        Host.objects.all()
+        if access.is_admin(request.user)
+        else Host.objects.filter(project_id__in=project_ids)
+    )
+    summary = fleet_summary(request.user, project_ids, hosts)
+    totals, project_counts = summary["totals"], summary["project_counts"]
+
+    query = request.GET.get("q", "").strip()[:100]
+    wanted_status = request.GET.get("status", "")
+    wanted_project = request.GET.get("project", "")
+    wanted_tag = request.GET.get("tag", "").strip()[:60]
+    sort = request.GET.get("sort", "name")
+    filtered = hosts
+    if query:
+        filtered = filtered.filter(
+            Q(name__icontains=query) | Q(docker_url__icontains=query) | Q(os_name__icontains=query)
+        )
+    if wanted_status in HostStatus.values:
+        filtered = filtered.filter(status=wanted_status)
+    if wanted_project.isdigit():
+        filtered = filtered.filter(project_id=int(wanted_project))
+    if wanted_tag:
+        filtered = filtered.filter(tags__name=wanted_tag)
+    filtered = filtered.select_related("project").prefetch_related("tags", *row_prefetches())
+    filtered = filtered.order_by(SORTS.get(sort, "name"), "pk")
+    page = Paginator(filtered, PAGE_SIZE).get_page(request.GET.get("page"))
+
+    params = request.GET.copy()
+    params.pop("page", None)
+    sort_params = params.copy()
+    sort_params.pop("sort", None)
+    return render(
+        request,
+        "hosts/index.html",
+        {
+            "page": page,
+            "projects": projects,
+            "tags": Tag.objects.filter(hosts__in=hosts).distinct().values_list("name", flat=True)[:200],
+            "statuses": HostStatus.choices,
+            "filters": {"q": query, "status": wanted_status, "project": wanted_project, "tag": wanted_tag},
+            "sort": sort,
+            "query_string": params.urlencode(),
+            "sort_query": sort_params.urlencode(),
+            "totals": totals,
+            "project_counts": project_counts,
+            "live_topics": live_topics(request.user, project_ids),
+            "can_add": access.is_admin(request.user) or bool(access.projects(request.user, "host.manage")),
+        },
+    )
+
+
+# -- adding and editing ------------------------------------------------------------------------------
+
+
+def _form_page(request: HttpRequest, form: HostForm, host: Host | None) -> HttpResponse:
+    return render(request, "hosts/fleet/host_form.html", {"form": form, "host": host})
+
+
+@require_http_methods(["GET", "POST"])
+def host_add(request: HttpRequest) -> HttpResponse:
+    if not (access.is_admin(request.user) or access.projects(request.user, "host.manage").exists()):
+        raise PermissionDenied("not allowed: host.manage")
+    form = HostForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        saved = _verify_and_save(request, form)
+        if saved is not None:
+            return redirect("hosts:host", pk=saved.pk)
+    return _form_page(request, form, None)
+
+
+@require_http_methods(["GET", "POST"])
+def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    host = host_or_404(request, pk, "host.manage")
+    form = HostForm(request.POST or None, instance=host, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        saved = _verify_and_save(request, form)
+        if saved is not None:
+            return redirect("hosts:host", pk=saved.pk)
+    return _form_page(request, form, host)
+
+
+def _verify_and_save(request: HttpRequest, form: HostForm) -> Host | None:
+    """Save only what was verified: the endpoint answers with the certificate the person confirmed."""
+    project = form.cleaned_data.get("project") or form.instance.project
+    access.require(request.user, "host.manage", project)
+    if form.endpoint_changed():
+        trust = form.trust()
+        if form.is_ssh():
+            if not trust.ssh_host_key:
+                form.add_error(None, "Verify the endpoint first, then confirm the host's SSH key.")
+                return None
+            if not form.cleaned_data.get("trust_host_key"):
+                form.add_error("trust_host_key", "Confirm that you trust this SSH host key to save the host.")
+                return None
+        elif not trust.insecure:
+            if not trust.fingerprint:
+                form.add_error(None, "Verify the endpoint first, then confirm its certificate.")
+                return None
+            if not form.cleaned_data.get("trust_certificate"):
+                form.add_error(
+                    "trust_certificate", "Confirm that you trust this certificate to save the host."
+                )
+                return None
+        try:
+            verification = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
+        except engine.EngineError as exc:
+            form.add_error(None, str(exc))
+            return None
+    else:
+        verification = None
+    creating = form.instance.pk is None
+    try:
+        with transaction.atomic():
+            host = form.save()
+    except IntegrityError:
+        form.add_error("name", "A host with this name already exists in the project.")
+        return None
+    if verification is not None:
+        status.record_success(host, verification.facts)
+    audit.record(
+        "host.add" if creating else "host.change",
+        obj=host,
+        project=host.project,
+        after={"docker_url": host.docker_url, "insecure": host.insecure, "fingerprint": host.tls_fingerprint},
+    )
+    messages.success(request, f"Host {host.name} {'added' if creating else 'saved'}.")
+    return host
+
+
+@require_POST
+def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Verify (htmx): connect with what the form holds and show what answers, without saving."""
+    host = host_or_404(request, pk, "host.manage") if pk else None
+    if host is None and not (access.is_admin(request.user) or access.projects(request.user, "host.manage")):
+        raise PermissionDenied("not allowed: host.manage")
+    form = HostForm(request.POST, instance=host, user=request.user)
+    context: dict[str, Any] = {"form": form}
+    if form.is_valid():
+        trust = form.trust()
+        # What answers now is shown fresh: nothing the page sent back is trusted here.
+        trust = engine.Trust(
+            ca=trust.ca,
+            client_cert=trust.client_cert,
+            client_key=trust.client_key,
+            insecure=trust.insecure,
+            ssh_private_key=trust.ssh_private_key,
+        )
+        try:
+            context["verification"] = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
+        except engine.EngineError as exc:
+            context["error"] = str(exc)
+    else:
+        context["error"] = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    return render(request, "hosts/fleet/verify_result.html", context)
+
+
+@require_POST
+def host_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    host = host_or_404(request, pk, "host.manage")
+    host.enabled = not host.enabled
+    host.status = HostStatus.UNKNOWN if host.enabled else HostStatus.DISABLED
+    host.failures = 0
+    host.save(update_fields=["enabled", "status", "failures", "updated"])
+    audit.record("host.enable" if host.enabled else "host.disable", obj=host, project=host.project)
+    status.publish(host)
+    messages.success(request, f"Host {host.name} {'enabled' if host.enabled else 'disabled'}.")
+    return redirect("hosts:host", pk=host.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    host = host_or_404(request, pk, "host.manage")
+    if request.method == "POST":
+        audit.record("host.remove", obj=host, project=host.project, before={"docker_url": host.docker_url})
+        name = host.name
+        host.delete()
+        messages.success(request, f"Host {name} removed from the portal (nothing on it was changed).")
+        return redirect("hosts:index")
+    return render(request, "hosts/fleet/confirm.html", {"host": host, "what": f"host {host.name}"})
+
+
+# -- a host's page -------------------------------------------------------------------------------------
+
+
+@require_GET
+def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    host = host_or_404(request, pk)
+    context: dict[str, Any] = {
+        "host": host,
+        "can_operate": access.can(request.user, "host.operate", host.project_id),
+        "can_manage": access.can(request.user, "host.manage", host.project_id),
+        "can_rotate": access.can(request.user, "change.plan", host.project_id),
+        "host_topic": status.host_topic(host),
+        "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
+    }
+    if host.enabled:
+        try:
+            sdk = engine.client_for(host, timeout=4)
+            try:
+                context["containers"] = engine.list_containers(sdk)
+                context["images"] = engine.list_images(sdk)
+                context["engine_events"] = engine.recent_events(sdk)
+            finally:
+                sdk.close()
+        except Exception as exc:  # noqa: BLE001 - the page still shows what the database knows
+            context["engine_error"] = engine.describe_error(exc, host.docker_url)
+    return render(request, "hosts/fleet/host_detail.html", context)
+
+
+# -- containers -----------------------------------------------------------------------------------------
+
+
+def _check_container_id(container_id: str) -> str:
+    if not (12 <= len(container_id) <= 64 and all(c in "0123456789abcdef" for c in container_id)):
+        raise Http404("No such container.")
+    return container_id
+
+
+@require_POST
+def container_action(request: HttpRequest, pk: int, container_id: str, action: str) -> HttpResponse:
+    host = host_or_404(request, pk, "host.operate")
+    _check_container_id(container_id)
+    if action not in {"start", "stop", "restart"}:
+        raise Http404("No such action.")
+    audit.record(
+        f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
+    )
+    host_tasks.container_action.delay(host.pk, container_id, action)
+    return HttpResponse(
+        f'<span class="label label-info container-pending">{action} requested</span>', status=202
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpResponse:
+    host = host_or_404(request, pk, "host.operate")
+    _check_container_id(container_id)
+    if request.method == "POST":
+        audit.record(
+            "container.remove", obj=host, project=host.project, after={"container": container_id[:12]}
+        )
+        # Removed within the request: the host page it leads back to must not list the container, and a
+        # removal done by a task could end before that page subscribes to the event that says so.
+        try:
+            sdk = engine.client_for(host, timeout=10)
+            try:
+                engine.act(sdk, container_id, "remove")
+            finally:
+                sdk.close()
+        except Exception as exc:  # noqa: BLE001 - told to the person
+            error = engine.describe_error(exc, host.docker_url)
+            messages.error(request, f"Container {container_id[:12]} was not removed: {error}")
+        else:
+            host_tasks.publish_container(host, container_id)
+            messages.success(request, f"Container {container_id[:12]} removed.")
+        return redirect("hosts:host", pk=host.pk)
+    return render(
+        request,
+        "hosts/fleet/confirm.html",
+        {"host": host, "what": f"container {container_id[:12]}", "remove": True},
+    )
+
+
+@require_GET
+def container_detail(request: HttpRequest, pk: int, container_id: str) -> HttpResponse:
+    host = host_or_404(request, pk)
+    _check_container_id(container_id)
+    show_secrets = access.can(request.user, "host.operate", host.project_id)
+    try:
+        sdk = engine.client_for(host, timeout=4)
+        try:
+            attrs = engine.inspect(sdk, container_id, show_secrets=show_secrets)
+        finally:
+            sdk.close()
+    except Exception as exc:  # noqa: BLE001
+        message = engine.describe_error(exc, host.docker_url)
+        if "No such container" in message:
+            raise Http404("No such container.") from None
+        return render(request, "hosts/fleet/container_detail.html", {"host": host, "engine_error": message})
+    import json
+
+    container_topic = f"project:{host.project_id}:host:{host.pk}:container:{attrs['Id']}"
+    return render(
+        request,
+        "hosts/fleet/container_detail.html",
+        {
+            "host": host,
+            "attrs": attrs,
+            "name": attrs.get("Name", "").lstrip("/"),
+            "inspect_json": json.dumps(attrs, indent=2, sort_keys=True, default=str),
+            "env": (attrs.get("Config") or {}).get("Env") or [],
+            "show_secrets": show_secrets,
+            "logs_topic": container_topic + ":logs",
+            "stats_topic": container_topic + ":stats",
+        },
+    )
+
+
+# -- deploy ------------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def deploy_to(request: HttpRequest) -> HttpResponse:
+    """From a registry's tag page: the chosen host's deploy form, with the image filled in."""
+    try:
+        pk = int(request.GET.get("host", ""))
+    except ValueError:
+        raise Http404("No such host.") from None
+    host = host_or_404(request, pk, "host.operate")
+    return redirect(
+        f"{reverse('hosts:deploy', args=[host.pk])}?{urlencode({'image': request.GET.get('image', '')})}"
+    )
+
+
+def deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    host = host_or_404(request, pk, "host.operate")
+    if request.method == "POST":
+        form = DeployForm(request.POST)
+        if form.is_valid():
+            spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
+            spec["restart_policy"] = form.cleaned_data["restart_policy"]
+            spec["network"] = form.cleaned_data["network"]
+            deploy_service.request(host, spec, form.cleaned_data["token"])
+            return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
+        return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
+    token = secrets.token_urlsafe(12)
+    # A registry's tag page hands the image over (?image=...): the person still reviews and submits.
+    form = DeployForm(
+        initial={"token": token, "restart_policy": "no", "image": request.GET.get("image", "")[:500]}
+    )
+    return render(
+        request,
+        "hosts/fleet/deploy.html",
+        {
+            "host": host,
+            "form": form,
+            "deploy_topic": f"{status.host_topic(host)}:deploy:{token}",
+            "projects": Project.objects.none(),
+            "action_url": reverse("hosts:deploy", args=[host.pk]),
+        },
+    )
