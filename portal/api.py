@@ -165,13 +165,15 @@ def urlpatterns() -> list[URLPattern | URLResolver]:
 
 
 # The apps' viewsets (hosts/api.py, registry/api.py), after the portal's own.
-from hosts import api as hosts_api  # noqa: E402
+from hosts.changes import api as changes_api  # noqa: E402
+from hosts.fleet import api as fleet_api  # noqa: E402
+from hosts.vsphere import api as vsphere_api  # noqa: E402
 from registry import api as registry_api  # noqa: E402
 
-router.register("hosts", hosts_api.HostViewSet, basename="api-host")
-router.register("vcenters", hosts_api.VCenterViewSet, basename="api-vcenter")
-router.register("vms", hosts_api.VmViewSet, basename="api-vm")
-router.register("vm-tasks", hosts_api.VmTaskViewSet, basename="api-vm-task")
-router.register("profiles", hosts_api.ProfileViewSet, basename="api-profile")
-router.register("changes", hosts_api.ChangeViewSet, basename="api-change")
+router.register("hosts", fleet_api.HostViewSet, basename="api-host")
+router.register("vcenters", vsphere_api.VCenterViewSet, basename="api-vcenter")
+router.register("vms", vsphere_api.VmViewSet, basename="api-vm")
+router.register("vm-tasks", vsphere_api.VmTaskViewSet, basename="api-vm-task")
+router.register("profiles", changes_api.ProfileViewSet, basename="api-profile")
+router.register("changes", changes_api.ChangeViewSet, basename="api-change")
 router.register("registries", registry_api.RegistryViewSet, basename="api-registry")

@@ -11,8 +11,8 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 
-from hosts.api import ProfileSerializer
 from hosts.changes import flow
+from hosts.changes.api import ProfileSerializer
 from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
 from hosts.provision import enrollment
 from hosts.provision import flow as provision

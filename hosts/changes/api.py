@@ -1,0 +1,239 @@
+"""The REST API for profiles and configuration changes.
+
+Thin, like the views: the same flow (plan, approve, apply) as the UI, audited there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import Avg, QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hosts.changes import flow
+from hosts.changes import tasks as change_tasks
+from hosts.models.changes import Change, ChangeHost, ChangeStatus, Profile
+from portal import access
+from portal.api_common import ERROR, JSON_ONLY, Conflict
+from portal.api_policy import StrictFilters
+
+# -- profiles and changes ---------------------------------------------------------------------------------
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    hosts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+
+    class Meta:
+        model = Profile
+        fields = ["id", "project", "name", "description", "settings", "hosts", "tags", "created", "updated"]
+
+    def validate_settings(self, value: Any) -> dict[str, Any]:
+        # The same rules as the profile form and planning (hosts.changes.flow.validate_settings).
+        try:
+            return flow.validate_settings(value)
+        except flow.ChangeError as exc:
+            raise ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
+
+
+class PlanSerializer(serializers.Serializer):
+    hosts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=10_000,
+        help_text="Only these of the profile's hosts (ids); all of them when left out.",
+    )
+
+
+class ChangeHostSerializer(serializers.ModelSerializer):
+    host_name = serializers.CharField(source="host.name", read_only=True)
+    diff = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ChangeHost
+        fields = [
+            "id",
+            "host",
+            "host_name",
+            "state",
+            "reason",
+            "step",
+            "progress",
+            "restarts",
+            "diff",
+            "finished",
+        ]
+
+    def get_diff(self, run: ChangeHost) -> str:
+        # A rendered file that carries a secret (a private key) never leaves the server.
+        return "".join(f.get("diff", "") for f in run.files if not f.get("secret"))
+
+
+class ChangeSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
+    approved_by = serializers.CharField(source="approved_by.get_username", read_only=True, default=None)
+
+    class Meta:
+        model = Change
+        fields = [
+            "id",
+            "project",
+            "title",
+            "profile",
+            "reverts",
+            "status",
+            "settings",
+            "progress",
+            "created_by",
+            "approved_by",
+            "created",
+            "approved_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, change: Change) -> int:
+        # Lists annotate it (one query for the page); a single change asks hosts.changes.flow.
+        if hasattr(change, "average_progress"):
+            return int(change.average_progress or 0)
+        return flow.progress(change)
+
+
+class ChangeDetailSerializer(ChangeSerializer):
+    hosts = ChangeHostSerializer(many=True, read_only=True)
+
+    class Meta(ChangeSerializer.Meta):
+        fields = [*ChangeSerializer.Meta.fields, "hosts"]
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why; kept in the audit trail."
+    )
+
+
+class ApplySerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(help_text="true: you have read the diffs.")
+
+
+def _visible_projects(user: Any) -> QuerySet[Any]:
+    return access.projects(user, "change.view")
+
+
+class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
+    """Profiles of desired settings in the caller's projects (``change.view``)."""
+
+    parser_classes = JSON_ONLY
+
+    serializer_class = ProfileSerializer
+
+    def get_queryset(self) -> QuerySet[Profile]:
+        return (
+            Profile.objects.filter(project__in=_visible_projects(self.request.user))
+            .prefetch_related("hosts", "tags")
+            .order_by("name", "pk")
+        )
+
+    @extend_schema(request=PlanSerializer, responses={202: ChangeSerializer})
+    @action(detail=True, methods=["post"])
+    def plan(self, request: Request, pk: str) -> Response:
+        """Plan the profile on its hosts: SSH reads only, in a task. Follow the change's status."""
+        profile = self.get_object()
+        access.require(request.user, "change.plan", profile.project_id)
+        body = PlanSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        targets = flow.hosts_of(profile)
+        chosen = set(body.validated_data.get("hosts") or [])
+        if chosen:
+            strangers = chosen - {h.pk for h in targets}
+            if strangers:
+                raise ValidationError({"hosts": [f"Not hosts of this profile: {sorted(strangers)}."]})
+            targets = [h for h in targets if h.pk in chosen]
+        if not targets:
+            raise ValidationError({"hosts": ["This profile has no hosts: assign hosts or tags first."]})
+        try:
+            change = flow.profile_change(profile, request.user)
+        except flow.ChangeError as exc:
+            # A profile stored before a rule existed: refused before any host is read.
+            raise ValidationError({"settings": [p.message for p in exc.problems] or [str(exc)]}) from None
+        change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
+        return Response(ChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("status", str, enum=list(ChangeStatus.values))])
+)
+class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
+    """Changes: their status and per-host progress and diffs; approve, reject, apply."""
+
+    parser_classes = JSON_ONLY
+
+    filters: ClassVar[dict[str, str]] = {"status": ""}
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return ChangeSerializer if self.action == "list" else ChangeDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Change]:
+        changes = Change.objects.filter(project__in=_visible_projects(self.request.user)).select_related(
+            "created_by", "approved_by"
+        )
+        if self.action != "list":
+            return changes.prefetch_related("hosts__host")
+        params = self.filter_params(self.request)
+        if "status" in params:
+            if params["status"] not in ChangeStatus.values:
+                raise ValidationError({"status": [f"One of {', '.join(ChangeStatus.values)}."]})
+            changes = changes.filter(status=params["status"])
+        return changes.annotate(average_progress=Avg("hosts__progress")).order_by("-created", "-pk")
+
+    def _flow(self, needed: str, step: Any) -> Response:
+        change = self.get_object()
+        access.require(self.request.user, needed, change.project_id)
+        try:
+            step(change)
+        except flow.ChangeError as exc:
+            raise Conflict(str(exc)) from None
+        change = self.get_queryset().get(pk=change.pk)
+        return Response(ChangeDetailSerializer(change).data)
+
+    def _decide(self, decide: Any) -> Response:
+        body = DecisionSerializer(data=self.request.data or {})
+
+        def step(change: Change) -> None:
+            body.is_valid(raise_exception=True)  # after the access check: outsiders learn nothing
+            decide(change, self.request.user, body.validated_data.get("comment", "").strip())
+
+        return self._flow("change.approve", step)
+
+    @extend_schema(request=DecisionSerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        return self._decide(flow.approve)
+
+    @extend_schema(request=DecisionSerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        return self._decide(flow.reject)
+
+    @extend_schema(request=ApplySerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str) -> Response:
+        """Queue each host still to do as a task (backup, write, validate, restart, verify, roll back)."""
+        body = ApplySerializer(data=request.data)
+
+        def start(change: Change) -> None:
+            body.is_valid(raise_exception=True)
+            if not body.validated_data["confirm"]:
+                raise ValidationError({"confirm": ["Confirm (true) that you have read the diffs."]})
+            flow.start_apply(change, request.user)
+
+        return self._flow("change.plan", start)
