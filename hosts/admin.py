@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from hosts.changes.desired import validate_settings
+from hosts.changes.errors import ChangeError
 from hosts.models import (
     ENGINE_FACTS,
     Change,
@@ -80,11 +82,9 @@ class ProfileAdminForm(forms.ModelForm):
 
     def clean_settings(self) -> Any:
         # The admin is one more way in: the same rules as the profile form and the API.
-        from hosts.changes import flow
-
         try:
-            return flow.validate_settings(self.cleaned_data["settings"])
-        except flow.ChangeError as exc:
+            return validate_settings(self.cleaned_data["settings"])
+        except ChangeError as exc:
             raise forms.ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
 
 

@@ -63,7 +63,7 @@ WATCHERS["vcenters"] = _vcenters
 
 
 async def _drift(shard: Shard) -> None:
-    from hosts.changes.flow import watch_drift  # imported late: it needs the models
+    from hosts.changes.drift import watch_drift  # imported late: it needs the models
 
     await watch_drift(shard)
 

@@ -103,9 +103,9 @@ def _decisions(change_ids: list[int]) -> dict[int, str]:
 
 
 def _change_progress(change: Any) -> int:
-    from hosts.changes import flow
+    from hosts.changes import news
 
-    return flow.progress(change)
+    return news.progress(change)
 
 
 def change_request(change: Any, note: str = "") -> Request:
@@ -423,7 +423,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, pk: int, approve: bool) -> HttpResponse:
-    from hosts.changes import flow
+    from hosts.changes import approval
+    from hosts.changes.errors import ChangeError
     from hosts.changes.views import _change_or_404
 
     change = _change_or_404(request, pk, "change.approve")
@@ -432,8 +433,8 @@ def _decide(request: HttpRequest, pk: int, approve: bool) -> HttpResponse:
         error = f"The comment is too long (at most {COMMENT_MAX} characters)."
     else:
         try:
-            (flow.approve if approve else flow.reject)(change, request.user, comment=comment)
-        except flow.ChangeError as exc:
+            (approval.approve if approve else approval.reject)(change, request.user, comment=comment)
+        except ChangeError as exc:
             error = str(exc)
         else:
             error = ""

@@ -10,7 +10,8 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from hosts.changes import flow
+from hosts.changes import approval as change_approval
+from hosts.changes import news
 from hosts.models import Change, ChangeHost, Host
 from portal.asgi import application
 from portal.models import AuditEntry, Project, Role
@@ -185,10 +186,10 @@ def test_a_plan_arrives_in_the_queue_and_the_decision_reaches_the_requester_live
         )
         assert (await stranger.receive_json_from(timeout=5))["subscribed"] == []
 
-        # The plan finishes: hosts.changes.flow announces it, as plan() does.
+        # The plan finishes: hosts.changes.news announces it, as plan() does.
         def planned() -> None:
             Change.objects.filter(pk=change.pk).update(status="awaiting_approval")
-            flow._publish_change(Change.objects.get(pk=change.pk))
+            news.publish_change(Change.objects.get(pk=change.pk))
 
         await asyncio.to_thread(planned)
         card = await _next_with(queue, f'id="approval-{change.pk}"')
@@ -197,7 +198,7 @@ def test_a_plan_arrives_in_the_queue_and_the_decision_reaches_the_requester_live
         assert "Awaiting approval" in row["html"]
 
         def approve() -> None:
-            flow.approve(Change.objects.get(pk=change.pk), world["pa"], comment="ship it")
+            change_approval.approve(Change.objects.get(pk=change.pk), world["pa"], comment="ship it")
 
         await asyncio.to_thread(approve)
         row = await _next_with(mine, "approved by pa: ship it")

@@ -19,7 +19,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts.changes import flow
+from hosts.changes import approval, errors, news
+from hosts.changes import desired as change_desired
+from hosts.changes import planning as change_planning
 from hosts.changes import tasks as change_tasks
 from hosts.models.changes import Change, ChangeHost, ChangeStatus, Profile
 from portal import access
@@ -38,10 +40,10 @@ class ProfileSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "name", "description", "settings", "hosts", "tags", "created", "updated"]
 
     def validate_settings(self, value: Any) -> dict[str, Any]:
-        # The same rules as the profile form and planning (hosts.changes.flow.validate_settings).
+        # The same rules as the profile form and planning (hosts.changes.desired.validate_settings).
         try:
-            return flow.validate_settings(value)
-        except flow.ChangeError as exc:
+            return change_desired.validate_settings(value)
+        except errors.ChangeError as exc:
             raise ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
 
 
@@ -102,10 +104,10 @@ class ChangeSerializer(serializers.ModelSerializer):
         ]
 
     def get_progress(self, change: Change) -> int:
-        # Lists annotate it (one query for the page); a single change asks hosts.changes.flow.
+        # Lists annotate it (one query for the page); a single change asks hosts.changes.news.
         if hasattr(change, "average_progress"):
             return int(change.average_progress or 0)
-        return flow.progress(change)
+        return news.progress(change)
 
 
 class ChangeDetailSerializer(ChangeSerializer):
@@ -151,7 +153,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         access.require(request.user, "change.plan", profile.project_id)
         body = PlanSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        targets = flow.hosts_of(profile)
+        targets = change_desired.hosts_of(profile)
         chosen = set(body.validated_data.get("hosts") or [])
         if chosen:
             strangers = chosen - {h.pk for h in targets}
@@ -161,8 +163,8 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         if not targets:
             raise ValidationError({"hosts": ["This profile has no hosts: assign hosts or tags first."]})
         try:
-            change = flow.profile_change(profile, request.user)
-        except flow.ChangeError as exc:
+            change = change_planning.profile_change(profile, request.user)
+        except errors.ChangeError as exc:
             # A profile stored before a rule existed: refused before any host is read.
             raise ValidationError({"settings": [p.message for p in exc.problems] or [str(exc)]}) from None
         change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
@@ -200,7 +202,7 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
         access.require(self.request.user, needed, change.project_id)
         try:
             step(change)
-        except flow.ChangeError as exc:
+        except errors.ChangeError as exc:
             raise Conflict(str(exc)) from None
         change = self.get_queryset().get(pk=change.pk)
         return Response(ChangeDetailSerializer(change).data)
@@ -217,12 +219,12 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=DecisionSerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        return self._decide(flow.approve)
+        return self._decide(approval.approve)
 
     @extend_schema(request=DecisionSerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
-        return self._decide(flow.reject)
+        return self._decide(approval.reject)
 
     @extend_schema(request=ApplySerializer, responses={200: ChangeDetailSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
@@ -234,6 +236,6 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             body.is_valid(raise_exception=True)
             if not body.validated_data["confirm"]:
                 raise ValidationError({"confirm": ["Confirm (true) that you have read the diffs."]})
-            flow.start_apply(change, request.user)
+            approval.start_apply(change, request.user)
 
         return self._flow("change.plan", start)

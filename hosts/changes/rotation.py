@@ -7,7 +7,7 @@ set up Docker TLS, dockerd's client CA (``ca.pem`` of the drop-in). The new keys
 made when the change is planned, so the approver reads the real new public halves in
 the diff; their private halves wait on the run, encrypted, until the host holds them.
 
-Applying is the change flow's own (hosts.changes.flow: backups, temporary files, restart,
+Applying is the change flow's own (hosts.changes.apply: backups, temporary files, restart,
 rollback); only verifying differs: the NEW key must log in and the new client
 certificate be accepted by dockerd over TLS, and the OLD key and certificate must be
 refused. Only then does the Host row take the new credentials, in the run's closing
@@ -28,7 +28,8 @@ import asyncssh
 from django.db.models import QuerySet
 
 from hosts import ssh
-from hosts.changes import flow as changes
+from hosts.changes import desired, errors, render
+from hosts.changes import files as change_files
 from hosts.changes.files import docker
 from hosts.fleet import engine
 from hosts.models import Host
@@ -67,18 +68,18 @@ def start(hosts: Iterable[Host], user: Any) -> Change:
     Raises ChangeError, creating nothing, when the user may not plan changes there."""
     hosts = list(hosts)
     if not hosts:
-        raise changes.ChangeError("no host to rotate")
+        raise errors.ChangeError("no host to rotate")
     projects = {h.project_id for h in hosts}
     if len(projects) != 1:
-        raise changes.ChangeError("a rotation covers the hosts of one project")
+        raise errors.ChangeError("a rotation covers the hosts of one project")
     project = hosts[0].project
     if not access.can(user, "change.plan", project.pk):
-        raise changes.ChangeError(f"{user} may not plan changes in {project}")
+        raise errors.ChangeError(f"{user} may not plan changes in {project}")
     names = ", ".join(h.name for h in hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
     return Change.objects.create(
         project=project,
         title=f"Rotate credentials of {names}"[:200],
-        settings={changes.ROTATE: {"ssh": True, "docker": True}},
+        settings={desired.ROTATE: {"ssh": True, "docker": True}},
         created_by=user,
     )
 
@@ -128,9 +129,9 @@ def replace_key(text: str, old: tuple[str, str], new_line: str) -> tuple[str, in
     return "".join(lines), count
 
 
-async def plan_one(item: RotationInput) -> changes.HostPlan:
+async def plan_one(item: RotationInput) -> render.HostPlan:
     """Read the host's authorized_keys (and dockerd's client CA); make the new keys; diff."""
-    HostPlan = changes.HostPlan
+    HostPlan = render.HostPlan
     try:
         old = _public_line(item.access.private_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
@@ -147,7 +148,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
         return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
     new_key = await asyncio.to_thread(provision.new_ssh_key, item.access.name)
     try:
-        current = changes._text(files[keys_path]) if files[keys_path].exists else ""
+        current = render.file_text(files[keys_path]) if files[keys_path].exists else ""
         rewritten, count = replace_key(current, old, new_key.public)
         if not count:
             return HostPlan(
@@ -155,7 +156,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
                 reason=f"the portal's key is not in {keys_path}, so it cannot be replaced there; "
                 "re-key this host by hand",
             )
-        entries = [changes._file_entry(files[keys_path], rewritten)]
+        entries = [render.file_entry(files[keys_path], rewritten)]
         credentials = {"ssh_private_key": new_key.private}
         plan = HostPlan(restarts=[], expect={"rotate": {"ssh": True, "docker": False}})
         ca_file = files.get(docker.CA)
@@ -163,7 +164,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
         if item.docker_tls and ca_file and ca_file.exists and drop_in and drop_in.exists:
             client_ca = await asyncio.to_thread(portal_ca.new_client_ca, item.access.name)
             client = await asyncio.to_thread(portal_ca.issue_client, client_ca, item.access.name)
-            entries.append(changes._file_entry(ca_file, client_ca.cert))
+            entries.append(render.file_entry(ca_file, client_ca.cert))
             credentials.update(
                 client_ca_cert=client_ca.cert,
                 client_ca_key=client_ca.key,
@@ -176,7 +177,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
             plan.reason = (
                 "Docker's TLS was not set up by the portal here: its client certificate is left alone"
             )
-    except changes.SettingsError as exc:
+    except change_files.SettingsError as exc:
         return HostPlan(state=HostState.REFUSED, reason=str(exc))
     plan.files = entries
     plan.credentials = json.dumps(credentials)
@@ -188,7 +189,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
 
 def pending(run: ChangeHost) -> Pending | None:
     """The rotation ``run`` applies (None: the run is not a rotation's). Called in _claim."""
-    if not changes.is_rotation(run.change):
+    if not desired.is_rotation(run.change):
         return None
     stored = str(run.credentials or "")
     return Pending(
@@ -207,7 +208,7 @@ async def _refused(old: ssh.Access) -> bool:
     except ssh.KeyRefused:
         return True
     except ssh.SSHError as exc:
-        raise changes.StepFailed("verifying", f"could not check that the old key is refused: {exc}") from None
+        raise errors.StepFailed("verifying", f"could not check that the old key is refused: {exc}") from None
 
 
 def _check_docker(item: Pending) -> None:
@@ -225,22 +226,22 @@ def _check_docker(item: Pending) -> None:
             break
         time.sleep(0.5)
     if last:
-        raise changes.StepFailed("verifying", f"Docker did not accept the new client certificate: {last}")
+        raise errors.StepFailed("verifying", f"Docker did not accept the new client certificate: {last}")
     if not engine.handshake_error(item.docker_url, item.old_trust):
-        raise changes.StepFailed("verifying", "Docker still accepts the old client certificate")
+        raise errors.StepFailed("verifying", "Docker still accepts the old client certificate")
 
 
 async def verify(old: ssh.Access, item: Pending, report: Callable[..., Any]) -> dict[str, Any]:
     """New credentials work and old ones are refused; returns the Host fields to save."""
     if not item.credentials:
-        raise changes.StepFailed("verifying", "this run holds no new credentials: plan the rotation again")
+        raise errors.StepFailed("verifying", "this run holds no new credentials: plan the rotation again")
     new = dataclasses.replace(old, private_key=item.credentials["ssh_private_key"])
     problem = await ssh.login_works(new)
     if problem:
-        raise changes.StepFailed("verifying", f"the new SSH key does not log in: {problem}")
+        raise errors.StepFailed("verifying", f"the new SSH key does not log in: {problem}")
     await report("verifying", 87, "the new SSH key logs in")
     if not await _refused(old):
-        raise changes.StepFailed(
+        raise errors.StepFailed(
             "verifying", "the old SSH key still logs in (is it authorized in another file too?)"
         )
     await report("verifying", 89, "the old SSH key is refused")

@@ -1,4 +1,4 @@
-"""Celery tasks for configuration changes: thin, the flow is hosts.changes.flow."""
+"""Celery tasks for configuration changes: thin, the flow is in hosts.changes (planning, apply, drift)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from celery import shared_task
 
-from hosts.changes import flow as changes
+from hosts.changes import apply, drift, planning, runs
 from hosts.models.changes import Change
 
 
@@ -17,14 +17,14 @@ def plan_change(change_id: int, host_ids: list[int]) -> None:
 
     change = Change.objects.select_related("project", "created_by", "reverts").get(pk=change_id)
     hosts = Host.objects.filter(project=change.project, pk__in=host_ids).order_by("name")
-    changes.plan(change, hosts)
+    planning.plan(change, hosts)
 
 
 @shared_task(name="hosts.apply_change_host", ignore_result=True, acks_late=True)
 def apply_host(run_id: int) -> str:
     """One host's part of a change. Safe to run twice: a run another task holds,
     or one already finished, is skipped."""
-    return asyncio.run(changes.apply_run(run_id))
+    return asyncio.run(apply.apply_run(run_id))
 
 
 @shared_task(name="hosts.check_drift", ignore_result=True)
@@ -32,5 +32,5 @@ def check_drift(host_ids: list[int] | None = None) -> int:
     from hosts.models import Host
 
     hosts = list(Host.objects.filter(pk__in=host_ids)) if host_ids is not None else None
-    changes.sweep_interrupted()
-    return len(changes.check_drift(hosts))
+    runs.sweep_interrupted()
+    return len(drift.check_drift(hosts))

@@ -1,6 +1,6 @@
 """Configuration changes: profiles, plan, approve, apply, verify, roll back, drift, undo.
 
-Thin: permissions from portal.access, the flow in hosts.changes.flow, the work in
+Thin: permissions from portal.access, the flow in hosts.changes (planning, approval, revert), the work in
 hosts.changes.tasks. Objects of a project the user cannot see are a 404.
 """
 
@@ -16,7 +16,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from hosts.changes import flow, rotation
+from hosts.changes import approval as change_approval
+from hosts.changes import desired, errors, news, planning, revert, rotation
+from hosts.changes import runs as change_runs
 from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
@@ -145,7 +147,7 @@ class ProfileForm(forms.Form):
     }
 
     @classmethod
-    def field_of(cls, problem: flow.Problem) -> str | None:
+    def field_of(cls, problem: errors.Problem) -> str | None:
         """The form field a refused setting belongs to (None: the whole form)."""
         return cls.FIELDS.get((problem.section, problem.key)) or cls.FIELDS.get(problem.section)
 
@@ -207,8 +209,8 @@ class ProfileForm(forms.Form):
         if not settings:
             raise forms.ValidationError("Choose at least one setting for the profile to manage.")
         try:
-            data["settings"] = flow.validate_settings(settings)
-        except flow.ChangeError as exc:
+            data["settings"] = desired.validate_settings(settings)
+        except errors.ChangeError as exc:
             for problem in exc.problems:
                 self.add_error(self.field_of(problem), problem.message)
             return data
@@ -245,7 +247,7 @@ def changes(request: HttpRequest) -> HttpResponse:
         .prefetch_related("hosts", "tags")
     )
     for profile in profiles:
-        profile.targets = flow.hosts_of(profile)  # type: ignore[attr-defined]
+        profile.targets = desired.hosts_of(profile)  # type: ignore[attr-defined]
         profile.may_plan = profile.project_id in plannable  # type: ignore[attr-defined]
     context = {
         "profiles": profiles,
@@ -299,7 +301,7 @@ def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """Plan the profile on its hosts (or the ones ticked): SSH reads only, in a task."""
     profile = _profile_or_404(request, pk, "change.plan")
-    targets = flow.hosts_of(profile)
+    targets = desired.hosts_of(profile)
     chosen = {int(v) for v in request.POST.getlist("hosts") if v.isdigit()}
     if chosen:
         targets = [h for h in targets if h.pk in chosen]
@@ -307,8 +309,8 @@ def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "This profile has no hosts: assign hosts or tags first.")
         return redirect("hosts:changes")
     try:
-        change = flow.profile_change(profile, request.user)
-    except flow.ChangeError as exc:
+        change = planning.profile_change(profile, request.user)
+    except errors.ChangeError as exc:
         messages.error(request, f"{exc}. Edit the profile first.")
         return redirect("hosts:changes")
     change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
@@ -318,7 +320,7 @@ def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
 def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = _change_or_404(request, pk)
     if change.status == ChangeStatus.APPLYING:
-        flow.sweep_interrupted(change=change)
+        change_runs.sweep_interrupted(change=change)
     runs = list(change.hosts.select_related("host"))
     if request.GET.get("runs"):
         # The page's second read, once its socket is live (static/portal/page.js): a plan
@@ -327,14 +329,15 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "change": change,
         "runs": runs,
-        "progress": flow.progress(change),
-        "topic": flow.topic(change, change.project_id),
+        "progress": news.progress(change),
+        "topic": news.topic(change, change.project_id),
         "may_approve": change.status == ChangeStatus.AWAITING_APPROVAL
         and access.can(request.user, "change.approve", change.project_id),
-        "may_apply": flow.may_apply(change, request.user) and any(r.state in flow.RUNNABLE for r in runs),
+        "may_apply": change_approval.may_apply(change, request.user)
+        and any(r.state in change_runs.RUNNABLE for r in runs),
         "may_revert": change.status in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED)
         and access.can(request.user, "change.plan", change.project_id)
-        and not flow.is_rotation(change)
+        and not desired.is_rotation(change)
         and change.hosts.filter(backups__isnull=False).exists(),
     }
     return render(request, "hosts/changes/detail.html", context)
@@ -343,7 +346,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _act(request: HttpRequest, action: Any, change: Change, done: str) -> HttpResponse:
     try:
         action()
-    except flow.ChangeError as exc:
+    except errors.ChangeError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, done)
@@ -353,13 +356,13 @@ def _act(request: HttpRequest, action: Any, change: Change, done: str) -> HttpRe
 @require_POST
 def change_approve(request: HttpRequest, pk: int) -> HttpResponse:
     change = _change_or_404(request, pk, "change.approve")
-    return _act(request, lambda: flow.approve(change, request.user), change, "Approved.")
+    return _act(request, lambda: change_approval.approve(change, request.user), change, "Approved.")
 
 
 @require_POST
 def change_reject(request: HttpRequest, pk: int) -> HttpResponse:
     change = _change_or_404(request, pk, "change.approve")
-    return _act(request, lambda: flow.reject(change, request.user), change, "Rejected.")
+    return _act(request, lambda: change_approval.reject(change, request.user), change, "Rejected.")
 
 
 @require_POST
@@ -368,15 +371,15 @@ def change_apply(request: HttpRequest, pk: int) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm you have read the diffs.")
         return redirect("hosts:change", pk=change.pk)
-    return _act(request, lambda: flow.start_apply(change, request.user), change, "Applying.")
+    return _act(request, lambda: change_approval.start_apply(change, request.user), change, "Applying.")
 
 
 @require_POST
 def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
     original = _change_or_404(request, pk, "change.plan")
     try:
-        change = flow.start_revert(original, request.user)
-    except flow.ChangeError as exc:
+        change = revert.start_revert(original, request.user)
+    except errors.ChangeError as exc:
         messages.error(request, str(exc))
         return redirect("hosts:change", pk=original.pk)
     hosts = [run.host_id for run in original.hosts.filter(backups__isnull=False).distinct()]
@@ -393,7 +396,7 @@ def host_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(request.user, "change.plan", host.project_id)
     try:
         change = rotation.start([host], request.user)
-    except flow.ChangeError as exc:
+    except errors.ChangeError as exc:
         messages.error(request, f"{exc}.")
         return redirect("hosts:host", pk=host.pk)
     change_tasks.plan_change.delay(change.pk, [host.pk])
@@ -426,8 +429,10 @@ def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(request.user, "change.plan", drift.host.project_id)
     profile = drift.profile
     try:
-        change = flow.profile_change(profile, request.user, f"Bring {drift.host.name} back to {profile.name}")
-    except flow.ChangeError as exc:
+        change = planning.profile_change(
+            profile, request.user, f"Bring {drift.host.name} back to {profile.name}"
+        )
+    except errors.ChangeError as exc:
         messages.error(request, f"{exc}. Edit the profile first.")
         return redirect("hosts:changes")
     change_tasks.plan_change.delay(change.pk, [drift.host_id])

@@ -110,7 +110,7 @@ def user_data(seed: HostSeed, profile_settings: Mapping[str, Any] | None = None)
 def _profile_files(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A configuration profile's daemon.json, if it sets one, written at first boot.
 
-    sshd and the firewall are left to the configuration flow (hosts.changes.flow) after
+    sshd and the firewall are left to the configuration flow (hosts.changes) after
     enrollment: it reads the host's own files, which a first boot cannot.
     """
     from hosts.changes.files import daemon_json

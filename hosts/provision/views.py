@@ -48,7 +48,7 @@ def _allowed_vcenters(user: Any) -> Any:
 
 def _allowed_profile(profile: Profile | None) -> Profile | None:
     """A profile written into a new host's first boot obeys the same rules as a change."""
-    from hosts.changes.flow import settings_problems
+    from hosts.changes.desired import settings_problems
 
     problems = settings_problems(profile.settings) if profile is not None else []
     if problems:

@@ -2,7 +2,7 @@
 `python -m tests.bench.push --hosts 50`.
 
 The portal's run is plan (read, render, diff) then apply (backup, temporary file,
-``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes.flow``;
+``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes`` (planning, approval, apply);
 each host's apply is the body of the per-host Celery task, all run in one event
 loop here as a worker with that many slots would. Ansible (ansible-core from
 PyPI) makes the same kind of change with its defaults: ``lineinfile`` with

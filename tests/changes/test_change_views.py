@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hosts.changes import flow
+from hosts.changes import approval, render
 from hosts.models import Change, ChangeHost, Host, Profile
 from portal.models import AuditEntry, Project, Role
 
@@ -71,7 +71,7 @@ def test_a_provisioners_plan_waits_for_a_project_admin(client, setup) -> None:
     page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
     assert 'id="approve"' not in page and 'id="apply"' not in page
     assert client.post(f"/hosts/changes/{change.pk}/approve/").status_code == 403
-    assert not flow.may_apply(change, users["prov"])
+    assert not approval.may_apply(change, users["prov"])
 
     client.force_login(users["admin"])
     assert 'id="approve"' in client.get(f"/hosts/changes/{change.pk}/").content.decode()
@@ -117,21 +117,21 @@ def test_profile_form_refuses_bad_values_and_insecure_docker_for_non_admins(clie
 
 def test_lockout_guard_rules() -> None:
     facts = {"sshd": {"PermitRootLogin": "prohibit-password"}, "open_ports": {("tcp", 22)}}
-    assert flow.lockout_reasons(facts, user="root", port=22) == []
-    assert flow.lockout_reasons({**facts, "sshd": {"PermitRootLogin": "no"}}, user="root", port=22)
-    assert flow.lockout_reasons({**facts, "sshd": {"PermitRootLogin": "no"}}, user="ops", port=22) == []
-    assert flow.lockout_reasons({**facts, "sshd": {"AllowUsers": "op*"}}, user="ops", port=22) == []
-    assert flow.lockout_reasons(
+    assert render.lockout_reasons(facts, user="root", port=22) == []
+    assert render.lockout_reasons({**facts, "sshd": {"PermitRootLogin": "no"}}, user="root", port=22)
+    assert render.lockout_reasons({**facts, "sshd": {"PermitRootLogin": "no"}}, user="ops", port=22) == []
+    assert render.lockout_reasons({**facts, "sshd": {"AllowUsers": "op*"}}, user="ops", port=22) == []
+    assert render.lockout_reasons(
         {**facts, "sshd": {"AllowGroups": "wheel"}}, user="ops", port=22, groups=["ops"]
     )
     assert (
-        flow.lockout_reasons(
+        render.lockout_reasons(
             {**facts, "sshd": {"AllowGroups": "wheel"}}, user="ops", port=22, groups=["wheel"]
         )
         == []
     )
-    assert flow.lockout_reasons({**facts, "sshd": {"Port": "2222"}}, user="root", port=22)
-    assert flow.lockout_reasons({**facts, "sshd": {"PubkeyAuthentication": "no"}}, user="root", port=22)
+    assert render.lockout_reasons({**facts, "sshd": {"Port": "2222"}}, user="root", port=22)
+    assert render.lockout_reasons({**facts, "sshd": {"PubkeyAuthentication": "no"}}, user="root", port=22)
 
 
 def test_the_drift_check_runs_as_a_watcher() -> None:

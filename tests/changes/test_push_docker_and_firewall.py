@@ -9,7 +9,9 @@ import docker
 import pytest
 import requests
 
-from hosts.changes import flow
+from hosts.changes import approval, planning, verify
+from hosts.changes import drift as change_drift
+from hosts.changes import revert as change_revert
 from hosts.fleet import engine
 from hosts.models import Change, ChangeHost, Drift, Host
 from hosts.provision import ca as portal_ca
@@ -22,12 +24,12 @@ pytestmark = pytest.mark.lab
 
 def planned(project, user, host, settings):  # type: ignore[no-untyped-def]
     change = Change.objects.create(project=project, title="test", settings=settings, created_by=user)
-    flow.plan(change, [host])
+    planning.plan(change, [host])
     return change
 
 
 def applied(change, user, host):  # type: ignore[no-untyped-def]
-    flow.start_apply(change, user)
+    approval.start_apply(change, user)
     return wait_runs(change)[host.name]
 
 
@@ -88,8 +90,8 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
     assert "--tlsverify" in lab_run(lab, "ps -o args= -C dockerd")
 
     # Undo: the drop-in, certificates and rule go, the endpoint in the portal is put back.
-    revert = flow.start_revert(change, admin)
-    flow.plan(revert, [host])
+    revert = change_revert.start_revert(change, admin)
+    planning.plan(revert, [host])
     revert_run = ChangeHost.objects.get(change=revert)
     assert revert_run.state == "planned", revert_run.reason
     assert "BEGIN PRIVATE KEY" not in str(revert_run.files)
@@ -126,7 +128,7 @@ def test_firewall_change_opens_and_closes_a_port_seen_from_outside(
             timeout=10,
             what="the listener inside the host",
         )
-        assert not flow.port_answers(address, 8080, timeout=1.5)
+        assert not verify.port_answers(address, 8080, timeout=1.5)
         run = applied(planned(project, admin, host, {"firewall": {"open": ["tcp/8080"]}}), admin, host)
         assert run.state == "applied", f"{run.reason}\n{run.log}"
         assert requests.get(f"http://{address}:8080/", timeout=5).status_code == 200
@@ -135,18 +137,18 @@ def test_firewall_change_opens_and_closes_a_port_seen_from_outside(
         # Hand-edited on the host: the portal's drift check sees it, with the diff.
         profile = host.project.profiles.create(name="web", settings={"firewall": {"open": ["tcp/8080"]}})
         profile.hosts.add(host)
-        assert [d.state for d in flow.check_drift([host])] == ["in_sync"]
+        assert [d.state for d in change_drift.check_drift([host])] == ["in_sync"]
         lab_run(lab, "sed -i '/--dport 8080/d' /etc/systemd/scripts/ip4save")
-        (drift,) = flow.check_drift([host])
+        (drift,) = change_drift.check_drift([host])
         assert drift.state == "drifted" and "+-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT" in drift.diff
         assert Drift.objects.get(host=host).state == "drifted"
         fix = planned(project, admin, host, profile.settings)
         assert applied(fix, admin, host).state == "applied"
-        assert [d.state for d in flow.check_drift([host])] == ["in_sync"]
+        assert [d.state for d in change_drift.check_drift([host])] == ["in_sync"]
 
         run = applied(planned(project, admin, host, {"firewall": {"closed": ["tcp/8080"]}}), admin, host)
         assert run.state == "applied", f"{run.reason}\n{run.log}"
-        assert not flow.port_answers(address, 8080, timeout=1.5)
+        assert not verify.port_answers(address, 8080, timeout=1.5)
     finally:
         lab_run(lab, "pkill -f 'http.server 8080'", check=False)
     assert Host.objects.get(pk=host.pk).ssh_port == 22

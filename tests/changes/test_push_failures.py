@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from hosts.changes import flow
+from hosts.changes import approval, errors, planning
+from hosts.changes import revert as change_revert
+from hosts.changes import runs as change_runs
 from hosts.models import Change, ChangeHost, FileBackup
 from portal.models import Role
 from tests.changes.conftest import can_log_in, lab_run, set_link, wait_runs
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.lab
 
 def planned(project, user, hosts, settings):  # type: ignore[no-untyped-def]
     change = Change.objects.create(project=project, title="test", settings=settings, created_by=user)
-    flow.plan(change, hosts)
+    planning.plan(change, hosts)
     return change
 
 
@@ -43,8 +45,8 @@ def test_a_lock_out_is_refused_at_plan_time(change_lab, make_host, make_user, pr
         change = planned(project, admin, [host], settings)
         run = ChangeHost.objects.get(change=change)
         assert run.state == "refused" and words in run.reason, run.reason
-        with pytest.raises(flow.ChangeError, match="anything left to apply"):
-            flow.start_apply(change, admin)
+        with pytest.raises(errors.ChangeError, match="anything left to apply"):
+            approval.start_apply(change, admin)
 
 
 def test_validation_failure_changes_and_restarts_nothing(
@@ -58,7 +60,7 @@ def test_validation_failure_changes_and_restarts_nothing(
     try:
         before, pid = lab_run(lab, "cat /etc/ssh/sshd_config"), sshd_pid(lab)
         change = planned(project, admin, [host], {"sshd": {"MaxAuthTries": 2}})
-        flow.start_apply(change, admin)
+        approval.start_apply(change, admin)
         run = wait_runs(change)[host.name]
         assert run.state == "failed"
         assert "sshd -t refused" in run.reason and "nothing was changed" in run.reason
@@ -85,7 +87,7 @@ def test_a_service_that_fails_after_restart_is_rolled_back_and_verified(
         )
         change = planned(project, admin, [host], {"sshd": {"Port": 2200}, "firewall": {"open": ["tcp/2200"]}})
         assert ChangeHost.objects.get(change=change).state == "planned"
-        flow.start_apply(change, admin)
+        approval.start_apply(change, admin)
         run = wait_runs(change)[host.name]
         assert run.state == "rolled_back", f"{run.reason}\n{run.log}"
         assert run.reason.startswith("rolled back:")
@@ -112,7 +114,7 @@ def test_a_host_lost_mid_run_leaves_the_others_finished(
     before = lab_run(reachable, "cat /etc/ssh/sshd_config")
     set_link(lost, up=False)
     try:
-        flow.start_apply(change, admin)
+        approval.start_apply(change, admin)
         runs = wait_runs(change)
     finally:
         set_link(lost, up=True)
@@ -123,14 +125,14 @@ def test_a_host_lost_mid_run_leaves_the_others_finished(
     assert change.status == "partial"
     # Applying again finishes the host that came back, and leaves the finished one alone.
     common.wait_until(lambda: can_log_in(lost), timeout=20, what="the lost host back")
-    flow.start_apply(change, admin)
+    approval.start_apply(change, admin)
     runs = wait_runs(change)
     assert {run.state for run in runs.values()} == {"applied"}
     assert "ClientAliveInterval 120" in lab_run(lost, "cat /etc/ssh/sshd_config")
     # Put both back for the other tests.
-    revert = flow.start_revert(change, admin)
-    flow.plan(revert, hosts)
-    flow.start_apply(revert, admin)
+    revert = change_revert.start_revert(change, admin)
+    planning.plan(revert, hosts)
+    approval.start_apply(revert, admin)
     assert {run.state for run in wait_runs(revert).values()} == {"applied"}
     assert lab_run(reachable, "cat /etc/ssh/sshd_config") == before
 
@@ -155,7 +157,7 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
 
         # The task goes to a worker process of our own, the one we kill.
         monkeypatch.setattr(change_tasks.apply_host, "delay", lambda run_id: None)
-        flow.start_apply(change, admin)
+        approval.start_apply(change, admin)
         run = ChangeHost.objects.get(change=change)
         code = (
             "import django; django.setup(); from hosts.changes.tasks import apply_host; "
@@ -184,21 +186,21 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
             worker.wait()
         run.refresh_from_db()
         assert run.state == "applying"
-        assert flow.sweep_interrupted(change=change, older_than=timedelta(0)) == 1
+        assert change_runs.sweep_interrupted(change=change, older_than=timedelta(0)) == 1
         run.refresh_from_db()
         assert run.state == "interrupted" and "original files are kept" in run.reason
         backup = FileBackup.objects.get(run=run, path="/etc/ssh/sshd_config")
         monkeypatch.undo()
         common.wait_until(lambda: can_log_in(lab), timeout=30, what="sshd back")
-        flow.start_apply(change, admin)
+        approval.start_apply(change, admin)
         run = wait_runs(change)[host.name]
         assert run.state == "applied", f"{run.reason}\n{run.log}"
         # The backup is still the original, not the file the first attempt had written.
         assert FileBackup.objects.filter(run=run).count() == 1
         assert FileBackup.objects.get(pk=backup.pk).content == backup.content
-        revert = flow.start_revert(change, admin)
-        flow.plan(revert, [host])
-        flow.start_apply(revert, admin)
+        revert = change_revert.start_revert(change, admin)
+        planning.plan(revert, [host])
+        approval.start_apply(revert, admin)
         assert wait_runs(revert)[host.name].state == "applied"
         assert lab_run(lab, "cat /etc/ssh/sshd_config") == original
     finally:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hosts.changes import flow
+from hosts.changes import approval as change_approval
+from hosts.changes import planning
+from hosts.changes import revert as change_revert
 from hosts.models import Change, ChangeHost, FileBackup
 from portal.models import AuditEntry, Role
 from tests.changes.conftest import can_log_in, lab_run, wait_runs
@@ -38,7 +40,7 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
         settings={"sshd": {"AllowUsers": "root", "MaxAuthTries": 3}},
         created_by=admin,
     )
-    flow.plan(change, [host])
+    planning.plan(change, [host])
     run = ChangeHost.objects.get(change=change)
     assert run.state == "planned", run.reason
     assert run.restarts == ["sshd"]
@@ -48,7 +50,7 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
     change.refresh_from_db()
     assert change.status == "planned"  # a Project admin's own plan needs no second approval
 
-    flow.start_apply(change, admin)
+    change_approval.start_apply(change, admin)
     runs = wait_runs(change)
     assert runs[host.name].state == "applied", runs[host.name].reason
     assert not can_log_in(lab, user="ops")
@@ -61,11 +63,11 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
     actions = set(AuditEntry.objects.filter(object_id=str(change.pk)).values_list("action", flat=True))
     assert {"change.plan", "change.apply", "change.applied"} <= actions
 
-    revert = flow.start_revert(change, admin)
-    flow.plan(revert, [host])
+    revert = change_revert.start_revert(change, admin)
+    planning.plan(revert, [host])
     revert_run = ChangeHost.objects.get(change=revert)
     assert revert_run.state == "planned" and "-AllowUsers root" in revert_run.files[0]["diff"]
-    flow.start_apply(revert, admin)
+    change_approval.start_apply(revert, admin)
     runs = wait_runs(revert)
     assert runs[host.name].state == "applied", runs[host.name].reason
     assert lab_run(lab, "cat /etc/ssh/sshd_config") == original

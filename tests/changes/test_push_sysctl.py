@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from hosts.changes import flow
+from hosts.changes import approval, planning
+from hosts.changes import revert as change_revert
 from hosts.changes.files import sysctl
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
@@ -46,9 +47,9 @@ def test_kernel_parameters_are_applied_read_back_and_undone(
     assert file_on(lab) == sysctl.HEADER + "".join(f"{k} = {v}\n" for k, v in zip(KEYS, wanted, strict=True))
 
     # Undo: the file is gone again, as it was, and the kernel has its earlier values back.
-    revert = flow.start_revert(change, admin)
-    flow.plan(revert, [host])
-    flow.start_apply(revert, admin)
+    revert = change_revert.start_revert(change, admin)
+    planning.plan(revert, [host])
+    approval.start_apply(revert, admin)
     undone = wait_runs(revert)[host.name]
     assert undone.state == "applied", f"{undone.reason}\n{undone.log}"
     assert file_on(lab).strip() == "ABSENT"

@@ -22,7 +22,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hosts import ssh
-from hosts.changes import flow, rotation
+from hosts.changes import approval as change_approval
+from hosts.changes import errors, planning, revert, rotation
 from hosts.fleet import engine
 from hosts.fleet import tasks as host_tasks
 from hosts.models import Change, ChangeHost, Host
@@ -57,8 +58,8 @@ def docker_tls_host(lab: dict[str, Any], make_host: Any, admin: Any, project: Pr
     change = Change.objects.create(
         project=project, title="tls", settings={"docker_api": {"enabled": True}}, created_by=admin
     )
-    flow.plan(change, [host])
-    flow.start_apply(change, admin)
+    planning.plan(change, [host])
+    change_approval.start_apply(change, admin)
     run = wait_runs(change)[host.name]
     assert run.state == "applied", f"{run.reason}\n{run.log}"
     host.refresh_from_db()
@@ -185,8 +186,8 @@ def test_rotate_credentials_command_rekeys_a_docker_tls_host_and_old_ones_are_re
     assert entry.after["ssh_key"].startswith("SHA256:") and "client_ca" in entry.after
     assert "PRIVATE KEY" not in str(entry.after) and "BEGIN" not in str(entry.after)
     # A rotation is not undone (that would put the old key back).
-    with pytest.raises(flow.ChangeError, match="not undone"):
-        flow.start_revert(change, admin)
+    with pytest.raises(errors.ChangeError, match="not undone"):
+        revert.start_revert(change, admin)
 
 
 @pytest.mark.lab
@@ -243,7 +244,7 @@ def test_a_viewer_or_another_projects_provisioner_rotates_nothing(make_user, cli
         with pytest.raises(CommandError) as refused:
             call_command("rotate_credentials", "web-1", "--user", name)
         assert refused.value.returncode == 2 and "may rotate" in str(refused.value)
-        with pytest.raises(flow.ChangeError):
+        with pytest.raises(errors.ChangeError):
             rotation.start([host], _user(name))
     assert not Change.objects.exists()
     # --all as the stranger covers their own project only: no host there, nothing created.

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 
-from hosts.changes import flow
+from hosts.changes import planning
 from hosts.changes.api import ProfileSerializer
 from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
 from hosts.provision import enrollment
@@ -185,7 +185,7 @@ def test_a_change_planned_before_the_rules_cannot_be_planned_or_applied(client, 
     waiting = Change.objects.create(
         project=world["project"], title="old", settings=bad, created_by=world["pa"]
     )
-    flow.plan(waiting, [host])
+    planning.plan(waiting, [host])
     waiting.refresh_from_db()
     assert waiting.status == "failed"
     assert not ChangeHost.objects.filter(change=waiting).exists()  # no run: no SSH was tried

@@ -10,7 +10,7 @@ import pytest
 
 from hosts.changes.diff_risk import mark
 from hosts.changes.files import daemon_json, docker, firewall, sshd, sysctl
-from hosts.changes.flow import unified_diff
+from hosts.changes.render import unified_diff
 from hosts.models import Change, ChangeHost, Host
 from portal.models import Project, Role
 from tests.changes.test_renderers import PHOTON_DOCKER_UNIT, PHOTON_IP4SAVE, PHOTON_SSHD

@@ -291,7 +291,7 @@ NOT_SECRET = {
     "token_fetches",
     "hosts.vsphere.client.Page.token",
     "registry.images.Image.author",
-    "hosts.changes.flow.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
+    "hosts.changes.errors.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
 }
 SECRET_NAME = re.compile(r"password|private|secret|token|(^|_)key($|_)|credential", re.IGNORECASE)
 

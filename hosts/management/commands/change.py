@@ -2,7 +2,7 @@
 
 It acts as the person named with --user and asks portal.access like the UI: a
 Provisioner's plan waits for a Project admin's approval, exactly as in the portal.
-The flow, the tasks and the audit trail are the portal's own (hosts.changes.flow).
+The flow, the tasks and the audit trail are the portal's own (hosts.changes: planning, approval, apply).
 Prints one summary line; the exit code says how it went.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hosts.changes import flow
+from hosts.changes import approval as change_approval
+from hosts.changes import desired, errors, planning, runs
 from hosts.changes import tasks as change_tasks
 from hosts.management.change_commands import (
     AWAITING,
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         profile = self._profile(user, options["profile"], options["project"])
         if not access.can(user, "change.plan", profile.project_id):
             raise CommandError(f"{user} may not plan changes in {profile.project}.", returncode=REFUSED)
-        targets = flow.hosts_of(profile)
+        targets = desired.hosts_of(profile)
         wanted = {name.strip() for name in options["hosts"].split(",") if name.strip()}
         if wanted:
             unknown = wanted - {h.name for h in targets}
@@ -58,8 +59,8 @@ class Command(BaseCommand):
                 f"Profile {profile.name} has no hosts: assign hosts or tags first.", returncode=REFUSED
             )
         try:
-            change = flow.profile_change(profile, user)
-        except flow.ChangeError as exc:
+            change = planning.profile_change(profile, user)
+        except errors.ChangeError as exc:
             raise CommandError(f"{exc}.", returncode=REFUSED) from None
         # The plan task's own body, run here: the script waits for it anyway.
         change_tasks.plan_change.run(change.pk, [h.pk for h in targets])
@@ -70,12 +71,12 @@ class Command(BaseCommand):
         if change.status == ChangeStatus.AWAITING_APPROVAL:
             self._finish(change, "planned, awaiting a Project admin's approval", code=AWAITING)
             return
-        if not any(run.state in flow.RUNNABLE for run in change.hosts.all()):
+        if not any(run.state in runs.RUNNABLE for run in change.hosts.all()):
             self._finish(change, "planned, nothing to apply")
             return
         try:
-            flow.start_apply(change, user)
-        except flow.ChangeError as exc:
+            change_approval.start_apply(change, user)
+        except errors.ChangeError as exc:
             raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         if not wait_settled([change], options["timeout"]):
             self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)

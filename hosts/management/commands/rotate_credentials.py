@@ -14,7 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hosts.changes import flow, rotation
+from hosts.changes import approval as change_approval
+from hosts.changes import errors, rotation, runs
 from hosts.changes import tasks as change_tasks
 from hosts.management.change_commands import (
     AWAITING,
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             targets = list(group)
             try:
                 change = rotation.start(targets, user)
-            except flow.ChangeError as exc:
+            except errors.ChangeError as exc:
                 raise CommandError(f"{exc}.", returncode=REFUSED) from None
             # The plan task's own body, run here: the script waits for it anyway.
             change_tasks.plan_change.run(change.pk, [h.pk for h in targets])
@@ -62,10 +63,10 @@ class Command(BaseCommand):
             self._finish(created, "planned, awaiting a Project admin's approval", code=AWAITING)
             return
         for change in created:
-            if any(run.state in flow.RUNNABLE for run in change.hosts.all()):
+            if any(run.state in runs.RUNNABLE for run in change.hosts.all()):
                 try:
-                    flow.start_apply(change, user)
-                except flow.ChangeError as exc:
+                    change_approval.start_apply(change, user)
+                except errors.ChangeError as exc:
                     raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         if not wait_settled(created, options["timeout"]):
             self._finish(created, f"still applying after {options['timeout']:.0f} s", code=FAILED)

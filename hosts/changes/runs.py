@@ -1,0 +1,247 @@
+"""One host's run of a change, in the database: claimed by one task, its progress, the
+originals kept once, and how it ends. The database is the truth: a task may die at any
+line, and its run is then found ``interrupted`` with its backups kept."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hosts import ssh
+from hosts.changes import rotation
+from hosts.changes.news import publish_change, publish_run
+from hosts.models import Host
+from hosts.models.changes import (
+    Change,
+    ChangeHost,
+    ChangeStatus,
+    FileBackup,
+    HostState,
+)
+from hosts.provision import ca as portal_ca
+from portal import audit, events
+from portal.models import Event
+
+#: A run still "applying" without a heartbeat for this long lost its worker.
+INTERRUPTED_AFTER = timedelta(minutes=5)
+
+
+#: Hosts of a change that (re)applying takes on.
+RUNNABLE = (
+    HostState.PLANNED,
+    HostState.INTERRUPTED,
+    HostState.FAILED,
+    HostState.ROLLED_BACK,
+    HostState.UNREACHABLE,
+)
+
+
+@dataclass
+class Context:
+    run_id: int
+    host_id: int
+    change_id: int
+    access: ssh.Access
+    files: list[dict[str, Any]]
+    restarts: list[str]
+    expect: dict[str, Any]
+    host_names: list[str]
+    docker_url: str
+    reverting: bool
+    #: Revert runs: path -> (existed, bytes, mode) to write back.
+    restore: dict[str, tuple[bool, bytes, int]] = field(default_factory=dict)
+    endpoint_restore: dict[str, Any] | None = None
+    #: The kernel's values, before this run, of the parameters its sysctl file sets (for a
+    #: revert: before the change it undoes): files alone do not unset what sysctl -p set.
+    kernel_before: dict[str, str] = field(default_factory=dict)
+    #: The client CA made for this host by a Docker TLS run (in memory only: its key is saved,
+    #: encrypted, on the Host once the new endpoint answered).
+    client_ca: portal_ca.ClientCa | None = None
+    #: A credential rotation's new and old credentials (hosts.changes.rotation.Pending).
+    rotation: Any = None
+
+
+def claim(run_id: int) -> Context | None:
+    """Take a run for this task; None when another task has it or it is done."""
+    with transaction.atomic():
+        run = ChangeHost.objects.select_for_update().select_related("host", "change").get(pk=run_id)
+        fresh = run.heartbeat and run.heartbeat > timezone.now() - INTERRUPTED_AFTER
+        if run.state == HostState.APPLYING and fresh:
+            return None
+        if run.state not in (HostState.QUEUED, HostState.APPLYING, HostState.INTERRUPTED):
+            return None
+        run.state, run.started, run.heartbeat = HostState.APPLYING, timezone.now(), timezone.now()
+        run.step, run.progress = "connecting", 5
+        run.save(update_fields=["state", "started", "heartbeat", "step", "progress"])
+    host = run.host
+    context = Context(
+        run_id=run.pk,
+        host_id=host.pk,
+        change_id=run.change_id,
+        access=ssh.Access.of(host),
+        files=run.files,
+        restarts=run.restarts,
+        expect=run.expect,
+        host_names=[host.address, host.name],
+        docker_url=host.docker_url,
+        reverting=run.change.reverts_id is not None,
+    )
+    context.rotation = rotation.pending(run)
+    if context.reverting:
+        original = ChangeHost.objects.filter(change_id=run.change.reverts_id, host=host).first()
+        if original is not None:
+            for backup in original.backups.all():
+                context.restore[backup.path] = (
+                    backup.existed,
+                    base64.b64decode(str(backup.content)),
+                    backup.mode,
+                )
+            if original.endpoint_before:
+                context.endpoint_restore = json.loads(str(original.endpoint_before))
+            context.kernel_before = dict(original.expect.get("kernel_before") or {})
+    publish_run(run)
+    return context
+
+
+def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
+    run = ChangeHost.objects.select_related("host", "change").get(pk=run_id)
+    run.step, run.progress, run.heartbeat = step, progress, timezone.now()
+    if line:
+        run.log += f"{timezone.now():%H:%M:%S} {line}\n"
+    run.save(update_fields=["step", "progress", "heartbeat", "log"])
+    publish_run(run)
+
+
+def keep_backups(run_id: int, originals: dict[str, ssh.RemoteFile]) -> None:
+    """The original files, kept once: a second attempt must not back up our own writes."""
+    run = ChangeHost.objects.get(pk=run_id)
+    have = set(run.backups.values_list("path", flat=True))
+    for path, remote in originals.items():
+        if path not in have:
+            FileBackup.objects.create(
+                run=run,
+                path=path,
+                existed=remote.exists,
+                content=base64.b64encode(remote.data).decode() if remote.exists else "",
+                mode=remote.mode,
+            )
+
+
+def backups_of(run_id: int) -> dict[str, tuple[bool, bytes, int]]:
+    return {
+        b.path: (b.existed, base64.b64decode(str(b.content)) if b.existed else b"", b.mode)
+        for b in FileBackup.objects.filter(run_id=run_id)
+    }
+
+
+def save_kernel_values(run_id: int, values: dict[str, str]) -> None:
+    with transaction.atomic():
+        run = ChangeHost.objects.select_for_update().get(pk=run_id)
+        run.expect = {**run.expect, "kernel_before": values}
+        run.save(update_fields=["expect"])
+
+
+def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any] | None = None) -> None:
+    with transaction.atomic():
+        run = ChangeHost.objects.select_for_update().select_related("host", "change").get(pk=run_id)
+        run.state, run.reason, run.finished = state, reason, timezone.now()
+        run.progress = 100
+        run.step = {HostState.APPLIED: "done", HostState.ROLLED_BACK: "rolled back"}.get(state, "failed")
+        run.log += f"{timezone.now():%H:%M:%S} {run.get_state_display()}{': ' + reason if reason else ''}\n"
+        if endpoint and state == HostState.APPLIED:
+            host = Host.objects.select_for_update().get(pk=run.host_id)
+            if "docker_url" in endpoint and not run.endpoint_before:
+                run.endpoint_before = json.dumps(
+                    {
+                        "docker_url": host.docker_url,
+                        "tls_ca": host.tls_ca,
+                        "tls_fingerprint": host.tls_fingerprint,
+                        "tls_client_cert": host.tls_client_cert,
+                        "tls_client_key": str(host.tls_client_key or ""),
+                        "client_ca_cert": host.client_ca_cert,
+                        "client_ca_key": str(host.client_ca_key or ""),
+                        "insecure": host.insecure,
+                    }
+                )
+            for name, value in endpoint.items():
+                setattr(host, name, value)
+            host.save()
+        # A rotation's new keys now live on the Host only.
+        rotated = bool(endpoint) and state == HostState.APPLIED and bool(str(run.credentials or ""))
+        if rotated:
+            run.credentials = ""
+        run.save()
+    if rotated:
+        rotation.record(run)
+    change = run.change
+    action = {HostState.APPLIED: "change.applied", HostState.ROLLED_BACK: "change.rollback"}.get(
+        state, "change.failed"
+    )
+    audit.record(
+        action,
+        obj=change,
+        project=change.project,
+        actor=change.applied_by,
+        after={
+            "host": run.host.name,
+            "state": state,
+            "reason": reason,
+            "diff": "".join(f["diff"] for f in run.files if not f.get("secret")),
+        },
+    )
+    if state != HostState.APPLIED:
+        events.notify(
+            f"{change}: {run.host.name} {run.get_state_display().lower()}: {reason}",
+            severity=Event.Severity.ERROR if state == HostState.FAILED else Event.Severity.WARNING,
+            obj=change,
+            project=change.project_id,
+        )
+    publish_run(run)
+    finish_change(change.pk)
+
+
+def finish_change(change_id: int) -> None:
+    with transaction.atomic():
+        change = Change.objects.select_for_update().get(pk=change_id)
+        states = set(change.hosts.values_list("state", flat=True))
+        busy = {HostState.QUEUED, HostState.APPLYING}
+        if states & busy or change.status not in (
+            ChangeStatus.APPLYING,
+            ChangeStatus.PARTIAL,
+            ChangeStatus.FAILED,
+        ):
+            return
+        bad = {HostState.FAILED, HostState.ROLLED_BACK, HostState.INTERRUPTED, HostState.UNREACHABLE}
+        if not states & bad:
+            change.status = ChangeStatus.APPLIED
+        elif HostState.APPLIED in states:
+            change.status = ChangeStatus.PARTIAL
+        else:
+            change.status = ChangeStatus.FAILED
+        change.finished_at = timezone.now()
+        change.save(update_fields=["status", "finished_at"])
+    publish_change(change)
+
+
+def sweep_interrupted(*, change: Change | None = None, older_than: timedelta = INTERRUPTED_AFTER) -> int:
+    """Runs left "applying" by a worker that died: mark them interrupted (backups kept)."""
+    stale = ChangeHost.objects.filter(state=HostState.APPLYING, heartbeat__lt=timezone.now() - older_than)
+    if change is not None:
+        stale = stale.filter(change=change)
+    count = 0
+    for run in stale.select_related("change", "host"):
+        run.state = HostState.INTERRUPTED
+        run.reason = (
+            f"the worker stopped during “{run.step}”; the original files are kept; apply again to finish"
+        )
+        run.save(update_fields=["state", "reason"])
+        count += 1
+        publish_run(run)
+        finish_change(run.change_id)
+    return count
