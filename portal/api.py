@@ -3,24 +3,21 @@
 Every endpoint authenticates with a personal token (portal.api_auth) or the
 browser session, and asks portal.access exactly as the UI does, so the API can
 never do what the UI forbids. Lists are paged; unknown filters are refused.
-Apps add their own viewsets to ``router`` in their api.py.
+The URLs, the portal's and the apps' viewsets together, are ``portal.api_urls``.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from csp.decorators import csp_update
-from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
-from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework import routers, serializers, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
 from . import access
 from .api_policy import StrictFilters
+from .audit_views import AuditFilterForm, narrow_audit, visible_audit
 from .models import AuditEntry, Event, Project
 
 
@@ -89,8 +86,6 @@ class AuditViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     filters: ClassVar[dict[str, str]] = {"person": "", "action": "", "object": "", "since": "", "until": ""}
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
-        from .audit_views import AuditFilterForm, narrow_audit, visible_audit
-
         entries, _ = visible_audit(self.request.user)
         form = AuditFilterForm(self.filter_params(self.request))
         if not form.is_valid():
@@ -123,57 +118,3 @@ class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
                 raise ValidationError({"severity": [f"One of {', '.join(Event.Severity.values)}."]})
             events = events.filter(severity=params["severity"])
         return events
-
-
-class Router(routers.DefaultRouter):
-    # JSON only: no format-suffix routes (/api/audit.json) to document or probe.
-    include_format_suffixes = False
-
-
-#: Register app viewsets with basename "api-…": the UI's URL names must never collide.
-router = Router()
-router.register("projects", ProjectViewSet, basename="api-project")
-router.register("audit", AuditViewSet, basename="api-audit")
-router.register("events", EventViewSet, basename="api-event")
-
-
-def _api_views(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
-    # DRF authenticates (token or session) inside the view; the login-redirect
-    # middleware must not send API clients to an HTML sign-in page first.
-    for pattern in patterns:
-        if isinstance(pattern, URLPattern):
-            pattern.callback = login_not_required(pattern.callback)
-    return patterns
-
-
-def urlpatterns() -> list[URLPattern | URLResolver]:
-    return _api_views(
-        [
-            path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-            # The split view serves its start-up script as a file: the CSP allows no inline
-            # script. Swagger UI styles itself inline: on this page alone, styles may be.
-            path(
-                "docs/",
-                csp_update({"style-src": ["'unsafe-inline'"]})(
-                    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
-                ),
-                name="api-docs",
-            ),
-            *router.urls,
-        ]
-    )
-
-
-# The apps' viewsets (hosts/api.py, registry/api.py), after the portal's own.
-from hosts.changes import api as changes_api  # noqa: E402
-from hosts.fleet import api as fleet_api  # noqa: E402
-from hosts.vsphere import api as vsphere_api  # noqa: E402
-from registry import api as registry_api  # noqa: E402
-
-router.register("hosts", fleet_api.HostViewSet, basename="api-host")
-router.register("vcenters", vsphere_api.VCenterViewSet, basename="api-vcenter")
-router.register("vms", vsphere_api.VmViewSet, basename="api-vm")
-router.register("vm-tasks", vsphere_api.VmTaskViewSet, basename="api-vm-task")
-router.register("profiles", changes_api.ProfileViewSet, basename="api-profile")
-router.register("changes", changes_api.ChangeViewSet, basename="api-change")
-router.register("registries", registry_api.RegistryViewSet, basename="api-registry")

@@ -37,6 +37,7 @@ class InProcessResult:
 
 
 def _run_in_process(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], task_id: str) -> Any:
+    # Imported when a task runs: this module is loaded before Django's settings are.
     from django.db import close_old_connections
 
     try:

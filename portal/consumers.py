@@ -10,6 +10,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
+from django.utils.module_loading import import_string
 
 from . import access
 from .live import access_group, bind_consumer_loop, group_name
@@ -83,8 +84,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 return
 
     async def _follow(self, topic: str, dotted: str) -> None:
-        from django.utils.module_loading import import_string
-
         loop = asyncio.get_running_loop()
         checked = loop.time()
         try:

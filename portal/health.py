@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from .tasks import ping
+
 DEADLINE = 3.0
 
 
@@ -43,8 +45,6 @@ def _cache() -> None:
 
 
 def _tasks() -> None:
-    from .tasks import ping
-
     # retry=False: with the broker down, fail now rather than retry for seconds.
     result = ping.apply_async(retry=False)
     try:

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import access, health
+from . import dashboard as dashboard_panels
 from .audit_views import visible_audit
 from .models import Membership
 
@@ -23,17 +24,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     memberships = Membership.objects.filter(user=request.user).select_related("project")
     entries, topics = visible_audit(request.user)
-    from hosts.fleet.views import fleet_summary  # the hosts app builds on portal, not the reverse
-
     return render(
         request,
         "portal/dashboard.html",
         {
-            "fleet": fleet_summary(request.user),
             "memberships": memberships,
             "is_admin": access.is_admin(request.user),
             "audit_entries": entries.select_related(None)[:15],
             "audit_topics": topics,
+            **dashboard_panels.panels(request.user),
         },
     )
 

@@ -9,6 +9,7 @@ from django import forms
 
 from portal.fields import SecretAwareModelForm
 
+from .browse import verify
 from .clients.errors import RegistryError
 from .clients.http import normalize_url
 from .models import Registry
@@ -84,8 +85,6 @@ class RegistryForm(SecretAwareModelForm):
             verify_tls=data.get("verify_tls", True),
             ca_certificate=data.get("ca_certificate", ""),
         )
-        from .browse import verify
-
         try:
             verify(candidate)
         except RegistryError as exc:

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from portal import audit
-from portal.api import router
 from portal.api_auth import digest
+from portal.api_urls import router
 from portal.events import notify
 from portal.models import ApiToken, Project, Role
 

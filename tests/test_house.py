@@ -32,6 +32,14 @@ def test_no_module_in_hosts_is_over_the_limit() -> None:
     assert long == {}, f"modules over {MAX_LINES} lines: split them by what they do"
 
 
+def _comment_above(lines: list[str], index: int) -> bool:
+    """The reason may sit on the line above, or above the block of imports this one is in."""
+    index -= 1
+    while index >= 0 and lines[index].strip().startswith(("from ", "import ")):
+        index -= 1
+    return index >= 0 and lines[index].strip().startswith("#")
+
+
 def _imports_in_functions(path: Path) -> list[tuple[int, str]]:
     source = path.read_text()
     lines = source.splitlines()
@@ -42,9 +50,7 @@ def _imports_in_functions(path: Path) -> list[tuple[int, str]]:
         for inner in ast.walk(node):
             if isinstance(inner, ast.Import | ast.ImportFrom):
                 line = lines[inner.lineno - 1]
-                above = lines[inner.lineno - 2] if inner.lineno > 1 else ""
-                # The reason may sit at the end of the line or on the line above.
-                if "#" not in line and not above.strip().startswith("#"):
+                if "#" not in line and not _comment_above(lines, inner.lineno - 1):
                     found.append((inner.lineno, line.strip()))
     return found
 
@@ -59,5 +65,8 @@ def test_an_import_inside_a_function_says_why(path: Path) -> None:
 
 def test_the_check_finds_an_unexplained_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from os import path\n\n\ndef g():\n    import sys  # why\n")
+    sample.write_text(
+        "def f():\n    from os import path\n\n\ndef g():\n    import sys  # why\n\n\n"
+        "def h():\n    # why, for the block\n    import io\n    import re\n"
+    )
     assert _imports_in_functions(sample) == [(2, "from os import path")]

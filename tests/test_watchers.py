@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from hosts import watchers
-from hosts.watchers import Shard
+from portal import watchers
+from portal.watchers import Shard
 
 
 def test_shards_cover_every_object_exactly_once() -> None:

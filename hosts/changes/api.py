@@ -19,7 +19,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts.changes import approval, errors, news
+from hosts.changes import approval, errors
 from hosts.changes import desired as change_desired
 from hosts.changes import planning as change_planning
 from hosts.changes import tasks as change_tasks
@@ -107,7 +107,7 @@ class ChangeSerializer(serializers.ModelSerializer):
         # Lists annotate it (one query for the page); a single change asks hosts.changes.news.
         if hasattr(change, "average_progress"):
             return int(change.average_progress or 0)
-        return news.progress(change)
+        return change.progress()
 
 
 class ChangeDetailSerializer(ChangeSerializer):

@@ -93,7 +93,7 @@ def _drift_pass(shard: Any) -> int:
 
 
 async def watch_drift(shard: Any) -> None:
-    """The periodic drift check (hosts.watchers): this shard's hosts, every settings.DRIFT_INTERVAL."""
+    """The periodic drift check (portal.watchers): this shard's hosts, every settings.DRIFT_INTERVAL."""
     while True:
         try:
             checked = await sync_to_async(_drift_pass, thread_sensitive=False)(shard)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
+from hosts.changes import work
 from hosts.models.changes import (
     Change,
     ChangeHost,
 )
-from portal import live, work_views
+from portal import live
 
 
 def topic(change: Change | int, project_id: int) -> str:
@@ -23,7 +24,7 @@ def publish_run(run: ChangeHost) -> None:
         html=render_to_string("hosts/changes/partials/run_row.html", {"run": run}),
         data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
     )
-    work_views.publish_change(run.change, approvals=False)
+    work.publish(run.change, approvals=False)
 
 
 def publish_change(change: Change) -> None:
@@ -31,13 +32,8 @@ def publish_change(change: Change) -> None:
         topic(change, change.project_id),
         html=render_to_string(
             "hosts/changes/partials/summary.html",
-            {"change": change, "progress": progress(change), "pushed": True},
+            {"change": change, "progress": change.progress(), "pushed": True},
         ),
         data={"change": change.pk, "status": change.status},
     )
-    work_views.publish_change(change)
-
-
-def progress(change: Change) -> int:
-    values = list(change.hosts.values_list("progress", flat=True))
-    return int(sum(values) / len(values)) if values else 0
+    work.publish(change)

@@ -7,14 +7,13 @@ import asyncio
 from celery import shared_task
 
 from hosts.changes import apply, drift, planning, runs
+from hosts.models import Host
 from hosts.models.changes import Change
 
 
 @shared_task(name="hosts.plan_change", ignore_result=True)
 def plan_change(change_id: int, host_ids: list[int]) -> None:
     """Read and render every chosen host of a change (no writes)."""
-    from hosts.models import Host
-
     change = Change.objects.select_related("project", "created_by", "reverts").get(pk=change_id)
     hosts = Host.objects.filter(project=change.project, pk__in=host_ids).order_by("name")
     planning.plan(change, hosts)
@@ -29,8 +28,6 @@ def apply_host(run_id: int) -> str:
 
 @shared_task(name="hosts.check_drift", ignore_result=True)
 def check_drift(host_ids: list[int] | None = None) -> int:
-    from hosts.models import Host
-
     hosts = list(Host.objects.filter(pk__in=host_ids)) if host_ids is not None else None
     runs.sweep_interrupted()
     return len(drift.check_drift(hosts))

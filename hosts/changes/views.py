@@ -221,7 +221,7 @@ class ProfileForm(forms.Form):
         return data
 
 
-def _change_or_404(request: HttpRequest, pk: int, action: str = "change.view") -> Change:
+def change_or_404(request: HttpRequest, pk: int, action: str = "change.view") -> Change:
     change = get_object_or_404(Change.objects.select_related("project", "profile", "reverts"), pk=pk)
     if not access.can(request.user, "change.view", change.project_id):
         raise Http404("no such change")
@@ -318,7 +318,7 @@ def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _change_or_404(request, pk)
+    change = change_or_404(request, pk)
     if change.status == ChangeStatus.APPLYING:
         change_runs.sweep_interrupted(change=change)
     runs = list(change.hosts.select_related("host"))
@@ -329,7 +329,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "change": change,
         "runs": runs,
-        "progress": news.progress(change),
+        "progress": change.progress(),
         "topic": news.topic(change, change.project_id),
         "may_approve": change.status == ChangeStatus.AWAITING_APPROVAL
         and access.can(request.user, "change.approve", change.project_id),
@@ -355,19 +355,19 @@ def _act(request: HttpRequest, action: Any, change: Change, done: str) -> HttpRe
 
 @require_POST
 def change_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _change_or_404(request, pk, "change.approve")
+    change = change_or_404(request, pk, "change.approve")
     return _act(request, lambda: change_approval.approve(change, request.user), change, "Approved.")
 
 
 @require_POST
 def change_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _change_or_404(request, pk, "change.approve")
+    change = change_or_404(request, pk, "change.approve")
     return _act(request, lambda: change_approval.reject(change, request.user), change, "Rejected.")
 
 
 @require_POST
 def change_apply(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _change_or_404(request, pk, "change.plan")
+    change = change_or_404(request, pk, "change.plan")
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm you have read the diffs.")
         return redirect("hosts:change", pk=change.pk)
@@ -376,7 +376,7 @@ def change_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
-    original = _change_or_404(request, pk, "change.plan")
+    original = change_or_404(request, pk, "change.plan")
     try:
         change = revert.start_revert(original, request.user)
     except errors.ChangeError as exc:

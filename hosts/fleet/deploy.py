@@ -16,9 +16,12 @@ from typing import Any
 import docker.errors
 from django.template.loader import render_to_string
 
-from hosts.fleet import engine
+from hosts.fleet import container_rows, engine
 from hosts.models import DeployRequest, Host
-from portal import audit, live
+from portal import live
+from registry.browse import pull_token
+from registry.clients.errors import RegistryError
+from registry.models import Registry
 
 
 def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
@@ -104,10 +107,6 @@ def pull_credentials(host: Host, image: str) -> PullLogin:
     """The login of a registry added to the portal, shared with the host's project, that
     holds ``image``, for a verified engine only. Where the registry has a token service,
     a short-lived token to pull that one repository, never the password."""
-    from registry.browse import pull_token  # registry imports hosts
-    from registry.clients.errors import RegistryError
-    from registry.models import Registry
-
     where = registry_host(image)
     if not where:
         return PullLogin()
@@ -139,27 +138,6 @@ def pull_credentials(host: Host, image: str) -> PullLogin:
 
 #: What of a deploy's spec the task gets through the database rather than the broker.
 SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network")
-
-
-def request(host: Host, spec: dict[str, Any], token: str) -> DeployRequest:
-    """Record and queue a deploy: the audit entry holds the full spec (the environment's
-    keys, never its values), the task gets only the id of a row holding it (values encrypted)."""
-    from hosts.fleet.tasks import deploy_container  # host_tasks imports this module
-
-    environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
-    kept = {name: spec.get(name) for name in SPEC_FIELDS}
-    audit.record(
-        "container.deploy",
-        obj=host,
-        project=host.project,
-        # The token ties the request to its outcome (portal.work_views.deploy_finished).
-        after={**kept, "environment_keys": sorted(environment), "token": token},
-    )
-    deploy = DeployRequest.objects.create(
-        host=host, token=token, spec=kept, environment=json.dumps(environment) if environment else ""
-    )
-    deploy_container.delay(deploy.pk)
-    return deploy
 
 
 def spec_of(deploy: DeployRequest) -> dict[str, Any]:
@@ -236,7 +214,5 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
         return message
     finally:
         sdk.close()
-    from hosts.fleet.tasks import publish_container
-
-    publish_container(host, container_id)
+    container_rows.publish_container(host, container_id)
     return "ok"

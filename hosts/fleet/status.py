@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from hosts.fleet.engine import Facts
 from hosts.models import ENGINE_FACTS, Host, HostStatus
-from portal import events, live
+from portal import access, events, live
 from portal.models import Event
 
 OFF_AFTER = 3
@@ -143,3 +143,49 @@ def publish(host: Host) -> None:
     live.publish(project_topic(host.project_id), html=html, data=data)
     live.publish(ALL_HOSTS_TOPIC, html=html, data=data)
     live.publish(host_topic(host), html=summary, data=data)
+
+
+# -- the counters: the fleet page's and the portal dashboard's card ----------------------------------
+
+
+def live_topics(user: Any, project_ids: list[int]) -> list[str]:
+    """Admins follow the whole fleet on one topic; members each of their projects."""
+    if access.is_admin(user):
+        return [ALL_HOSTS_TOPIC]
+    return [project_topic(pk) for pk in project_ids]
+
+
+def fleet_summary(
+    user: Any, project_ids: list[int] | None = None, hosts: QuerySet[Host] | None = None
+) -> dict[str, Any]:
+    """Hosts by status and containers running, per project the user sees and in total (one query),
+    with the topics that keep them live: the fleet page's counters and the portal dashboard's card."""
+    if project_ids is None:
+        project_ids = list(access.projects(user, "host.view").values_list("pk", flat=True))
+    if hosts is None:
+        hosts = (
+            Host.objects.all() if access.is_admin(user) else Host.objects.filter(project_id__in=project_ids)
+        )
+    per_project = {
+        row["project_id"]: row
+        for row in hosts.values("project_id").annotate(
+            total=Count("pk"),
+            running=Sum("containers_running"),
+            **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
+        )
+    }
+    project_counts = [{"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids]
+    totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
+    for s in HostStatus:
+        totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)
+    return {
+        "totals": totals,
+        "project_counts": project_counts,
+        "live_topics": live_topics(user, project_ids),
+        "projects": len(project_ids),
+    }
+
+
+def dashboard_panel(user: Any) -> dict[str, Any]:
+    """The dashboard's Hosts card (registered in ``portal.dashboard`` by the hosts app)."""
+    return {"fleet": fleet_summary(user)}

@@ -8,46 +8,12 @@ into the void.
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 from django.template.loader import render_to_string
 
-from hosts.fleet import deploy, engine, status
+from hosts.fleet import container_rows, deploy, engine, status, work
 from hosts.models import DeployRequest, Host
 from portal import live
-
-
-def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
-    """Send a container's current row to the host page (a "removed" row when it is gone).
-
-    ``sdk``: an open client to reuse (the watcher keeps one per host; a TLS handshake per event
-    would be most of the latency)."""
-    own = sdk is None
-    sdk = sdk or engine.client_for(host)
-    try:
-        summary = engine.container_summary(sdk, container_id)
-        running, total = _counts(sdk)
-    finally:
-        if own:
-            sdk.close()
-    html = render_to_string(
-        "hosts/fleet/container_row.html",
-        {"host": host, "c": summary, "removed_id": container_id, "can_operate": True, "live": True},
-    )
-    live.publish(
-        status.host_topic(host), html=html, data={"container": container_id, "state": _state(summary)}
-    )
-    status.record_containers(host, running, total)
-
-
-def _state(summary: engine.ContainerSummary | None) -> str:
-    return summary.state if summary is not None else "removed"
-
-
-def _counts(sdk: Any) -> tuple[int, int]:
-    items = sdk.api.containers(all=True)
-    return sum(1 for i in items if i.get("State") == "running"), len(items)
 
 
 @shared_task(name="hosts.container_action")
@@ -61,7 +27,7 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
             engine.act(sdk, container_id, action)
         finally:
             sdk.close()
-        publish_container(host, container_id)
+        container_rows.publish_container(host, container_id)
     except Exception as exc:  # noqa: BLE001 - shown to the person who asked
         message = engine.describe_error(exc, host.docker_url)
         html = render_to_string(
@@ -75,18 +41,17 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
 
 @shared_task(name="hosts.deploy_container")
 def deploy_container(deploy_id: int) -> str:
-    """Run a recorded deploy (``deploy.request``): its spec, secrets included, is read here,
-    never carried in the task's arguments."""
+    """Run a recorded deploy (``hosts.fleet.services.request_deploy``): its spec, secrets
+    included, is read here, never carried in the task's arguments."""
     request = DeployRequest.objects.select_related("host__project").filter(pk=deploy_id).first()
     if request is None:
         return "deploy gone"
     host, token = request.host, request.token
     try:
-        from portal import work_views  # the requester's My work: the deploy running, then how it ended
-
-        work_views.deploy_started(host, token)
+        # The requester's My work: the deploy running, then how it ended.
+        work.deploy_started(host, token)
         outcome = deploy.run(host, deploy.spec_of(request), f"{status.host_topic(host)}:deploy:{token}")
-        work_views.deploy_finished(host, token, outcome)
+        work.deploy_finished(host, token, outcome)
     finally:
         # The environment's values now live in the container only.
         request.delete()

@@ -7,6 +7,7 @@ What an engine returns is only ever rendered through autoescaping templates.
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -15,14 +16,13 @@ from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.fleet import deploy as deploy_service
-from hosts.fleet import engine, status
+from hosts.fleet import container_rows, engine, services, status
 from hosts.fleet import tasks as host_tasks
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, Tag
@@ -70,47 +70,6 @@ def row_prefetches() -> list[Any]:
     return [Prefetch("vms", queryset=vms.objects.select_related("esx_host", "cluster"))]
 
 
-def live_topics(user: Any, project_ids: list[int]) -> list[str]:
-    """Admins follow the whole fleet on one topic; members each of their projects."""
-    if access.is_admin(user):
-        return [status.ALL_HOSTS_TOPIC]
-    return [status.project_topic(pk) for pk in project_ids]
-
-
-# -- the dashboard ------------------------------------------------------------------------------------
-
-
-def fleet_summary(
-    user: Any, project_ids: list[int] | None = None, hosts: QuerySet[Host] | None = None
-) -> dict[str, Any]:
-    """Hosts by status and containers running, per project the user sees and in total (one query),
-    with the topics that keep them live: the fleet page's counters and the portal dashboard's card."""
-    if project_ids is None:
-        project_ids = list(access.projects(user, "host.view").values_list("pk", flat=True))
-    if hosts is None:
-        hosts = (
-            Host.objects.all() if access.is_admin(user) else Host.objects.filter(project_id__in=project_ids)
-        )
-    per_project = {
-        row["project_id"]: row
-        for row in hosts.values("project_id").annotate(
-            total=Count("pk"),
-            running=Sum("containers_running"),
-            **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
-        )
-    }
-    project_counts = [{"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids]
-    totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
-    for s in HostStatus:
-        totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)
-    return {
-        "totals": totals,
-        "project_counts": project_counts,
-        "live_topics": live_topics(user, project_ids),
-        "projects": len(project_ids),
-    }
-
-
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
@@ -121,7 +80,7 @@ def index(request: HttpRequest) -> HttpResponse:
         if access.is_admin(request.user)
         else Host.objects.filter(project_id__in=project_ids)
     )
-    summary = fleet_summary(request.user, project_ids, hosts)
+    summary = status.fleet_summary(request.user, project_ids, hosts)
     totals, project_counts = summary["totals"], summary["project_counts"]
 
     query = request.GET.get("q", "").strip()[:100]
@@ -162,7 +121,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "sort_query": sort_params.urlencode(),
             "totals": totals,
             "project_counts": project_counts,
-            "live_topics": live_topics(request.user, project_ids),
+            "live_topics": status.live_topics(request.user, project_ids),
             "can_add": access.is_admin(request.user) or bool(access.projects(request.user, "host.manage")),
         },
     )
@@ -370,7 +329,7 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
             error = engine.describe_error(exc, host.docker_url)
             messages.error(request, f"Container {container_id[:12]} was not removed: {error}")
         else:
-            host_tasks.publish_container(host, container_id)
+            container_rows.publish_container(host, container_id)
             messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
     return render(
@@ -396,8 +355,6 @@ def container_detail(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         if "No such container" in message:
             raise Http404("No such container.") from None
         return render(request, "hosts/fleet/container_detail.html", {"host": host, "engine_error": message})
-    import json
-
     container_topic = f"project:{host.project_id}:host:{host.pk}:container:{attrs['Id']}"
     return render(
         request,
@@ -439,7 +396,7 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
-            deploy_service.request(host, spec, form.cleaned_data["token"])
+            services.request_deploy(host, spec, form.cleaned_data["token"])
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)

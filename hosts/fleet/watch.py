@@ -1,6 +1,6 @@
 """The engines watcher: every enabled host's Docker event stream, and a periodic health check.
 
-Registered as "engines" in hosts.watchers (``manage.py watch [--shard I/N]``, or
+Registered as "engines" in portal.watchers by the hosts app (``manage.py watch [--shard I/N]``, or
 inside daphne under ``make run``). For each host of its shard it keeps:
 
 - an event stream (a thread per host: the docker SDK is blocking). A container
@@ -34,9 +34,10 @@ from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
 
 from hosts.fleet import engine, status
+from hosts.fleet.container_rows import publish_container
 from hosts.models import Host, HostStatus
-from hosts.watchers import Shard
 from portal import access, live
+from portal.watchers import Shard
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,6 @@ def _on_event(target: Target, event: dict[str, Any]) -> None:
     html = render_to_string("hosts/fleet/engine_event_row.html", {"e": event})
     live.publish(f"{status.host_topic(host)}:events", html=html, data={"action": event.get("Action")})
     if event.get("Type") == "container" and event.get("Action", "").split(":")[0] in CONTAINER_ACTIONS:
-        from hosts.fleet.tasks import publish_container
-
         publish_container(host, event["Actor"]["ID"], _client(target))
 
 

@@ -82,6 +82,11 @@ class Change(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
 
+    def progress(self) -> int:
+        """How far applying has got, on average over its hosts (0 to 100)."""
+        values = list(self.hosts.values_list("progress", flat=True))
+        return int(sum(values) / len(values)) if values else 0
+
 
 class HostState(models.TextChoices):
     PLANNED = "planned", "Planned"

@@ -12,15 +12,17 @@ it), and the last step posts the host's SSH keys to its one-time enrollment URL.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pycdlib
 import yaml
 
+from hosts.changes.files import daemon_json, firewall
 from hosts.changes.files import docker as docker_settings
-from hosts.changes.files import firewall
 
 #: dockerd's base command line for the drop-in. Photon's unit starts it with
 #: ``-H fd://``, which needs docker.socket; a unix listener works with or
@@ -113,8 +115,6 @@ def _profile_files(profile: Mapping[str, Any]) -> list[dict[str, Any]]:
     sshd and the firewall are left to the configuration flow (hosts.changes) after
     enrollment: it reads the host's own files, which a first boot cannot.
     """
-    from hosts.changes.files import daemon_json
-
     wanted = profile.get("daemon_json")
     if not wanted:
         return []
@@ -154,10 +154,6 @@ def seed_files(seed: HostSeed, profile_settings: Mapping[str, Any] | None = None
 def seed_iso(files: Mapping[str, bytes]) -> bytes:
     """A NoCloud seed ISO (label ``cidata``, Rock Ridge and Joliet names) for hosts
     that cannot be given guestinfo or cannot reach the portal at install time."""
-    import io
-
-    import pycdlib
-
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=SEED_LABEL)
     try:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from hosts.changes.desired import settings_problems
 from hosts.models import Profile, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.provision import cloud_config, enrollment
 from hosts.provision import flow as provision
@@ -48,8 +49,6 @@ def _allowed_vcenters(user: Any) -> Any:
 
 def _allowed_profile(profile: Profile | None) -> Profile | None:
     """A profile written into a new host's first boot obeys the same rules as a change."""
-    from hosts.changes.desired import settings_problems
-
     problems = settings_problems(profile.settings) if profile is not None else []
     if problems:
         reasons = "; ".join(p.message for p in problems)

@@ -20,6 +20,7 @@ from pyVmomi import vim, vmodl
 from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere import work
 from portal import audit, live
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,7 @@ def publish_task(task: VmTask) -> None:
     data = {"task": task.pk, "state": task.state, "progress": task.progress, "action": task.action}
     for topic in topics_for(task):
         live.publish(topic, html=html, data=data)
-    from portal import work_views  # the requester's My work
-
-    work_views.publish_vm_task(task)
+    work.publish(task)  # the requester's My work
 
 
 def _save(task: VmTask, **fields: Any) -> None:

@@ -28,9 +28,9 @@ from pyVmomi import vim, vmodl
 from hosts.models import VCenter
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
-from hosts.watchers import Shard
 from portal import events
 from portal.models import Event
+from portal.watchers import Shard
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 from hosts.models import Host, VCenter, VirtualMachine, VmTask
 from hosts.models.changes import Change, ChangeStatus, Profile
 from portal import access, audit
-from portal.api import router
+from portal.api_urls import router
 from portal.events import notify
 from portal.models import Project, Role
 from registry.models import Registry

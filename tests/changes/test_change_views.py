@@ -135,6 +135,6 @@ def test_lockout_guard_rules() -> None:
 
 
 def test_the_drift_check_runs_as_a_watcher() -> None:
-    from hosts.watchers import WATCHERS
+    from portal.watchers import WATCHERS
 
     assert "drift" in WATCHERS

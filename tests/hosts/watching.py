@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hosts.fleet.watch import EngineWatcher
-from hosts.watchers import Shard
+from portal.watchers import Shard
 from tests.lab import common, engines
 
 

@@ -16,7 +16,7 @@ _tasks: set[asyncio.Task[None]] = set()
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if not _tasks:
-        from hosts.watchers import Shard, run_all
+        from portal.watchers import Shard, run_all
 
         _tasks.add(asyncio.ensure_future(run_all(Shard(), ["engines"])))
     await portal_application(scope, receive, send)

@@ -269,15 +269,15 @@ def test_a_vm_state_change_moves_the_row_on_my_work_live(project: Project, prov:
 def test_a_row_that_cannot_be_pushed_does_not_fail_the_vm(
     project: Project, prov: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from portal import work_views
+    from hosts.provision import work as provision_work
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("template gone")
 
-    monkeypatch.setattr(work_views, "provision_request", broken)
+    monkeypatch.setattr(provision_work, "provision_request", broken)
     req = make_request(project, prov, [State.WAITING], pattern="solid-{n}")
     pvm = req.vms.get()
-    with caplog.at_level(logging.WARNING, logger="portal.work_views"):
+    with caplog.at_level(logging.WARNING, logger="portal.work"):
         provision.set_state(pvm, State.ENROLLED, "Enrolled from 10.0.0.9.")
     pvm.refresh_from_db()
     assert pvm.state == State.ENROLLED

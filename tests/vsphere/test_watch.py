@@ -18,9 +18,9 @@ from pyVim.task import WaitForTask
 from hosts.models import VCenter, VirtualMachine
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import watch as vsphere_watch
-from hosts.watchers import WATCHERS, Shard
 from portal.live import group_name
 from portal.models import Event
+from portal.watchers import WATCHERS, Shard
 from tests.lab import vcenter
 from tests.lab.fixtures import start
 from tests.vsphere.conftest import add_vcenter, find_vm

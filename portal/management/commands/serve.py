@@ -1,6 +1,6 @@
 """`make run`: check the database, migrate, make sure an Admin exists, serve with daphne.
 
-On the embedded default the watchers (hosts.watchers) run inside this same
+On the embedded default the watchers (portal.watchers) run inside this same
 process, on daphne's event loop: the in-memory channel layer reaches only the
 browsers of the process that publishes. With Redis, run `manage.py watch`
 separately (or keep them here with --watch).
@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, connection
+
+from portal.watchers import Shard, run_all
 
 
 class Command(BaseCommand):
@@ -46,6 +48,7 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface  # installs Twisted's asyncio reactor
 
         if watch:
+            # Only now: daphne.cli (above) has installed Twisted's asyncio reactor.
             from twisted.internet import reactor
 
             reactor.callWhenRunning(start_watchers)
@@ -58,7 +61,5 @@ _tasks: set[asyncio.Task[None]] = set()
 
 
 def start_watchers() -> None:
-    from hosts.watchers import Shard, run_all
-
     task = asyncio.ensure_future(run_all(Shard()))
     _tasks.add(task)  # keep a reference: the loop holds tasks only weakly

@@ -1,5 +1,7 @@
-"""Long-running watchers (Docker engines, vCenters), run by `manage.py watch` and,
-on the embedded default, inside the portal process under `make run`.
+"""Long-running watchers, run by `manage.py watch` and, on the embedded default, inside
+the portal process under `make run`. The apps register theirs in ``ready()`` (the hosts
+app: Docker engines, vCenters, drift, overdue provisioning); the core runs whatever is
+registered without knowing what it watches.
 
 A watcher is an async function taking the ``Shard`` it is responsible for; it
 runs until cancelled. ``run_all`` supervises them: one that fails is logged and
@@ -40,44 +42,12 @@ class Shard:
 
 Watcher = Callable[[Shard], Awaitable[None]]
 
-#: name -> watcher. Each area registers its own (one line here when it lands).
+#: name -> watcher, filled by the apps' ``ready()`` through ``register``.
 WATCHERS: dict[str, Watcher] = {}
 
 
-async def _engines(shard: Shard) -> None:
-    from hosts.fleet.watch import watch_engines  # imported late: it needs the models
-
-    await watch_engines(shard)
-
-
-WATCHERS["engines"] = _engines
-
-
-async def _vcenters(shard: Shard) -> None:
-    from hosts.vsphere.watch import watch_vcenters  # imported late: it needs the models
-
-    await watch_vcenters(shard)
-
-
-WATCHERS["vcenters"] = _vcenters
-
-
-async def _drift(shard: Shard) -> None:
-    from hosts.changes.drift import watch_drift  # imported late: it needs the models
-
-    await watch_drift(shard)
-
-
-WATCHERS["drift"] = _drift
-
-
-async def _provisioning(shard: Shard) -> None:
-    from hosts.provision.flow import watch_overdue  # imported late: it needs the models
-
-    await watch_overdue(shard)
-
-
-WATCHERS["provisioning"] = _provisioning
+def register(name: str, watcher: Watcher) -> None:
+    WATCHERS[name] = watcher
 
 
 async def supervise(name: str, watcher: Watcher, shard: Shard) -> None:

@@ -1,4 +1,4 @@
-"""`manage.py watch [--shard I/N]`: keep every watcher running (see hosts.watchers)."""
+"""`manage.py watch [--shard I/N]`: keep every watcher running (see portal.watchers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hosts.watchers import WATCHERS, Shard, run_all
+from portal.watchers import WATCHERS, Shard, run_all
 
 
 class Command(BaseCommand):
