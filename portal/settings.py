@@ -295,6 +295,8 @@ USE_TZ = True
 
 # --- REST API ------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # A service's Refused answered as JSON, the same sentence the UI shows (portal.refused).
+    "EXCEPTION_HANDLER": "portal.api_common.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.api_auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -11,6 +11,15 @@ from django.db import models
 
 from portal.fields import EncryptedTextField
 from portal.models import Project
+from portal.visible import VisibleQuerySet
+
+
+class RegistryQuerySet(VisibleQuerySet["Registry"]):
+    # A registry is shared with projects, each seeing it.
+    project_path = "projects"
+    view_action = "registry.view"
+    many_projects = True
+    not_found = "No such registry."
 
 
 class Registry(models.Model):
@@ -44,6 +53,8 @@ class Registry(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = RegistryQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

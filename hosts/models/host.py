@@ -7,6 +7,7 @@ from django.db import models
 
 from portal.fields import EncryptedTextField
 from portal.models import Project
+from portal.visible import VisibleQuerySet
 
 
 class HostStatus(models.TextChoices):
@@ -42,6 +43,11 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class HostQuerySet(VisibleQuerySet["Host"]):
+    view_action = "host.view"
+    not_found = "No such host."
 
 
 class Host(models.Model):
@@ -97,6 +103,8 @@ class Host(models.Model):
 
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = HostQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -12,6 +12,7 @@ from django.db import models
 
 from portal.fields import EncryptedTextField
 from portal.models import Project
+from portal.visible import VisibleQuerySet
 
 PHOTON_GUEST_ID = "vmwarePhoton64Guest"
 
@@ -113,6 +114,16 @@ class PowerState(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+class VmQuerySet(VisibleQuerySet["VirtualMachine"]):
+    # A VM is a project's through the host it is; one that is no host is the Admins' alone.
+    project_path = "host__project"
+    view_action = "vm.view"
+    not_found = "No such virtual machine."
+
+    def project_of(self, obj: VirtualMachine) -> int | None:
+        return obj.host.project_id if obj.host_id is not None and obj.host is not None else None
+
+
 class VirtualMachine(_Inventory):
     power_state = models.CharField(max_length=20, choices=PowerState.choices, blank=True, db_index=True)
     guest_id = models.CharField(max_length=80, blank=True)
@@ -143,6 +154,8 @@ class VirtualMachine(_Inventory):
     )
     gone = models.BooleanField(default=False, db_index=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = VmQuerySet.as_manager()
 
     class Meta(_Inventory.Meta):
         verbose_name = "virtual machine"
