@@ -1,6 +1,6 @@
 """The REST API for registries: the list, and browsing repositories, tags and a tag's details.
 
-Who sees a registry is ``registry.views.visible_registries`` (as in the UI); what
+Who sees a registry is ``Registry.objects.visible_to`` (as in the UI); what
 a registry holds is read through ``registry.browse.Browser`` (cached, bounded),
 never copied into the database. Deleting stays in the UI, behind its confirmation.
 """
@@ -29,7 +29,6 @@ from .clients.errors import RegistryError
 from .clients.harbor import check_project
 from .images import version_key
 from .models import Registry
-from .views import visible_registries
 
 
 class RegistryFailed(APIException):
@@ -145,7 +144,8 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     filters: ClassVar[dict[str, str]] = {}
 
     def get_queryset(self) -> Any:
-        return visible_registries(self.request.user).prefetch_related("projects").order_by("name", "pk")
+        registries = Registry.objects.visible_to(self.request.user)
+        return registries.prefetch_related("projects").order_by("name", "pk")
 
     def _params(self, allowed: set[str]) -> dict[str, str]:
         unknown = sorted(set(self.request.query_params) - allowed - self.PAGING)

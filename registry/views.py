@@ -46,15 +46,9 @@ SEVERITY_CLASSES = {
 # -- who sees what ------------------------------------------------------------------------------
 
 
-def visible_registries(user: Any) -> QuerySet[Registry]:
-    if access.is_admin(user):
-        return Registry.objects.all()
-    return Registry.objects.filter(projects__in=access.projects(user, "registry.view")).distinct()
-
-
 def registry_for(request: HttpRequest, pk: int) -> Registry:
     access.require(request.user, "portal.use")
-    return get_object_or_404(visible_registries(request.user), pk=pk)
+    return get_object_or_404(Registry.objects.visible_to(request.user), pk=pk)
 
 
 def can_delete(user: Any, registry: Registry, repository: str) -> bool:
@@ -89,7 +83,7 @@ def _refresh(request: HttpRequest) -> bool:
 
 def index(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
-    registries = visible_registries(request.user).prefetch_related("projects")
+    registries = Registry.objects.visible_to(request.user).prefetch_related("projects")
     return render(
         request,
         "registry/index.html",

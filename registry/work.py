@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from portal import work
-from registry.views import visible_registries
+from registry.models import Registry
 
 
 def panel(user: Any) -> dict[str, Any]:
-    return {"registries": visible_registries(user).order_by("name")[: work.LIMIT]}
+    return {"registries": Registry.objects.visible_to(user).order_by("name")[: work.LIMIT]}
