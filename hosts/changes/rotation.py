@@ -31,6 +31,7 @@ from hosts import ssh
 from hosts.changes import flow as changes
 from hosts.changes.files import docker
 from hosts.fleet import engine
+from hosts.fleet import trust as engine_trust
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeHost, HostState
 from hosts.provision import ca as portal_ca
@@ -58,7 +59,7 @@ class Pending:
     credentials: dict[str, str] = field(repr=False)
     docker_tls: bool
     docker_url: str
-    old_trust: engine.Trust
+    old_trust: engine_trust.Trust
 
 
 def start(hosts: Iterable[Host], user: Any) -> Change:
@@ -195,7 +196,7 @@ def pending(run: ChangeHost) -> Pending | None:
         credentials=json.loads(stored) if stored else {},
         docker_tls=bool((run.expect.get("rotate") or {}).get("docker")),
         docker_url=run.host.docker_url,
-        old_trust=engine.Trust.of(run.host),
+        old_trust=engine_trust.Trust.of(run.host),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import docker.errors
 from django.template.loader import render_to_string
 
+from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import engine
 from hosts.models import DeployRequest, Host
 from portal import audit, live
@@ -174,7 +175,7 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
     login = PullLogin()
     try:
         sdk = engine.client_for(host, timeout=60)
-    except engine.EngineError as exc:
+    except engine_endpoint.EngineError as exc:
         _say(topic, str(exc), level="danger", done=True)
         return str(exc)
     try:
