@@ -35,7 +35,7 @@ from hosts.fleet import trust as engine_trust
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeHost, HostState
 from hosts.provision import ca as portal_ca
-from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from portal import access, audit
 
 #: Seconds for dockerd, restarted with the new client CA, to answer the new certificate.
@@ -146,7 +146,7 @@ async def plan_one(item: RotationInput) -> changes.HostPlan:
             files = await ssh.read_files(sftp, paths)
     except ssh.SSHError as exc:
         return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
-    new_key = await asyncio.to_thread(provision.new_ssh_key, item.access.name)
+    new_key = await asyncio.to_thread(provision_seed.new_ssh_key, item.access.name)
     try:
         current = changes._text(files[keys_path]) if files[keys_path].exists else ""
         rewritten, count = replace_key(current, old, new_key.public)

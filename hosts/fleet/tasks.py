@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 from django.template.loader import render_to_string
 
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy, engine, status
 from hosts.models import DeployRequest, Host
 from portal import live
@@ -26,7 +27,7 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     own = sdk is None
     sdk = sdk or engine.client_for(host)
     try:
-        summary = engine.container_summary(sdk, container_id)
+        summary = engine_containers.container_summary(sdk, container_id)
         running, total = _counts(sdk)
     finally:
         if own:
@@ -41,7 +42,7 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     status.record_containers(host, running, total)
 
 
-def _state(summary: engine.ContainerSummary | None) -> str:
+def _state(summary: engine_containers.ContainerSummary | None) -> str:
     return summary.state if summary is not None else "removed"
 
 
@@ -58,7 +59,7 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
     try:
         sdk = engine.client_for(host, timeout=20)
         try:
-            engine.act(sdk, container_id, action)
+            engine_containers.act(sdk, container_id, action)
         finally:
             sdk.close()
         publish_container(host, container_id)
