@@ -109,13 +109,13 @@ def check(request: ProvisionRequest, si: vsphere.ServiceInstance) -> Plan:
     guest_id = vsphere_vm.guest_id(template)
     if guest_id != PHOTON_GUEST_ID:
         raise ProvisionError(
-            f"{template.name!r} is not a Photon OS template (guest {guest_id or 'unknown'}): "
+            f"{vsphere_vm.name(template)!r} is not a Photon OS template (guest {guest_id or 'unknown'}): "
             "only Photon templates can boot into portal hosts."
         )
     check_template(request, template)
     if request.network and vsphere_vm.first_nic(template) is None:
         raise ProvisionError(
-            f"{template.name!r} has no network adapter to connect to the chosen network: "
+            f"{vsphere_vm.name(template)!r} has no network adapter to connect to the chosen network: "
             "leave the network empty or add an adapter to the template."
         )
     taken = vsphere_inventory.vm_names(si) | {
@@ -142,7 +142,7 @@ def check(request: ProvisionRequest, si: vsphere.ServiceInstance) -> Plan:
                 f"Datastore {ds_name!r} has {free // 2**20} MB free; "
                 f"{request.count} clone(s) need {needed // 2**20} MB."
             )
-    return Plan(names=names, template_name=template.name)
+    return Plan(names=names, template_name=vsphere_vm.name(template))
 
 
 def check_quota(request: ProvisionRequest) -> None:

@@ -29,6 +29,10 @@ def moref_of(obj: Any) -> str:
     return obj._moId
 
 
+def name(vm: vim.VirtualMachine) -> str:
+    return vm.name
+
+
 def guest_id(vm: vim.VirtualMachine) -> str:
     return vm.config.guestId if vm.config else ""
 
