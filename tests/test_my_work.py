@@ -14,6 +14,7 @@ from pyVim.task import WaitForTask
 
 from hosts.models import Change, Host, Profile, VCenter, VirtualMachine, VmTask
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import tasks as vsphere_tasks
 from portal import audit
@@ -146,7 +147,7 @@ def photon_vm(lab_vc, world) -> VirtualMachine:
     vm = VirtualMachine.objects.get(vcenter=lab_vc, name="photon-ü-01")
     host = Host.objects.create(project=world["fleet"], name="ü", docker_url=f"tcp://{vm.ip_address}:2376")
     # An Admin confirms the VM is that host (the sync links by provisioning's proof only).
-    vsphere_sync.link_vm(vm, host, actor=None)
+    vsphere_links.link_vm(vm, host, actor=None)
     vm.refresh_from_db()
     assert vm.host is not None
     return vm

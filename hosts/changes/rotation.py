@@ -32,10 +32,11 @@ from hosts.changes import desired, errors, render
 from hosts.changes import files as change_files
 from hosts.changes.files import docker
 from hosts.fleet import engine
+from hosts.fleet import trust as engine_trust
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeHost, HostState
 from hosts.provision import ca as portal_ca
-from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from portal import access, audit
 
 #: Seconds for dockerd, restarted with the new client CA, to answer the new certificate.
@@ -59,7 +60,7 @@ class Pending:
     credentials: dict[str, str] = field(repr=False)
     docker_tls: bool
     docker_url: str
-    old_trust: engine.Trust
+    old_trust: engine_trust.Trust
 
 
 def start(hosts: Iterable[Host], user: Any) -> Change:
@@ -146,7 +147,7 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
             files = await ssh.read_files(sftp, paths)
     except ssh.SSHError as exc:
         return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
-    new_key = await asyncio.to_thread(provision.new_ssh_key, item.access.name)
+    new_key = await asyncio.to_thread(provision_seed.new_ssh_key, item.access.name)
     try:
         current = render.file_text(files[keys_path]) if files[keys_path].exists else ""
         rewritten, count = replace_key(current, old, new_key.public)
@@ -196,7 +197,7 @@ def pending(run: ChangeHost) -> Pending | None:
         credentials=json.loads(stored) if stored else {},
         docker_tls=bool((run.expect.get("rotate") or {}).get("docker")),
         docker_url=run.host.docker_url,
-        old_trust=engine.Trust.of(run.host),
+        old_trust=engine_trust.Trust.of(run.host),
     )
 
 

@@ -23,6 +23,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import engine
 from hosts.fleet import tasks as host_tasks
 from hosts.fleet.views import host_or_404, visible_hosts
@@ -137,7 +138,7 @@ class HostContainers:
     @action(detail=True, methods=["get"], url_path="containers", url_name="containers")
     def containers(self, request: Request, pk: str) -> Response:
         host = self._host(pk)
-        rows = _engine_call(host, engine.list_containers)
+        rows = _engine_call(host, engine_containers.list_containers)
         paginator = Pages()
         page = paginator.paginate_queryset(rows, request, view=self)  # type: ignore[arg-type]
         return paginator.get_paginated_response(ContainerSerializer(page, many=True).data)
@@ -155,7 +156,9 @@ class HostContainers:
         _container_id(container_id)
         show_secrets = access.can(request.user, "host.operate", host.project_id)
         return Response(
-            _engine_call(host, lambda sdk: engine.inspect(sdk, container_id, show_secrets=show_secrets))
+            _engine_call(
+                host, lambda sdk: engine_containers.inspect(sdk, container_id, show_secrets=show_secrets)
+            )
         )
 
     @extend_schema(

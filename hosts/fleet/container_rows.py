@@ -7,6 +7,7 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import engine, status
 from hosts.models import Host
 from portal import live
@@ -20,7 +21,7 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     own = sdk is None
     sdk = sdk or engine.client_for(host)
     try:
-        summary = engine.container_summary(sdk, container_id)
+        summary = engine_containers.container_summary(sdk, container_id)
         running, total = _counts(sdk)
     finally:
         if own:
@@ -35,7 +36,7 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     status.record_containers(host, running, total)
 
 
-def _state(summary: engine.ContainerSummary | None) -> str:
+def _state(summary: engine_containers.ContainerSummary | None) -> str:
     return summary.state if summary is not None else "removed"
 
 

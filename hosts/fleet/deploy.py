@@ -17,6 +17,7 @@ import docker.errors
 from django.template.loader import render_to_string
 
 from hosts.fleet import container_rows, engine
+from hosts.fleet import endpoint as engine_endpoint
 from hosts.models import DeployRequest, Host
 from portal import live
 from registry.browse import pull_token
@@ -152,7 +153,7 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
     login = PullLogin()
     try:
         sdk = engine.client_for(host, timeout=60)
-    except engine.EngineError as exc:
+    except engine_endpoint.EngineError as exc:
         _say(topic, str(exc), level="danger", done=True)
         return str(exc)
     try:

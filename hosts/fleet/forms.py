@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from hosts.fleet import engine
+from hosts.fleet import endpoint as engine_endpoint
+from hosts.fleet import trust as engine_trust
 from hosts.models import Host, Tag
 from portal import access
 from portal.fields import SecretAwareModelForm
@@ -103,8 +104,8 @@ class HostForm(SecretAwareModelForm):
     def clean_docker_url(self) -> str:
         url = self.cleaned_data.get("docker_url", "").strip()
         try:
-            engine.parse_endpoint(url)
-        except engine.EndpointError as exc:
+            engine_endpoint.parse_endpoint(url)
+        except engine_endpoint.EndpointError as exc:
             raise forms.ValidationError(str(exc)) from None
         return url
 
@@ -132,10 +133,10 @@ class HostForm(SecretAwareModelForm):
         url = data.get("docker_url")
         if not url:
             return data
-        endpoint = engine.parse_endpoint(url)
+        endpoint = engine_endpoint.parse_endpoint(url)
         trust = self.trust()
         plain = endpoint.scheme == "tcp" and (
-            endpoint.port == engine.INSECURE_PORT or not (trust.ca or trust.client_cert)
+            endpoint.port == engine_endpoint.INSECURE_PORT or not (trust.ca or trust.client_cert)
         )
         insecure_changed = "insecure" in self.changed_data
         if data.get("insecure") and insecure_changed and not access.can(self.user, "host.allow_insecure"):
@@ -152,11 +153,11 @@ class HostForm(SecretAwareModelForm):
             )
         return data
 
-    def trust(self) -> engine.Trust:
+    def trust(self) -> engine_trust.Trust:
         """The trust this form's data describes; secrets left empty on edit keep the stored ones,
         except, when the host is pointed elsewhere, the pinned CA and what the portal issued."""
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
-        stored = engine.Trust.of(self.instance) if self.instance.pk else engine.Trust()
+        stored = engine_trust.Trust.of(self.instance) if self.instance.pk else engine_trust.Trust()
         ca = (data.get("tls_ca") or "").strip()
         if self.moved() and ca == str(self.initial.get("tls_ca") or "").strip():
             ca = ""  # the pinned CA, posted back as shown: not one given for the new endpoint
@@ -171,11 +172,11 @@ class HostForm(SecretAwareModelForm):
         ssh_private_key = str(data.get("ssh_private_key") or "").strip()
         if not ssh_private_key and not self._issued_ssh_dropped():
             ssh_private_key = stored.ssh_private_key.strip()
-        return engine.Trust(
+        return engine_trust.Trust(
             ca=ca,
             client_cert=client_cert,
             client_key=client_key,
-            fingerprint=engine.normalize_fingerprint(data.get("tls_fingerprint") or ""),
+            fingerprint=engine_trust.normalize_fingerprint(data.get("tls_fingerprint") or ""),
             insecure=bool(data.get("insecure")),
             ssh_host_key=(data.get("ssh_host_key") or "").strip(),
             ssh_private_key=ssh_private_key,
@@ -206,10 +207,10 @@ class HostForm(SecretAwareModelForm):
         if host.insecure:
             host.tls_fingerprint = ""
         elif fingerprint:
-            host.tls_fingerprint = engine.normalize_fingerprint(fingerprint)
+            host.tls_fingerprint = engine_trust.normalize_fingerprint(fingerprint)
         if self.is_ssh():
             host.tls_fingerprint = ""
-            endpoint = engine.parse_endpoint(host.docker_url)
+            endpoint = engine_endpoint.parse_endpoint(host.docker_url)
             if self.cleaned_data.get("ssh_host_key"):
                 host.ssh_host_key = self.cleaned_data["ssh_host_key"].strip()
             # The pinned key belongs to this address: configuration over SSH goes to the same place.

@@ -12,6 +12,7 @@ from celery import shared_task
 from django.template.loader import render_to_string
 
 from hosts.fleet import container_rows, deploy, engine, status, work
+from hosts.fleet import containers as engine_containers
 from hosts.models import DeployRequest, Host
 from portal import live
 
@@ -24,7 +25,7 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
     try:
         sdk = engine.client_for(host, timeout=20)
         try:
-            engine.act(sdk, container_id, action)
+            engine_containers.act(sdk, container_id, action)
         finally:
             sdk.close()
         container_rows.publish_container(host, container_id)

@@ -23,7 +23,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hosts.fleet import container_rows, engine, services, status
+from hosts.fleet import containers as engine_containers
+from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import tasks as host_tasks
+from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, Tag
 from portal import access, audit
@@ -181,7 +184,7 @@ def _verify_and_save(request: HttpRequest, form: HostForm) -> Host | None:
                 return None
         try:
             verification = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
-        except engine.EngineError as exc:
+        except engine_endpoint.EngineError as exc:
             form.add_error(None, str(exc))
             return None
     else:
@@ -216,7 +219,7 @@ def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if form.is_valid():
         trust = form.trust()
         # What answers now is shown fresh: nothing the page sent back is trusted here.
-        trust = engine.Trust(
+        trust = engine_trust.Trust(
             ca=trust.ca,
             client_cert=trust.client_cert,
             client_key=trust.client_key,
@@ -225,7 +228,7 @@ def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         )
         try:
             context["verification"] = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
-        except engine.EngineError as exc:
+        except engine_endpoint.EngineError as exc:
             context["error"] = str(exc)
     else:
         context["error"] = " ".join(str(e) for errors in form.errors.values() for e in errors)
@@ -275,9 +278,9 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             sdk = engine.client_for(host, timeout=4)
             try:
-                context["containers"] = engine.list_containers(sdk)
-                context["images"] = engine.list_images(sdk)
-                context["engine_events"] = engine.recent_events(sdk)
+                context["containers"] = engine_containers.list_containers(sdk)
+                context["images"] = engine_containers.list_images(sdk)
+                context["engine_events"] = engine_containers.recent_events(sdk)
             finally:
                 sdk.close()
         except Exception as exc:  # noqa: BLE001 - the page still shows what the database knows
@@ -322,7 +325,7 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         try:
             sdk = engine.client_for(host, timeout=10)
             try:
-                engine.act(sdk, container_id, "remove")
+                engine_containers.act(sdk, container_id, "remove")
             finally:
                 sdk.close()
         except Exception as exc:  # noqa: BLE001 - told to the person
@@ -347,7 +350,7 @@ def container_detail(request: HttpRequest, pk: int, container_id: str) -> HttpRe
     try:
         sdk = engine.client_for(host, timeout=4)
         try:
-            attrs = engine.inspect(sdk, container_id, show_secrets=show_secrets)
+            attrs = engine_containers.inspect(sdk, container_id, show_secrets=show_secrets)
         finally:
             sdk.close()
     except Exception as exc:  # noqa: BLE001

@@ -33,7 +33,9 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
 
+from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import engine, status
+from hosts.fleet import trust as engine_trust
 from hosts.fleet.container_rows import publish_container
 from hosts.models import Host, HostStatus
 from portal import access, live
@@ -58,7 +60,7 @@ class Target:
 
     pk: int
     url: str
-    trust: engine.Trust
+    trust: engine_trust.Trust
 
     @property
     def key(self) -> str:
@@ -86,7 +88,7 @@ def _db(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _targets(shard: Shard) -> dict[int, Target]:
     hosts = Host.objects.filter(enabled=True).exclude(status=HostStatus.DISABLED)
     return {
-        h.pk: Target(h.pk, h.docker_url, engine.Trust.of(h))
+        h.pk: Target(h.pk, h.docker_url, engine_trust.Trust.of(h))
         for h in hosts.only(
             "pk", "docker_url", "tls_ca", "tls_client_cert", "tls_client_key", "tls_fingerprint", "insecure"
         )
@@ -249,7 +251,7 @@ class EngineWatcher:
             future = self.loop.run_in_executor(self.check_pool, _check, target)
             try:
                 # The SDK's own timeouts end the call; this guards against anything that does not.
-                await asyncio.wait_for(asyncio.shield(future), timeout=engine.TIMEOUT * 2 + 2)
+                await asyncio.wait_for(asyncio.shield(future), timeout=engine_endpoint.TIMEOUT * 2 + 2)
             except TimeoutError:
                 await self.loop.run_in_executor(None, _record_timeout, target)
             except Exception:
@@ -306,7 +308,7 @@ def _followed_host(user: Any, project_id: int, host_id: int) -> Target | None:
     host = Host.objects.filter(pk=host_id, project_id=project_id, enabled=True).first()
     if host is None or not access.can(user, "host.view", host.project_id):
         return None
-    return Target(host.pk, host.docker_url, engine.Trust.of(host))
+    return Target(host.pk, host.docker_url, engine_trust.Trust.of(host))
 
 
 async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from pyVmomi import vim, vmodl
-
 from hosts.models import ProvisionedVm, VirtualMachine
 from hosts.vsphere import client as vsphere
+from hosts.vsphere.client import vm as vsphere_vm
 
 
 class NotConfirmed(Exception):
@@ -65,14 +64,11 @@ def live_addresses(pvm: ProvisionedVm) -> list[str]:
     assert vcenter is not None
     try:
         with vsphere.session(vcenter) as si:
-            guest = vim.VirtualMachine(pvm.moref, si._stub).guest
-            found: list[object] = [guest.ipAddress] if guest else []
-            for nic in (guest.net if guest else None) or []:
-                found.extend(nic.ipAddress or [])
-    except vmodl.fault.ManagedObjectNotFound:
+            found = vsphere_vm.guest_addresses(si, pvm.moref)
+    except vsphere.NotFound:
         raise NotConfirmed(f"vCenter has no VM {pvm.moref} any more to confirm the address") from None
-    except (vsphere.VSphereError, vmodl.MethodFault, OSError) as exc:
-        detail = exc.msg if isinstance(exc, vmodl.MethodFault) else str(exc)
+    except (vsphere.VSphereError, vsphere.MethodFault, OSError) as exc:
+        detail = exc.msg if isinstance(exc, vsphere.MethodFault) else str(exc)
         raise NotConfirmed(f"vCenter could not be asked to confirm the address: {detail}") from None
     return _normal_all(found)
 

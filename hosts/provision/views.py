@@ -22,8 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hosts.changes.desired import settings_problems
 from hosts.models import Profile, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
+from hosts.provision import checks as provision_checks
 from hosts.provision import cloud_config, enrollment
 from hosts.provision import flow as provision
+from hosts.provision import kickstart as provision_kickstart
+from hosts.provision import seed as provision_seed
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
@@ -88,7 +91,7 @@ class ProvisionForm(forms.Form):
     datastore = forms.ChoiceField(required=False)
     cpus = forms.IntegerField(min_value=1, max_value=64, initial=2, label="CPUs")
     memory_mb = forms.IntegerField(min_value=256, max_value=1048576, initial=2048, label="Memory (MB)")
-    count = forms.IntegerField(min_value=1, max_value=provision.MAX_COUNT, initial=1, label="How many")
+    count = forms.IntegerField(min_value=1, max_value=provision_checks.MAX_COUNT, initial=1, label="How many")
     name_pattern = forms.CharField(max_length=60, initial="photon-{n}", help_text="{n} counts from 1.")
     profile = forms.ModelChoiceField(queryset=Profile.objects.none(), required=False)
 
@@ -99,7 +102,8 @@ class ProvisionForm(forms.Form):
         vcenters = _allowed_vcenters(user)
         self.fields["project"].queryset = projects  # type: ignore[attr-defined]
         self.fields["vcenter"].queryset = vcenters  # type: ignore[attr-defined]
-        self.fields["template"].queryset = provision.template_choices(projects, vcenters).order_by("name")  # type: ignore[attr-defined]
+        choices = provision_checks.template_choices(projects, vcenters)
+        self.fields["template"].queryset = choices.order_by("name")  # type: ignore[attr-defined]
         self.fields["template"].lookup = VirtualMachine.objects.filter(vcenter__in=vcenters, gone=False)  # type: ignore[attr-defined]
         self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
         datacenter = str((self.data if self.is_bound else self.initial).get("datacenter") or "")
@@ -132,10 +136,10 @@ class ProvisionForm(forms.Form):
             self.add_error("template", "That VM is in another vCenter.")
         elif project and template:
             try:
-                provision.check_template(
+                provision_checks.check_template(
                     ProvisionRequest(project=project, vcenter=template.vcenter, template=template.moref)
                 )
-            except provision.ProvisionError as exc:
+            except provision_checks.ProvisionError as exc:
                 self.add_error("template", str(exc))
         if (
             vcenter
@@ -148,8 +152,8 @@ class ProvisionForm(forms.Form):
             self.add_error("profile", "That profile belongs to another project.")
         if data.get("name_pattern") and data.get("count"):
             try:
-                provision.expand_names(data["name_pattern"], data["count"])
-            except provision.ProvisionError as exc:
+                provision_checks.expand_names(data["name_pattern"], data["count"])
+            except provision_checks.ProvisionError as exc:
                 self.add_error("name_pattern", str(exc))
         if self.placement is not None and template is not None:
             self._check_placement(self.placement, data, template)
@@ -273,7 +277,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
             with vsphere.session(req.vcenter) as si, transaction.atomic():
                 req.save()
                 provision.start(req, enroll_base_url=public_url.base_url(request), si=si)
-        except (provision.ProvisionError, vsphere.VSphereError) as exc:
+        except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
             context["error"] = str(exc)
         else:
             return redirect("hosts:provision_request", pk=req.pk)
@@ -311,7 +315,7 @@ def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             provision.delete_vm(pvm, request.user)
-        except (provision.ProvisionError, vsphere.VSphereError) as exc:
+        except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
             error = str(exc)
         else:
             return redirect("hosts:provision_request", pk=pvm.request_id)
@@ -329,7 +333,7 @@ def vm_seed_iso(request: HttpRequest, pk: int) -> HttpResponse:
     pvm = _visible_vm(request, pk)
     if pvm.state == ProvisionedVm.State.ENROLLED:
         raise Http404("already enrolled")
-    files = provision.seed_for(pvm, public_url.base_url(request))
+    files = provision_seed.seed_for(pvm, public_url.base_url(request))
     response = HttpResponse(cloud_config.seed_iso(files), content_type="application/x-iso9660-image")
     response["Content-Disposition"] = f'attachment; filename="{pvm.name}-seed.iso"'
     return response
@@ -365,8 +369,10 @@ def kickstart_new(request: HttpRequest) -> HttpResponse:
         )
         try:
             with transaction.atomic():
-                pvm, token = provision.new_kickstart(data["project"], data["name"], request.user, profile)
-        except provision.ProvisionError as exc:
+                pvm, token = provision_kickstart.new_kickstart(
+                    data["project"], data["name"], request.user, profile
+                )
+        except provision_checks.ProvisionError as exc:
             error = str(exc)
         else:
             ks_url = public_url.absolute(request, reverse("hosts:provision_kickstart", args=[token]))
@@ -384,10 +390,10 @@ def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
     if pvm.state == ProvisionedVm.State.ENROLLED or not pvm.moref or pvm.request.vcenter is None:
         raise Http404("no VM to attach a seed to")
     try:
-        iso = cloud_config.seed_iso(provision.seed_for(pvm, public_url.base_url(request)))
+        iso = cloud_config.seed_iso(provision_seed.seed_for(pvm, public_url.base_url(request)))
         with vsphere.session(pvm.request.vcenter) as si:
-            file_name = provision.attach_seed_iso(pvm, si, iso)
-    except (provision.ProvisionError, vsphere.VSphereError) as exc:
+            file_name = provision_seed.attach_seed_iso(pvm, si, iso)
+    except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Seed ISO attached to {pvm.name}: {file_name}")
@@ -399,7 +405,7 @@ def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
 @throttle.per_address("kickstart", "THROTTLE_KICKSTART")
 def kickstart(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        config = provision.kickstart_for(token, public_url.base_url(request))
+        config = provision_kickstart.kickstart_for(token, public_url.base_url(request))
     except enrollment.EnrollmentRefused as exc:
         return JsonResponse({"error": str(exc)}, status=403)
     response = JsonResponse(config)

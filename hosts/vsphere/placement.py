@@ -15,26 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from pyVmomi import vim
 
 from hosts.models import VCenter
 from hosts.vsphere import client as vsphere
-from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere.client import collector as vsphere_collector
+from hosts.vsphere.client import inventory as vsphere_inventory
 
 #: Seconds a read is reused: long enough for one person filling the form in.
 CACHE_SECONDS = 60
 UPLINK_TAG = "SYSTEM/DVS.UPLINKPG"
-
-PROPERTIES: dict[type, list[str]] = {
-    vim.Datacenter: ["name", "parent", "vmFolder"],
-    vim.Folder: ["name", "parent", "childType"],
-    vim.ComputeResource: ["name", "parent", "resourcePool", "datastore", "network"],
-    vim.ResourcePool: ["name", "parent", "owner"],
-    vim.Network: ["name", "parent"],
-    vim.dvs.DistributedVirtualPortgroup: ["tag"],
-    vim.DistributedVirtualSwitch: ["config.uplinkPortgroup"],
-    vim.Datastore: ["name", "parent", "summary.freeSpace", "summary.accessible"],
-}
 
 
 @dataclass(frozen=True)
@@ -75,21 +64,11 @@ class Placement:
 
 
 def _ref(value: Any) -> str:
-    return value.moref if isinstance(value, vsphere.Ref) else ""
+    return value.moref if isinstance(value, vsphere_collector.Ref) else ""
 
 
-def read(si: vim.ServiceInstance, *, counter: vsphere_sync.Counter | None = None) -> Placement:
-    content = si.RetrieveContent()
-    objects: dict[str, tuple[str, dict[str, Any]]] = {}
-    view = content.viewManager.CreateContainerView(content.rootFolder, list(PROPERTIES), True)
-    try:
-        spec = vsphere_sync.container_filter(view, PROPERTIES)
-        for ref, props in vsphere_sync.retrieve(si, content.propertyCollector, [spec], counter=counter):
-            kind, known = objects.get(ref.moref, (ref.type, {}))
-            objects[ref.moref] = (kind, {**known, **props})
-    finally:
-        view.Destroy()
-    return _arrange(objects)
+def read(si: vsphere.ServiceInstance, *, counter: vsphere_collector.Counter | None = None) -> Placement:
+    return _arrange(vsphere_inventory.read_placement(si, counter=counter))
 
 
 def _arrange(objects: dict[str, tuple[str, dict[str, Any]]]) -> Placement:
@@ -117,15 +96,15 @@ def _arrange(objects: dict[str, tuple[str, dict[str, Any]]]) -> Placement:
         _ref(pg)
         for kind, values in objects.values()
         if "config.uplinkPortgroup" in values
-        for pg in vsphere.as_list(values["config.uplinkPortgroup"])
+        for pg in vsphere_collector.as_list(values["config.uplinkPortgroup"])
     }
     for moref, (kind, values) in objects.items():
         if kind == "Datacenter":
             placement.datacenters[moref] = str(values.get("name", ""))
             placement.vm_roots[moref] = _ref(values.get("vmFolder"))
         elif kind in ("ClusterComputeResource", "ComputeResource"):
-            reach = {_ref(d) for d in vsphere.as_list(values.get("datastore"))} | {
-                _ref(n) for n in vsphere.as_list(values.get("network"))
+            reach = {_ref(d) for d in vsphere_collector.as_list(values.get("datastore"))} | {
+                _ref(n) for n in vsphere_collector.as_list(values.get("network"))
             }
             placement.reach[moref] = reach
             placement.computes[moref] = str(values.get("name", ""))
@@ -139,12 +118,12 @@ def _arrange(objects: dict[str, tuple[str, dict[str, Any]]]) -> Placement:
             below = path(moref, owner)[1:]  # the owner's root pool is the cluster itself
             label = " / ".join([owner_name, *below]) if below else f"{owner_name} (the whole cluster)"
             placement.pools.append(Place(moref, label, datacenter, compute=owner))
-        elif kind == "Folder" and "VirtualMachine" in vsphere.as_list(values.get("childType")):
+        elif kind == "Folder" and "VirtualMachine" in vsphere_collector.as_list(values.get("childType")):
             root = placement.vm_roots.get(datacenter, "")
             label = "/".join(path(moref, root)) or "(the datacenter's VM folder)"
             placement.folders.append(Place(moref, label, datacenter))
         elif kind in ("Network", "DistributedVirtualPortgroup", "OpaqueNetwork"):
-            tags = {t.get("key") for t in vsphere.as_list(values.get("tag")) if isinstance(t, dict)}
+            tags = {t.get("key") for t in vsphere_collector.as_list(values.get("tag")) if isinstance(t, dict)}
             if moref in uplinks or UPLINK_TAG in tags:
                 continue  # a switch's uplinks carry no VM traffic
             placement.networks.append(Place(moref, str(values.get("name", "")), datacenter, kind=kind))

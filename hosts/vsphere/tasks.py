@@ -15,12 +15,15 @@ from typing import Any
 from celery import shared_task
 from django.template.loader import render_to_string
 from django.utils import timezone
-from pyVmomi import vim, vmodl
 
 from hosts.models import VCenter, VirtualMachine, VmTask
+from hosts.vsphere import announce as vsphere_announce
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import work
+from hosts.vsphere.client import collector as vsphere_collector
+from hosts.vsphere.client import inventory as vsphere_inventory
+from hosts.vsphere.client import vm as vsphere_vm
 from portal import audit, live
 
 log = logging.getLogger(__name__)
@@ -49,12 +52,12 @@ def sync_vcenter(vcenter_id: int) -> dict[str, int]:
         error = vsphere.describe_failure(exc)
         VCenter.objects.filter(pk=vcenter.pk).update(connected=False, last_error=error)
         raise
-    vsphere_sync.announce(result.touched)
+    vsphere_announce.announce(result.touched)
     return {"vms": result.vms, "created": len(result.created), "gone": len(result.gone)}
 
 
 def topics_for(task: VmTask) -> list[str]:
-    return vsphere_sync.topics_for(task.vm)[1]
+    return vsphere_announce.topics_for(task.vm)[1]
 
 
 def publish_task(task: VmTask) -> None:
@@ -72,41 +75,14 @@ def _save(task: VmTask, **fields: Any) -> None:
     publish_task(task)
 
 
-def _start(vm: vim.VirtualMachine, task: VmTask) -> vim.Task | None:
-    """Start the vSphere side of ``task``; None for ShutdownGuest, which is no task."""
-    if task.action == "power_on":
-        return vm.PowerOnVM_Task()
-    if task.action == "power_off":
-        return vm.PowerOffVM_Task()
-    if task.action == "reset":
-        return vm.ResetVM_Task()
-    if task.action == "shutdown_guest":
-        vm.ShutdownGuest()
-        return None
-    if task.action == "snapshot_create":
-        return vm.CreateSnapshot_Task(
-            name=task.argument, description="Taken from Photon Portal", memory=False, quiesce=False
-        )
-    if task.action == "snapshot_revert":
-        snapshot = vim.vm.Snapshot(task.argument, vm._stub)
-        return snapshot.RevertToSnapshot_Task()
-    raise ValueError(f"unknown action {task.action!r}")
-
-
-def _follow(si: vim.ServiceInstance, vtask: vim.Task, task: VmTask) -> None:
+def _follow(si: vsphere.ServiceInstance, vtask: Any, task: VmTask) -> None:
     """Wait for the vSphere task with WaitForUpdatesEx on its info, publishing progress."""
-    pc = si.content.propertyCollector.CreatePropertyCollector()
-    PC = vmodl.query.PropertyCollector
-    spec = PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=vtask)],
-        propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info.state", "info.progress", "info.error"])],
-    )
-    pc.CreateFilter(spec, True)
+    pc = vsphere_collector.watch_task(si, vtask)
     version = ""
     deadline = time.monotonic() + ACTION_TIMEOUT
     try:
         while time.monotonic() < deadline:
-            answer = vsphere.wait_for_updates(si, pc, version, 10)
+            answer = vsphere_collector.wait_for_updates(si, pc, version, 10)
             if answer is None:
                 continue
             version, changes = answer
@@ -124,10 +100,7 @@ def _follow(si: vim.ServiceInstance, vtask: vim.Task, task: VmTask) -> None:
                     raise RuntimeError(message or "vCenter reported the task failed")
         raise TimeoutError(f"the vSphere task did not finish within {ACTION_TIMEOUT:.0f} s")
     finally:
-        try:
-            pc.DestroyPropertyCollector()
-        except Exception:
-            log.debug("could not destroy a property collector", exc_info=True)
+        vsphere_collector.destroy(pc)
 
 
 @shared_task(name="hosts.vsphere_vm_action")
@@ -140,10 +113,10 @@ def run_vm_action(task_id: int) -> str:
     project = vm_row.host.project if vm_row.host_id else None
     try:
         with vsphere.session(vm_row.vcenter) as si:
-            vm = vim.VirtualMachine(vm_row.moref, si._stub)
-            vtask = _start(vm, task)
+            vm = vsphere_vm.ref(si, vm_row.moref)
+            vtask = vsphere_vm.start_action(vm, task)
             if vtask is not None:
-                _save(task, vsphere_task=vtask._moId)
+                _save(task, vsphere_task=vsphere_vm.moref_of(vtask))
                 _follow(si, vtask, task)
             _reread(si, vm_row)
     except Exception as exc:  # noqa: BLE001 - any failure is the task's result, shown to the person
@@ -168,10 +141,10 @@ def run_vm_action(task_id: int) -> str:
     return task.state
 
 
-def _reread(si: vim.ServiceInstance, vm_row: VirtualMachine) -> None:
+def _reread(si: vsphere.ServiceInstance, vm_row: VirtualMachine) -> None:
     """Apply the VM's current properties now, not when (or if) an update arrives."""
-    found = vsphere_sync.read_vms(si, [vm_row.moref])
+    found = vsphere_inventory.read_vms(si, [vm_row.moref])
     if vm_row.moref in found:
-        names = vsphere_sync.custom_field_names(si.RetrieveContent())
+        names = vsphere_inventory.field_names(si)
         if vsphere_sync.apply_vm_properties(vm_row.vcenter, {vm_row.moref: found[vm_row.moref]}, names):
-            vsphere_sync.announce([vm_row.pk])
+            vsphere_announce.announce([vm_row.pk])

@@ -21,9 +21,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hosts.models import Host, VCenter, VirtualMachine, VmTask
+from hosts.vsphere import announce as vsphere_announce
 from hosts.vsphere import client as vsphere
-from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import tasks as vsphere_tasks
+from hosts.vsphere.client import vm as vsphere_vm
 from portal import access, audit
 from portal.fields import SecretFormField, decrypt, encrypt
 from portal.models import Project
@@ -341,12 +343,12 @@ def vm_link(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose the portal host this VM is (by its id); nothing was linked.")
         return redirect("hosts:vm", vm.pk)
     try:
-        vsphere_sync.link_vm(vm, host, actor=request.user)
-    except vsphere_sync.LinkError as exc:
+        vsphere_links.link_vm(vm, host, actor=request.user)
+    except vsphere_links.LinkError as exc:
         messages.error(request, str(exc))
         return redirect("hosts:vm", vm.pk)
     messages.success(request, f"{vm.name} is now host {host.name} of project {host.project}.")
-    vsphere_sync.announce([vm.pk])
+    vsphere_announce.announce([vm.pk])
     return redirect("hosts:vm", vm.pk)
 
 
@@ -357,12 +359,12 @@ def vm_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     vm = VirtualMachine.objects.filter(pk=pk).first()
     if vm is None:
         raise Http404("No such virtual machine.")
-    host = vsphere_sync.unlink_vm(vm, actor=request.user)
+    host = vsphere_links.unlink_vm(vm, actor=request.user)
     if host is None:
         messages.info(request, f"{vm.name} was not linked to a host.")
     else:
         messages.success(request, f"{vm.name} is no longer host {host.name} of project {host.project}.")
-        vsphere_sync.announce([vm.pk])
+        vsphere_announce.announce([vm.pk])
     return redirect("hosts:vm", vm.pk)
 
 
@@ -415,7 +417,7 @@ def vm_events(request: HttpRequest, pk: int) -> HttpResponse:
     error = ""
     try:
         with vsphere.session(vm.vcenter, timeout=15) as si:
-            events = vsphere.recent_events(si, vm.moref, EVENTS_SHOWN)
+            events = vsphere_vm.recent_events(si, vm.moref, EVENTS_SHOWN)
     except Exception as exc:  # noqa: BLE001 - the page shows why instead
         error = vsphere.describe_failure(exc)
     return render(request, "hosts/vsphere/partials/vm_events.html", {"events": events, "error": error})

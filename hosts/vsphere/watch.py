@@ -23,11 +23,13 @@ from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from django.db import connection
-from pyVmomi import vim, vmodl
 
 from hosts.models import VCenter
+from hosts.vsphere import announce as vsphere_announce
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere.client import collector as vsphere_collector
+from hosts.vsphere.client import inventory as vsphere_inventory
 from portal import events
 from portal.models import Event
 from portal.watchers import Shard
@@ -135,49 +137,47 @@ def run_session(pk: int, stop: threading.Event, on_connected: Callable[[], None]
 
 
 def _follow(
-    vcenter: VCenter, si: vim.ServiceInstance, stop: threading.Event, on_connected: Callable[[], None]
+    vcenter: VCenter, si: vsphere.ServiceInstance, stop: threading.Event, on_connected: Callable[[], None]
 ) -> None:
-    content = si.RetrieveContent()
-    pc = content.propertyCollector.CreatePropertyCollector()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
-    spec = vsphere_sync.container_filter(view, {vim.VirtualMachine: WATCHED})
-    pc.CreateFilter(spec, True)
+    pc = vsphere_collector.watch_vms(si, WATCHED)
     # The first answer is the whole present state: only its version is needed, the
     # full sync below reads the rest. Changes after this version arrive as updates.
-    first = vsphere.wait_for_updates(si, pc, "", 0)
+    first = vsphere_collector.wait_for_updates(si, pc, "", 0)
     version = first[0] if first else ""
     result = vsphere_sync.sync(vcenter, si)
-    vsphere_sync.announce(result.touched)
+    vsphere_announce.announce(result.touched)
     was_down = bool(vcenter.last_error)
     VCenter.objects.filter(pk=vcenter.pk).update(
-        connected=True, last_error="", version=content.about.fullName
+        connected=True, last_error="", version=vsphere_inventory.version(si)
     )
     if was_down:
         events.notify(f"vCenter {vcenter.name} connected again", obj=vcenter)
     on_connected()
-    names = vsphere_sync.custom_field_names(content)
+    names = vsphere_inventory.field_names(si)
     while not stop.is_set():
-        answer = vsphere.wait_for_updates(si, pc, version, MAX_WAIT_SECONDS)
+        answer = vsphere_collector.wait_for_updates(si, pc, version, MAX_WAIT_SECONDS)
         if answer is None:
             if not VCenter.objects.filter(pk=vcenter.pk, enabled=True).exists():
                 return
             continue
         version, changes = answer
         apply_changes(vcenter, si, changes, names)
-    with contextlib.suppress(vmodl.MethodFault, OSError):
-        pc.DestroyPropertyCollector()
+    vsphere_collector.destroy_quietly(pc)
 
 
 def apply_changes(
-    vcenter: VCenter, si: vim.ServiceInstance, changes: list[vsphere.Change], names: dict[int, str]
+    vcenter: VCenter,
+    si: vsphere.ServiceInstance,
+    changes: list[vsphere_collector.Change],
+    names: dict[int, str],
 ) -> list[int]:
     """Apply one batch of updates; the ids of the VMs whose rows changed."""
     left = [c.ref.moref for c in changes if c.ref.type == "VirtualMachine" and c.kind == "leave"]
     present = [c.ref.moref for c in changes if c.ref.type == "VirtualMachine" and c.kind != "leave"]
     touched: list[int] = []
     if present:
-        touched += vsphere_sync.apply_vm_properties(vcenter, vsphere_sync.read_vms(si, present), names)
+        touched += vsphere_sync.apply_vm_properties(vcenter, vsphere_inventory.read_vms(si, present), names)
     if left:
         touched += vsphere_sync.mark_gone(vcenter, left)
-    vsphere_sync.announce(touched)
+    vsphere_announce.announce(touched)
     return touched

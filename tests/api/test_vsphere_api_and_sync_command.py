@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from pyVim.task import WaitForTask
 
 from hosts.models import Host, VirtualMachine, VmTask
-from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere import links as vsphere_links
 from portal.models import AuditEntry, Project, Role
 from tests.api.common import client_for
 from tests.lab.common import wait_until
@@ -40,7 +40,7 @@ def test_power_a_vm_through_the_api(lab_vcenter, outside, make_user, celery_work
     vm = VirtualMachine.objects.get(vcenter=vcenter, name="photon-ü-01")
     host = Host.objects.create(project=project, name="ü", docker_url=f"tcp://{vm.ip_address}:2376")
     # An Admin confirms the VM is that host (the sync links by provisioning's proof only).
-    vsphere_sync.link_vm(vm, host, actor=None)
+    vsphere_links.link_vm(vm, host, actor=None)
     WaitForTask(find_vm(outside, vm.name).PowerOffVM_Task())
     viewer = client_for(make_user("viewer", project=project, role=Role.VIEWER))
     provisioner = client_for(make_user("prov", project=project, role=Role.PROVISIONER))

@@ -40,10 +40,10 @@ def populate(si: vim.ServiceInstance, pools: int, folders: int) -> None:
 
 def measure(si: vim.ServiceInstance, runs: int) -> dict[str, Any]:
     from hosts.vsphere import placement
-    from hosts.vsphere import sync as vsphere_sync
+    from hosts.vsphere.client import collector as vsphere_collector
 
     timings = []
-    counter = vsphere_sync.Counter()
+    counter = vsphere_collector.Counter()
     where = placement.Placement()
     for _ in range(runs):
         counter.calls = 0

@@ -52,7 +52,7 @@ def _django(db_path: Path) -> None:
 
 def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
     from hosts import ssh
-    from hosts.changes import flow as changes
+    from hosts.changes import apply, planning
     from hosts.models import Change, ChangeHost, Host
     from portal.models import Project
 
@@ -75,7 +75,7 @@ def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
     change = Change.objects.create(
         project=project, title="bench", settings={"sshd": {"MaxAuthTries": max_auth_tries}}, created_by=admin
     )
-    changes.plan(change, hosts)
+    planning.plan(change, hosts)
     runs = list(ChangeHost.objects.filter(change=change, state="planned").values_list("pk", flat=True))
     if len(runs) != len(hosts):
         raise RuntimeError(f"only {len(runs)} of {len(hosts)} hosts planned")

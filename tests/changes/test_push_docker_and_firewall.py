@@ -13,6 +13,7 @@ from hosts.changes import approval, planning, verify
 from hosts.changes import drift as change_drift
 from hosts.changes import revert as change_revert
 from hosts.fleet import engine
+from hosts.fleet import trust as engine_trust
 from hosts.models import Change, ChangeHost, Drift, Host
 from hosts.provision import ca as portal_ca
 from portal.models import Role
@@ -71,7 +72,7 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
         (requests.exceptions.SSLError, requests.exceptions.ConnectionError, docker.errors.DockerException)
     ):
         anonymous = engine.connect(
-            host.docker_url, engine.Trust(ca=host.tls_ca, fingerprint=host.tls_fingerprint), timeout=5
+            host.docker_url, engine_trust.Trust(ca=host.tls_ca, fingerprint=host.tls_fingerprint), timeout=5
         )
         anonymous.version()
     # dockerd trusts this host's own client CA only: a certificate the portal issued for
@@ -82,7 +83,7 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
     with pytest.raises(
         (requests.exceptions.SSLError, requests.exceptions.ConnectionError, docker.errors.DockerException)
     ):
-        borrowed = engine.Trust(
+        borrowed = engine_trust.Trust(
             ca=host.tls_ca, client_cert=other.cert, client_key=other.key, fingerprint=host.tls_fingerprint
         )
         engine.connect(host.docker_url, borrowed, timeout=5).version()

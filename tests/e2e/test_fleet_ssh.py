@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from hosts.fleet import engine
+from hosts.fleet import engine_ssh
 from hosts.models import Host, HostStatus
 from portal.models import Project, Role
 from tests.e2e.test_fleet_live import watching_daphne  # noqa: F401 - the fixture, shared
@@ -35,7 +35,7 @@ def test_add_an_ssh_host_with_its_key_confirmed(
     page.fill("#id_docker_url", f"ssh://root@{photon['address']}")
     page.fill("#id_ssh_private_key", Path(photon["private_key"]).read_text())
     page.click("#verify-button")
-    expected = engine.HostKey.of(engine.parse_host_key(photon["host_key"])).fingerprint
+    expected = engine_ssh.HostKey.of(engine_ssh.parse_host_key(photon["host_key"])).fingerprint
     expect(page.locator("#presented-host-key")).to_have_text(expected, timeout=20000)
     expect(page.locator(".verify-facts")).to_contain_text("Docker 20.10")
     screenshot(page, "verify")
@@ -53,7 +53,7 @@ def test_add_an_ssh_host_with_its_key_confirmed(
     expect(page.locator("h2")).to_contain_text("photon-over-ssh", timeout=20000)
     expect(page.locator("#engine-error")).to_have_count(0)
     host = Host.objects.get()
-    assert engine.parse_host_key(host.ssh_host_key) == engine.parse_host_key(photon["host_key"])
+    assert engine_ssh.parse_host_key(host.ssh_host_key) == engine_ssh.parse_host_key(photon["host_key"])
     assert host.status == HostStatus.ON
     screenshot(page, "host-page")
     page.context.close()

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hosts.fleet import engine
+from hosts.fleet import endpoint as engine_endpoint
+from hosts.fleet import trust as engine_trust
 from hosts.models import Host
 from portal.models import Project, Role
 
@@ -53,12 +54,14 @@ def form_data(engine_info: dict[str, Any], project: Project, **overrides: Any) -
 def trusted_host(engine_info: dict[str, Any], project: Project, name: str = "photon-01") -> Host:
     """A host on a lab engine as the form would have saved it (TLS pinned, or insecure for a plain one)."""
     if engine_info["tls"]:
-        trust = engine.Trust(
+        trust = engine_trust.Trust(
             ca=pem(engine_info, "ca"),
             client_cert=pem(engine_info, "cert"),
             client_key=pem(engine_info, "key"),
         )
-        fingerprint = engine.peer_certificate(engine.parse_endpoint(engine_info["url"]), trust).fingerprint
+        fingerprint = engine_trust.peer_certificate(
+            engine_endpoint.parse_endpoint(engine_info["url"]), trust
+        ).fingerprint
         return Host.objects.create(
             project=project,
             name=name,

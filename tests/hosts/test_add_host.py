@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from hosts.fleet import engine
+from hosts.fleet import endpoint as engine_endpoint
+from hosts.fleet import trust as engine_trust
 from hosts.models import Host, HostStatus
 from portal.models import AuditEntry
 from tests.hosts.conftest import form_data, pem
@@ -101,7 +102,9 @@ def test_bad_input_gets_a_clear_message_quickly_and_saves_nothing(
     client.force_login(people["manager"])
     data = form_data(tls_engine, project)
     # Saved as if the person had confirmed the engine's real certificate.
-    real = engine.peer_certificate(engine.parse_endpoint(tls_engine["url"]), engine.Trust()).fingerprint
+    real = engine_trust.peer_certificate(
+        engine_endpoint.parse_endpoint(tls_engine["url"]), engine_trust.Trust()
+    ).fingerprint
     listener = None
     if case == "unreachable":
         with socket.socket() as s:

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.urls import reverse
 
-from hosts.fleet import engine
+from hosts.fleet import endpoint as engine_endpoint
+from hosts.fleet import engine, engine_ssh
 from hosts.models import Host, HostStatus
 from portal.models import AuditEntry, Project
 
@@ -48,7 +49,7 @@ def test_add_an_ssh_host_with_verify_and_host_key_confirmation(client, people, p
     client.force_login(people["manager"])
     verify = client.post(reverse("hosts:verify"), ssh_form(photon, project)).content.decode()
     assert "Docker 20.10" in verify, verify
-    expected = engine.HostKey.of(engine.parse_host_key(photon["host_key"])).fingerprint
+    expected = engine_ssh.HostKey.of(engine_ssh.parse_host_key(photon["host_key"])).fingerprint
     assert f'id="presented-host-key">{expected}<' in verify
     presented = verify.split('name="ssh_host_key" value="', 1)[1].split('"', 1)[0]
     assert not Host.objects.exists()  # Verify saves nothing
@@ -62,7 +63,7 @@ def test_add_an_ssh_host_with_verify_and_host_key_confirmation(client, people, p
     )
     host = Host.objects.get()
     assert response.status_code == 302
-    assert engine.parse_host_key(host.ssh_host_key) == engine.parse_host_key(photon["host_key"])
+    assert engine_ssh.parse_host_key(host.ssh_host_key) == engine_ssh.parse_host_key(photon["host_key"])
     assert host.status == HostStatus.ON and host.engine_version and not host.tls_fingerprint
     assert host.address == photon["address"]  # configuration over SSH goes to the same pinned host
     assert AuditEntry.objects.filter(action="host.add", object_id=str(host.pk)).exists()
@@ -81,7 +82,7 @@ def test_a_key_other_than_the_pinned_one_is_refused(people, project, photon) -> 
         ssh_private_key=Path(photon["private_key"]).read_text(),
         ssh_host_key=stranger_key_line(),
     )
-    with pytest.raises(engine.EngineError, match="other than the pinned one"):
+    with pytest.raises(engine_endpoint.EngineError, match="other than the pinned one"):
         engine.client_for(host, timeout=5)
 
     host.ssh_host_key = photon["host_key"]

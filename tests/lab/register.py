@@ -13,7 +13,8 @@ from typing import Any
 
 
 def register(document: dict[str, Any]) -> dict[str, int]:
-    from hosts.fleet import engine
+    from hosts.fleet import endpoint as engine_endpoint
+    from hosts.fleet import trust as engine_trust
     from hosts.models import Host, VCenter
     from hosts.vsphere import client as vsphere
     from portal import audit
@@ -43,15 +44,15 @@ def register(document: dict[str, Any]) -> dict[str, int]:
     counts["vcenters"] += 1
 
     for info in document["docker"]:
-        endpoint = engine.parse_endpoint(info["url"])
+        endpoint = engine_endpoint.parse_endpoint(info["url"])
         fields: dict[str, Any] = {"docker_url": info["url"], "enabled": True}
         if info["tls"]:
-            trust = engine.Trust(
+            trust = engine_trust.Trust(
                 ca=Path(info["tls"]["ca"]).read_text(),
                 client_cert=Path(info["tls"]["cert"]).read_text(),
                 client_key=Path(info["tls"]["key"]).read_text(),
             )
-            served = engine.peer_certificate(endpoint, trust)
+            served = engine_trust.peer_certificate(endpoint, trust)
             fields.update(
                 tls_ca=trust.ca,
                 tls_client_cert=trust.client_cert,

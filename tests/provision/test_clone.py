@@ -16,8 +16,10 @@ from pyVmomi import vim, vmodl
 
 from hosts.changes.files import docker as docker_settings
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
+from hosts.provision import checks as provision_checks
 from hosts.provision import cloud_config
 from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from hosts.vsphere import client as vsphere
 from portal.models import AuditEntry
 from tests.provision.conftest import BASE_URL, other_template, photon_template
@@ -64,7 +66,7 @@ def test_clone_sets_exactly_the_guestinfo_keys(synced_vc, project, outside) -> N
         assert user_data["phone_home"]["url"].startswith(BASE_URL + "/hosts/provision/enroll/")
         # Root trusts the key made for this VM alone; dockerd, the client CA made for it alone.
         assert user_data["users"][0]["ssh_authorized_keys"] == [
-            provision.public_ssh_key(str(pvm.ssh_private_key)) + f" photon-portal@{pvm.name}"
+            provision_seed.public_ssh_key(str(pvm.ssh_private_key)) + f" photon-portal@{pvm.name}"
         ]
         files = {f["path"]: f["content"] for f in user_data["write_files"]}
         assert files[docker_settings.CA] == pvm.client_ca_cert
@@ -88,7 +90,7 @@ def vm_count(si: vim.ServiceInstance) -> int:
 
 def refused(req: ProvisionRequest, outside, match: str) -> None:  # type: ignore[no-untyped-def]
     before = vm_count(outside)
-    with pytest.raises(provision.ProvisionError, match=match):
+    with pytest.raises(provision_checks.ProvisionError, match=match):
         start(req)
     assert not ProvisionedVm.objects.filter(request=req).exists()
     assert vm_count(outside) == before

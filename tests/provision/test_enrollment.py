@@ -14,7 +14,7 @@ from django.utils import timezone
 from hosts.models import Host, ProvisionedVm, ProvisionRequest, VCenter
 from hosts.provision import ca as portal_ca
 from hosts.provision import enrollment
-from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from portal.models import AuditEntry, Event
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ ED25519 = public_key("ssh-ed25519")
 OTHER_ED25519 = public_key("ssh-ed25519")
 ECDSA = public_key("ecdsa-sha2-nistp256")
 CLIENT_CA = portal_ca.new_client_ca("new-1")
-SSH_KEY = provision.new_ssh_key("new-1")
+SSH_KEY = provision_seed.new_ssh_key("new-1")
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def waiting(project) -> tuple[ProvisionedVm, str]:  # type: ignore[no-untyped-de
         token_expires=enrollment.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
-        # What seeding made for this VM alone (hosts.provision.flow._seed).
+        # What seeding made for this VM alone (hosts.provision.seed.issue_seed).
         client_ca_cert=CLIENT_CA.cert,
         client_ca_key=CLIENT_CA.key,
         ssh_private_key=SSH_KEY.private,

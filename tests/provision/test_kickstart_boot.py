@@ -8,7 +8,7 @@ from __future__ import annotations
 import requests
 
 from hosts.models import Host, ProvisionQuota
-from hosts.provision import flow as provision
+from hosts.provision import kickstart as provision_kickstart
 from portal.models import Project, Role
 from tests.lab import cloud_boot
 from tests.provision.conftest import assert_reachable, wait_enrolled
@@ -20,7 +20,7 @@ def test_a_kickstart_install_boots_through_nocloud_and_enrolls_itself(
     project = Project.objects.create(name="metal")
     ProvisionQuota.objects.create(project=project)
     requester = make_user("prov", project=project, role=Role.PROVISIONER)
-    pvm, token = provision.new_kickstart(project, "metal-1", requester)
+    pvm, token = provision_kickstart.new_kickstart(project, "metal-1", requester)
 
     # The installer, booted with ks=<this URL>, fetches its kickstart once.
     url = f"{portal_on_lab_network}/hosts/provision/kickstart/{token}/"

@@ -15,7 +15,7 @@ from hosts.provision import flow as provision
 from hosts.provision.views import ProvisionForm
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
-from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere.client import collector as vsphere_collector
 from tests.conftest import PASSWORD
 from tests.provision.conftest import BASE_URL, photon_template
 from tests.provision.test_clone import make_request, refused
@@ -54,7 +54,7 @@ def places(outside: vim.ServiceInstance) -> dict[str, Any]:
 
 
 def test_the_placement_is_read_in_one_round_trip(synced_vc, places) -> None:
-    counter = vsphere_sync.Counter()
+    counter = vsphere_collector.Counter()
     with vsphere.session(synced_vc) as si:
         where = placement.read(si, counter=counter)
     assert counter.calls == 1

@@ -12,7 +12,9 @@ from pyVmomi import vim
 from hosts.models import ProvisionedVm
 from hosts.provision import cloud_config
 from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from hosts.vsphere import client as vsphere
+from hosts.vsphere.client import upload as vsphere_upload
 from tests.provision.conftest import BASE_URL, photon_template
 from tests.provision.test_clone import make_request, start
 from tests.vsphere.conftest import find_vm
@@ -28,13 +30,13 @@ def test_the_seed_iso_is_uploaded_and_attached(synced_vc, project, outside) -> N
     provision.run_request(req.pk, BASE_URL)
     pvm.refresh_from_db()
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
-    iso = cloud_config.seed_iso(provision.seed_for(pvm, BASE_URL))
+    iso = cloud_config.seed_iso(provision_seed.seed_for(pvm, BASE_URL))
     with vsphere.session(synced_vc) as si:
-        file_name = provision.attach_seed_iso(pvm, si, iso)
+        file_name = provision_seed.attach_seed_iso(pvm, si, iso)
         vm = vim.VirtualMachine(pvm.moref, si._stub)
         datastore = vm.datastore[0]
         # The file reads back intact from the datastore, and still opens as a cidata ISO.
-        stored = provision.datastore_file(synced_vc, si, datastore, file_name.split("] ", 1)[1])
+        stored = vsphere_upload.datastore_file(synced_vc, si, datastore, file_name.split("] ", 1)[1])
     assert stored == iso
     opened = pycdlib.PyCdlib()
     opened.open_fp(io.BytesIO(stored))

@@ -20,8 +20,10 @@ from django.utils import timezone
 from hosts import ssh
 from hosts.changes.files import docker as docker_settings
 from hosts.fleet import engine
+from hosts.fleet.trust import Trust
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
 from hosts.provision import flow as provision
+from hosts.provision import seed as provision_seed
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
@@ -108,7 +110,7 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
 
     # Each host's own credentials work: Docker over TLS and an SSH login.
     for host in (one, two):
-        wait_until(lambda h=host: engine.handshake_error(h.docker_url, engine.Trust.of(h)) == "", timeout=30,
+        wait_until(lambda h=host: engine.handshake_error(h.docker_url, Trust.of(h)) == "", timeout=30,
                    what=f"dockerd of {host.name} on 2376 with TLS")  # fmt: skip
         assert asyncio.run(ssh.login_works(ssh.Access.of(host))) == ""
 
@@ -119,7 +121,7 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
 
     # Host 1's Docker client certificate, presented to host 2's dockerd (verifying host 2's
     # server exactly as the portal does): the handshake is refused.
-    borrowed = engine.Trust(
+    borrowed = Trust(
         ca=two.tls_ca,
         client_cert=one.tls_client_cert,
         client_key=str(one.tls_client_key),
@@ -130,7 +132,7 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
     # And the other way round.
     assert engine.handshake_error(
         one.docker_url,
-        engine.Trust(ca=one.tls_ca, client_cert=two.tls_client_cert, client_key=str(two.tls_client_key),
+        Trust(ca=one.tls_ca, client_cert=two.tls_client_cert, client_key=str(two.tls_client_key),
                      fingerprint=one.tls_fingerprint),
     )  # fmt: skip
 
@@ -191,7 +193,7 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
 
     # The host phones home with the token its guestinfo carried, as cloud-init does.
     url = user_data["phone_home"]["url"].removeprefix("http://portal.test")
-    key = provision.new_ssh_key("carrier-1").public
+    key = provision_seed.new_ssh_key("carrier-1").public
     cloud_boot.tools_report(find_vm(outside, "carrier-1"), "10.9.0.7")
     response = client.post(
         url, {"instance_id": pvm.instance_id, "pub_key_ed25519": key}, REMOTE_ADDR="10.9.0.7"

@@ -26,6 +26,7 @@ from hosts.changes import approval as change_approval
 from hosts.changes import errors, planning, revert, rotation
 from hosts.fleet import engine
 from hosts.fleet import tasks as host_tasks
+from hosts.fleet import trust as engine_trust
 from hosts.models import Change, ChangeHost, Host
 from portal.models import AuditEntry, Project, Role
 from tests.changes.conftest import change_lab, lab_run, make_host, project, wait_runs  # noqa: F401
@@ -124,7 +125,7 @@ def test_a_host_that_refuses_the_new_key_keeps_its_old_credentials(
     assert not AuditEntry.objects.filter(action="host.credentials_rotated").exists()
     # ...and the old credentials work: an SSH login, and dockerd (restarted) over TLS.
     assert login(host, before["ssh_private_key"]) == ""
-    wait_until(lambda: engine.handshake_error(host.docker_url, engine.Trust.of(host)) == "", timeout=30,
+    wait_until(lambda: engine.handshake_error(host.docker_url, engine_trust.Trust.of(host)) == "", timeout=30,
                what="dockerd to answer the old client certificate again")  # fmt: skip
     assert host_tasks.check_host.run(host.pk) == "ok"
 
@@ -143,7 +144,7 @@ def test_rotate_credentials_command_rekeys_a_docker_tls_host_and_old_ones_are_re
     host = docker_tls_host(lab, make_host, admin, project)
     other = make_host(neighbour)
     old = creds(host)
-    old_trust = engine.Trust.of(host)
+    old_trust = engine_trust.Trust.of(host)
     with contextlib.closing(engine.client_for(host)) as sdk:
         assert sdk.info()["Name"] == lab["name"]
 

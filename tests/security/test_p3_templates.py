@@ -1,7 +1,7 @@
 """Issue 12, point 3: only templates are templates. A Provisioner of project A cannot
 clone project B's running host (its disks and secrets) nor any VM that is not marked as
 a template in vSphere or listed by an Admin on A's quota: not offered by the form,
-refused with a clear message by the form and by ``provision.check`` before any clone.
+refused with a clear message by the form and by ``provision_checks.check`` before any clone.
 Against a vcsim of this module's own (it marks a VM as a template)."""
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from django.urls import reverse
 from pyVmomi import vim
 
 from hosts.models import Host, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
+from hosts.provision import checks as provision_checks
 from hosts.provision import flow as provision
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project, Role
 from tests.lab.fixtures import start
@@ -58,7 +60,7 @@ def world(p3_vcenter: dict[str, Any], make_user: Any) -> dict[str, Any]:
     b_vm, plain = photon[0], photon[1]
     # B's running host, linked by an Admin's confirmation.
     b_host = Host.objects.create(project=b, name="b-web", docker_url=f"tcp://{b_vm.ip_address}:2376")
-    vsphere_sync.link_vm(b_vm, b_host, actor=None)
+    vsphere_links.link_vm(b_vm, b_host, actor=None)
     return {
         "vc": vc,
         "a": a,
@@ -131,7 +133,7 @@ def test_a_forged_moref_is_refused_by_check_before_any_clone(world) -> None:
         req = ProvisionRequest.objects.create(
             project=a, vcenter=vc, template=vm.moref, count=1, cpus=1, memory_mb=512, name_pattern="x-{n}"
         )
-        with vsphere.session(vc) as si, pytest.raises(provision.ProvisionError, match=message):
+        with vsphere.session(vc) as si, pytest.raises(provision_checks.ProvisionError, match=message):
             provision.start(req, enroll_base_url="http://portal.test/", si=si)
         assert not req.vms.exists()
     assert _vm_count(vc) == before
@@ -145,4 +147,4 @@ def test_a_vsphere_template_and_an_admin_listed_vm_pass_the_check(world) -> None
             req = ProvisionRequest(
                 project=a, vcenter=vc, template=vm.moref, count=1, name_pattern=f"ok-{vm.pk}"
             )
-            assert provision.check(req, si).template_name == vm.name
+            assert provision_checks.check(req, si).template_name == vm.name

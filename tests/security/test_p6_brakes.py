@@ -20,7 +20,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from hosts.models import ProvisionedVm, ProvisionQuota
-from hosts.provision import flow as provision
+from hosts.provision import kickstart as provision_kickstart
 from portal import api_auth
 from portal.models import ApiToken, AuditEntry, Event, Project, Role
 from tests.conftest import PASSWORD
@@ -148,7 +148,7 @@ def kickstarted(make_user) -> tuple[ProvisionedVm, str]:
     project = Project.objects.create(name="metal")
     ProvisionQuota.objects.create(project=project, max_vms=5, max_cpus=10, max_memory_mb=10240)
     prov = make_user("prov", project=project, role=Role.PROVISIONER)
-    return provision.new_kickstart(project, "metal-1", prov)
+    return provision_kickstart.new_kickstart(project, "metal-1", prov)
 
 
 def test_a_replayed_kickstart_url_costs_one_event_and_a_flood_gets_429(kickstarted) -> None:

@@ -289,7 +289,7 @@ NOT_SECRET = {
     "ssh_host_key",
     "host_key",
     "token_fetches",
-    "hosts.vsphere.client.Page.token",
+    "hosts.vsphere.client.collector.Page.token",
     "registry.images.Image.author",
     "hosts.changes.errors.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
 }

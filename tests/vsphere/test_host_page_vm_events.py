@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from hosts.models import Host, VirtualMachine
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project
 
@@ -29,7 +30,7 @@ def linked(lab_vc):
             project=project, name="awkward", address=vm.ip_address, docker_url="ssh://x", enabled=False
         )
     # An Admin confirms the VM is that host (the sync links by provisioning's proof only).
-    vsphere_sync.link_vm(vm, host, actor=None)
+    vsphere_links.link_vm(vm, host, actor=None)
     vm.refresh_from_db()
     assert vm.host == host
     return project, host, vm

@@ -12,6 +12,7 @@ import pytest
 from hosts.models import Cluster, Datacenter, EsxHost, Host, VirtualMachine
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
+from hosts.vsphere.client import inventory as vsphere_inventory
 from portal.models import AuditEntry, Project
 from tests.lab import vcenter
 from tests.lab.fixtures import start
@@ -110,7 +111,7 @@ def test_an_abandoned_paged_read_is_cancelled(lab_vc) -> None:
     with vsphere.session(lab_vc) as si:
         soap = SoapCounter(si)
         with pytest.raises(RuntimeError):
-            vsphere_sync.read_inventory(si, page_size=10, on_page=_stop_after_two)
+            vsphere_inventory.read_inventory(si, page_size=10, on_page=_stop_after_two)
         assert soap.calls[3:] == [
             "RetrievePropertiesEx",
             "ContinueRetrievePropertiesEx",

@@ -8,6 +8,7 @@ from pyVim.task import WaitForTask
 
 from hosts.models import Host, VirtualMachine, VmTask
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import tasks as vsphere_tasks
 from portal.models import AuditEntry, Project
@@ -25,7 +26,7 @@ def fleet(lab_vc):
     vm = VirtualMachine.objects.get(vcenter=lab_vc, name="photon-ü-01")
     host = Host.objects.create(project=project, name="ü", docker_url=f"tcp://{vm.ip_address}:2376")
     # An Admin confirms the VM is that host (the sync links by provisioning's proof only).
-    vsphere_sync.link_vm(vm, host, actor=None)
+    vsphere_links.link_vm(vm, host, actor=None)
     vm.refresh_from_db()
     assert vm.host is not None
     return project, vm

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import io
 import re
 import socket
 import ssl
@@ -27,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-from xml.etree import ElementTree as ET
 
+from cryptography import x509
 from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 
@@ -121,8 +120,6 @@ def fetch_certificate(host: str, port: int, timeout: float = CONNECT_TIMEOUT) ->
 
 
 def _describe(der: bytes) -> Certificate:
-    from cryptography import x509
-
     cert = x509.load_der_x509_certificate(der)
     return Certificate(
         pem=ssl.DER_cert_to_PEM_cert(der),
@@ -239,200 +236,8 @@ def about(si: vim.ServiceInstance) -> dict[str, Any]:
     return {"version": content.about.fullName, **counts}
 
 
-# --- The property collector, read fast ---------------------------------------------
-#
-# pyvmomi turns every SOAP element into a typed object through Python callbacks:
-# for 2,000 VMs that is three quarters of a sync. The property collector's answers
-# (RetrievePropertiesEx, ContinueRetrievePropertiesEx, WaitForUpdatesEx) are read
-# here instead with ElementTree's C parser into plain values: ``Ref`` for managed
-# objects, ``dict`` for data objects, lists, and scalars typed by ``xsi:type``.
-# Requests and faults still go through pyvmomi, so sessions, cookies and error
-# types are pyvmomi's own.
-
-_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-_NS = "{urn:vim25}"
-_INTEGERS = {"xsd:int", "xsd:long", "xsd:short", "xsd:byte"}
-
-
-class Ref(tuple[str, str]):
-    """A managed object reference: (type, id)."""
-
-    __slots__ = ()
-
-    def __new__(cls, kind: str, moref: str) -> Ref:
-        return super().__new__(cls, (kind, moref))
-
-    @property
-    def type(self) -> str:
-        return self[0]
-
-    @property
-    def moref(self) -> str:
-        return self[1]
-
-
-def as_list(value: Any) -> list[Any]:
-    """Nested arrays arrive as a single item when they hold one: read them as lists."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _tag(element: ET.Element) -> str:
-    tag = element.tag
-    return tag[len(_NS) :] if tag.startswith(_NS) else tag
-
-
-def plain(element: ET.Element) -> Any:
-    """A SOAP value as plain Python."""
-    kind = element.get(_XSI_TYPE, "")
-    if kind == "ManagedObjectReference" or (not kind and element.get("type") and not len(element)):
-        return Ref(element.get("type", ""), element.text or "")
-    if kind.startswith("ArrayOf"):
-        return [plain(child) for child in element]
-    if not len(element):
-        text = element.text or ""
-        if kind in _INTEGERS:
-            return int(text)
-        if kind == "xsd:boolean":
-            return text == "true"
-        return text
-    fields: dict[str, Any] = {"_type": kind} if kind else {}
-    for child in element:
-        name = _tag(child)
-        value = plain(child)
-        if name in fields and name != "_type":
-            previous = fields[name]
-            fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
-            fields[name] = value
-    return fields
-
-
-def invoke_raw(si: vim.ServiceInstance, mo: Any, method: str, *args: Any) -> ET.Element:
-    """Call ``method`` on ``mo`` through the session's stub; the reply's body element.
-
-    A SOAP fault is raised as pyvmomi raises it (vim.fault.NotAuthenticated, ...).
-    """
-    stub = si._stub
-    info = mo._GetMethodInfo(method)
-    request = stub.SerializeRequest(mo, info, list(args))
-    headers = {
-        "Cookie": stub.cookie,
-        "SOAPAction": stub.versionId,
-        "Content-Type": "text/xml; charset=UTF-8",
-    }
-    conn = stub.GetConnection()
-    try:
-        conn.request("POST", stub.path, request, headers)
-        response = conn.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException):
-        conn.close()
-        stub.DropConnections()
-        raise
-    if response.status == 500:
-        stub.ReturnConnection(conn)
-        from pyVmomi.SoapAdapter import SoapResponseDeserializer
-
-        fault = SoapResponseDeserializer(stub).Deserialize(io.BytesIO(body), info.result)
-        raise fault
-    if response.status != 200:
-        conn.close()
-        raise http.client.HTTPException(f"{response.status} {response.reason}")
-    stub.ReturnConnection(conn)
-    envelope = ET.fromstring(body)  # noqa: S314 - the pinned vCenter's reply; expat expands no external entities
-    soap_body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
-    if soap_body is None or not len(soap_body):
-        raise http.client.HTTPException("vCenter sent a reply without a SOAP body")
-    return soap_body[0]
-
-
-@dataclass
-class Page:
-    objects: list[tuple[Ref, dict[str, Any]]]
-    token: str | None
-
-
-def retrieve_page(
-    si: vim.ServiceInstance, pc: vmodl.query.PropertyCollector, method: str, *args: Any
-) -> Page | None:
-    """RetrievePropertiesEx / ContinueRetrievePropertiesEx, read fast."""
-    reply = invoke_raw(si, pc, method, *args)
-    returnval = reply.find(_NS + "returnval")
-    if returnval is None:
-        return None
-    objects = []
-    token = None
-    for child in returnval:
-        name = _tag(child)
-        if name == "token":
-            token = child.text
-        elif name == "objects":
-            ref: Ref | None = None
-            props: dict[str, Any] = {}
-            for part in child:
-                part_name = _tag(part)
-                if part_name == "obj":
-                    ref = Ref(part.get("type", ""), part.text or "")
-                elif part_name == "propSet":
-                    prop_name = part.findtext(_NS + "name") or ""
-                    val = part.find(_NS + "val")
-                    props[prop_name] = plain(val) if val is not None else None
-            if ref is not None:
-                objects.append((ref, props))
-    return Page(objects, token)
-
-
-@dataclass
-class Change:
-    ref: Ref
-    kind: str  # enter, modify, leave
-    changes: dict[str, Any]  # property path -> new value (None: unset)
-
-
-def wait_for_updates(
-    si: vim.ServiceInstance, pc: vmodl.query.PropertyCollector, version: str, max_wait_seconds: int
-) -> tuple[str, list[Change]] | None:
-    """One WaitForUpdatesEx on ``pc``; None when nothing changed within ``max_wait_seconds``."""
-    options = vmodl.query.PropertyCollector.WaitOptions(maxWaitSeconds=max_wait_seconds)
-    reply = invoke_raw(si, pc, "WaitForUpdatesEx", version, options)
-    returnval = reply.find(_NS + "returnval")
-    if returnval is None:
-        return None
-    new_version = returnval.findtext(_NS + "version") or version
-    found: list[Change] = []
-    for filter_set in returnval.iterfind(_NS + "filterSet"):
-        for update in filter_set.iterfind(_NS + "objectSet"):
-            obj = update.find(_NS + "obj")
-            if obj is None:
-                continue
-            changes: dict[str, Any] = {}
-            for change in update.iterfind(_NS + "changeSet"):
-                val = change.find(_NS + "val")
-                op = change.findtext(_NS + "op") or "assign"
-                changes[change.findtext(_NS + "name") or ""] = (
-                    plain(val) if val is not None and op != "remove" else None
-                )
-            found.append(
-                Change(Ref(obj.get("type", ""), obj.text or ""), update.findtext(_NS + "kind") or "", changes)
-            )
-    return new_version, found
-
-
-def recent_events(si: vim.ServiceInstance, moref: str, count: int = 20) -> list[dict[str, Any]]:
-    """A VM's latest vSphere events (power, snapshots, reconfigurations), newest first."""
-    spec = vim.event.EventFilterSpec(
-        entity=vim.event.EventFilterSpec.ByEntity(
-            entity=vim.VirtualMachine(moref, si._stub), recursion="self"
-        ),
-        maxCount=count,
-    )
-    found = [
-        {"at": e.createdTime, "user": e.userName or "", "message": e.fullFormattedMessage or type(e).__name__}
-        for e in si.RetrieveContent().eventManager.QueryEvents(spec) or []
-        # Some servers (vcsim) ignore the entity filter: keep the VM's own.
-        if getattr(getattr(e, "vm", None), "vm", None) is not None and e.vm.vm._moId == moref
-    ]
-    found.sort(key=lambda e: e["at"], reverse=True)
-    return found[:count]
+#: pyVmomi's types and faults under names the code outside this package uses, so that
+#: only this package imports pyVmomi.
+ServiceInstance = vim.ServiceInstance
+MethodFault = vmodl.MethodFault
+NotFound = vmodl.fault.ManagedObjectNotFound
