@@ -81,7 +81,7 @@ def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
         raise RuntimeError(f"only {len(runs)} of {len(hosts)} hosts planned")
     ChangeHost.objects.filter(pk__in=runs).update(state="queued")
     Change.objects.filter(pk=change.pk).update(status="applying", applied_by=admin)
-    states = asyncio.run(ssh.bounded(runs, changes.apply_run, limit=len(runs)))
+    states = asyncio.run(ssh.bounded(runs, apply.apply_run, limit=len(runs)))
     elapsed = time.monotonic() - started
     if set(states) != {"applied"}:
         reasons = set(
