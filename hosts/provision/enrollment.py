@@ -10,51 +10,25 @@ someone probing the one URL the portal serves to anonymous callers.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import secrets
 from collections.abc import Mapping
 
 import asyncssh
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from hosts.models import Host, ProvisionedVm
 from hosts.provision import ca as portal_ca
-from hosts.provision import guest_address
+from hosts.provision import guest_address, tasks, tokens
+from hosts.provision.vm_state import set_state
 from portal import audit, events
 from portal.models import Event
 
-#: How long a new VM has to phone home (clone, first boot, cloud-init).
-TOKEN_LIFETIME = datetime.timedelta(seconds=getattr(settings, "PROVISION_ENROLL_SECONDS", 3600))
 KEY_FIELDS = ("pub_key_ed25519", "pub_key_ecdsa", "pub_key_rsa")
 DOCKER_TLS_PORT = 2376
 
 
 class EnrollmentRefused(Exception):
     pass
-
-
-def expiry() -> datetime.datetime:
-    return timezone.now() + TOKEN_LIFETIME
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_token(pvm: ProvisionedVm) -> str:
-    """A fresh token for ``pvm`` (any earlier one stops working); only its hash is kept."""
-    token = secrets.token_urlsafe(32)
-    pvm.token_hash, pvm.token_expires, pvm.token_used = _hash(token), expiry(), None
-    pvm.save(update_fields=["token_hash", "token_expires", "token_used"])
-    return token
-
-
-def url(base_url: str, token: str) -> str:
-    return base_url.rstrip("/") + reverse("hosts:provision_enroll", args=[token])
 
 
 def _key_line(text: str) -> str:
@@ -94,7 +68,11 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
     ``address`` is the connection's peer (never a forwarded header); the host is
     registered at the address it reports only once vCenter confirms it (hosts.provision.guest_address).
     """
-    pvm = ProvisionedVm.objects.select_related("request__project").filter(token_hash=_hash(token)).first()
+    pvm = (
+        ProvisionedVm.objects.select_related("request__project")
+        .filter(token_hash=tokens.hash_token(token))
+        .first()
+    )
     if pvm is None:
         raise _refuse("unknown enrollment token", pvm=None, address=address)
     if pvm.token_used is not None:
@@ -115,8 +93,6 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
         address = guest_address.confirm(pvm, posted.get("address", ""), address)
     except guest_address.NotConfirmed as exc:
         raise _refuse(str(exc), pvm=pvm, address=address) from None
-    from hosts.provision.flow import set_state
-
     try:
         host = _register(pvm, address, keys[0])
     except IntegrityError:
@@ -180,8 +156,6 @@ def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
 
 def _clear_guestinfo_after(pvm: ProvisionedVm) -> None:
     """Once the enrollment is saved, the clone's guestinfo no longer needs the secrets it carried."""
-    from hosts.provision.flow import clear_guestinfo_task
-
     if pvm.moref:
         pk = pvm.pk
-        transaction.on_commit(lambda: clear_guestinfo_task.delay(pk))
+        transaction.on_commit(lambda: tasks.clear_guestinfo_task.delay(pk))

@@ -8,129 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from celery import shared_task
-from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from hosts.changes.files import SettingsError
-from hosts.models import ProvisionedVm, ProvisionRequest
-from hosts.provision import cloud_config, enrollment
-from hosts.provision.checks import ProvisionError, check, template_vm
+from hosts.models import ProvisionedVm
+from hosts.provision import cloud_config
+from hosts.provision.checks import ProvisionError, template_vm
 from hosts.provision.seed import issue_seed
+from hosts.provision.vm_state import set_state
 from hosts.vsphere import client as vsphere
 from hosts.vsphere.client import clone as vsphere_clone
 from hosts.vsphere.client import vm as vsphere_vm
-from portal import audit, events, live
+from portal import audit, events
 
 # --- the request and its clones ------------------------------------------------------------------
-
-
-def topic(request: ProvisionRequest) -> str:
-    return f"project:{request.project_id}:provision:{request.pk}"
-
-
-def publish_vm(pvm: ProvisionedVm) -> None:
-    html = render_to_string("hosts/provision/partials/vm_row.html", {"pvm": pvm})
-    live.publish(topic(pvm.request), html=html, data={"vm": pvm.pk, "state": pvm.state})
-    # The requester's My work shows the whole request as one row, and its status is its
-    # VMs': every VM that moves moves that row.
-    from hosts.provision import work  # FIXME(issue 13): a cycle until summary leaves this module
-
-    work.publish(pvm.request)
-
-
-@dataclass(frozen=True)
-class RequestSummary:
-    """How a provisioning request goes, told by its VMs (it keeps no state of its own)."""
-
-    status: str  # running | done | failed | partial
-    label: str
-    progress: int  # 0..100
-
-
-_ENDED = {ProvisionedVm.State.ENROLLED, ProvisionedVm.State.FAILED}
-# How far along a VM in each state is, in percent: the request's progress is their mean.
-_PROGRESS = {
-    ProvisionedVm.State.QUEUED: 0,
-    ProvisionedVm.State.CLONING: 25,
-    ProvisionedVm.State.POWERING_ON: 50,
-    ProvisionedVm.State.WAITING: 75,
-    ProvisionedVm.State.ENROLLED: 100,
-    ProvisionedVm.State.FAILED: 100,
-}
-
-
-def summary(request: ProvisionRequest, states: list[str] | None = None) -> RequestSummary:
-    """``request``'s status from its VMs' ``states`` (read from ``request.vms`` when not given:
-    prefetch ``vms`` on lists, or pass the states, so a page does not query once per row)."""
-    if states is None:
-        states = [vm.state for vm in request.vms.all()]
-    if not states:
-        # Its VMs are made in the transaction that saves it: a request without any will
-        # never make a host, and must not look as if it were still going.
-        return RequestSummary("failed", "No hosts", 100)
-    # Rounded down: a request still running never shows 100.
-    progress = sum(_PROGRESS.get(s, 0) for s in states) // len(states)
-    enrolled = states.count(ProvisionedVm.State.ENROLLED)
-    if any(s not in _ENDED for s in states):
-        # Not ended, a state this code does not know included: better "running" than a wrong outcome.
-        return RequestSummary("running", "Running", progress)
-    if enrolled == len(states):
-        return RequestSummary("done", "Enrolled", 100)
-    if enrolled == 0:
-        return RequestSummary("failed", "Failed", 100)
-    return RequestSummary("partial", f"Partly enrolled ({enrolled} of {len(states)})", 100)
-
-
-def set_state(pvm: ProvisionedVm, state: str, detail: str = "", **fields: Any) -> None:
-    pvm.state, pvm.detail = state, detail
-    for name, value in fields.items():
-        setattr(pvm, name, value)
-    pvm.save(update_fields=["state", "detail", "updated", *fields])
-    publish_vm(pvm)
-
-
-def start(
-    request: ProvisionRequest, *, enroll_base_url: str, si: vsphere.ServiceInstance
-) -> list[ProvisionedVm]:
-    """Check ``request`` (already saved), make its VM rows, and queue the clones."""
-    plan = check(request, si)
-    request.template_name = plan.template_name
-    request.save(update_fields=["template_name"])
-    pvms = [
-        ProvisionedVm.objects.create(
-            request=request,
-            name=name,
-            instance_id=f"portal-{uuid.uuid4()}",
-            token_hash=f"unissued-{uuid.uuid4().hex}"[:64],
-            token_expires=enrollment.expiry(),
-        )
-        for name in plan.names
-    ]
-    audit.record("provision.request", obj=request, project=request.project, after={"names": plan.names})
-    transaction.on_commit(lambda: run_request.delay(request.pk, enroll_base_url))
-    return pvms
-
-
-@shared_task(name="hosts.provision_request", ignore_result=True)
-def run_request(request_id: int, enroll_base_url: str) -> None:
-    request = ProvisionRequest.objects.select_related("vcenter", "project").get(pk=request_id)
-    pending = list(request.vms.filter(state=ProvisionedVm.State.QUEUED))
-    if not pending or request.vcenter is None:
-        return
-    try:
-        with vsphere.session(request.vcenter) as si:
-            for pvm in pending:
-                clone(pvm, si, enroll_base_url)
-    except vsphere.VSphereError as exc:
-        for pvm in request.vms.filter(state=ProvisionedVm.State.QUEUED):
-            set_state(pvm, ProvisionedVm.State.FAILED, str(exc))
 
 
 def clone(pvm: ProvisionedVm, si: vsphere.ServiceInstance, enroll_base_url: str) -> None:
@@ -174,39 +68,6 @@ def _failed(pvm: ProvisionedVm, reason: str) -> None:
 
 
 # --- after enrollment -------------------------------------------------------------------------
-
-#: guestinfo keys whose values carry secrets (the user data holds the host's TLS server key),
-#: emptied once the host has enrolled. The metadata stays: with its instance-id kept, cloud-init
-#: does not take a later boot for a new instance (new SSH host keys that no longer match the pin).
-SECRET_GUESTINFO_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding")
-
-
-def clear_guestinfo(pvm: ProvisionedVm) -> bool:
-    """Empty ``pvm``'s secret guestinfo keys in vCenter; best effort (an event says when it failed)."""
-    vcenter = pvm.request.vcenter
-    if vcenter is None or not pvm.moref:
-        return False  # a kickstart install: no guestinfo
-    try:
-        with vsphere.session(vcenter) as si:
-            vsphere_vm.set_extra_config(si, pvm.moref, dict.fromkeys(SECRET_GUESTINFO_KEYS, ""))
-    except (vsphere.VSphereError, vsphere.MethodFault) as exc:
-        message = getattr(exc, "msg", "") or str(exc) or type(exc).__name__
-        events.notify(
-            f"{pvm.name} enrolled, but its guestinfo still holds its TLS key: clearing it failed ({message})",
-            severity="warning",
-            obj=pvm,
-            project=pvm.request.project_id,
-        )
-        return False
-    return True
-
-
-@shared_task(name="hosts.provision_clear_guestinfo", ignore_result=True)
-def clear_guestinfo_task(pvm_id: int) -> None:
-    pvm = ProvisionedVm.objects.select_related("request__vcenter").filter(pk=pvm_id).first()
-    if pvm is not None:
-        clear_guestinfo(pvm)
-
 
 # --- VMs that never phone home ----------------------------------------------------------------
 

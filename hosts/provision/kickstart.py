@@ -11,10 +11,10 @@ from typing import Any
 from django.utils import timezone
 
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
-from hosts.provision import cloud_config, enrollment
+from hosts.provision import cloud_config, enrollment, tokens
 from hosts.provision.checks import ProvisionError, check_quota, expand_names
-from hosts.provision.flow import set_state
 from hosts.provision.seed import issue_seed
+from hosts.provision.vm_state import set_state
 from portal import audit, events
 
 # --- kickstart installs ------------------------------------------------------------------------
@@ -37,7 +37,7 @@ def new_kickstart(project: Any, name: str, requester: Any, profile: Any = None) 
         name=names[0],
         instance_id=f"portal-{uuid.uuid4()}",
         token_hash=f"unissued-{uuid.uuid4().hex}"[:64],
-        token_expires=enrollment.expiry(),
+        token_expires=tokens.expiry(),
         kickstart_hash=hashlib.sha256(token.encode()).hexdigest(),
         state=ProvisionedVm.State.WAITING,
         detail="Waiting for the installer to fetch its kickstart.",

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from hosts.models import ProvisionedVm
 from hosts.provision import ca as portal_ca
-from hosts.provision import cloud_config, enrollment
+from hosts.provision import cloud_config, tokens
 from hosts.vsphere import client as vsphere
 from hosts.vsphere.client import upload as vsphere_upload
 from portal import audit
@@ -49,7 +49,7 @@ def public_ssh_key(private: str) -> str:
 def issue_seed(pvm: ProvisionedVm, enroll_base_url: str) -> tuple[cloud_config.HostSeed, str]:
     """A fresh token, server certificate, client CA and SSH key for ``pvm`` (the CA and the
     key kept on it, encrypted, until enrollment); the server certificate's fingerprint."""
-    token = enrollment.issue_token(pvm)
+    token = tokens.issue_token(pvm)
     issued = portal_ca.issue_server([pvm.name])
     client_ca = portal_ca.new_client_ca(pvm.name)
     ssh_key = new_ssh_key(pvm.name)
@@ -66,7 +66,7 @@ def issue_seed(pvm: ProvisionedVm, enroll_base_url: str) -> tuple[cloud_config.H
         client_ca_pem=client_ca.cert,
         server_cert_pem=issued.cert,
         server_key_pem=issued.key,
-        enroll_url=enrollment.url(enroll_base_url, token),
+        enroll_url=tokens.url(enroll_base_url, token),
     )
     return seed, portal_ca.fingerprint(issued.cert)
 

@@ -23,10 +23,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hosts.changes.desired import settings_problems
 from hosts.models import Profile, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.provision import checks as provision_checks
-from hosts.provision import cloud_config, enrollment
+from hosts.provision import cloud_config, enrollment, vm_state
 from hosts.provision import flow as provision
 from hosts.provision import kickstart as provision_kickstart
 from hosts.provision import seed as provision_seed
+from hosts.provision import services as provision_services
+from hosts.provision import summary as provision_summary
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
@@ -216,10 +218,10 @@ def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
 def requests_list(request: HttpRequest) -> HttpResponse:
     projects = access.projects(request.user, "provision.view")
     rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")
-    # A request's status is its VMs' (provision.summary): one query for every row's VMs.
+    # A request's status is its VMs' (provision_summary.summary): one query for every row's VMs.
     rows = rows.prefetch_related("vms")[:100]
     may_request = access.projects(request.user, "provision.request").exists()
-    requests = [(req, provision.summary(req)) for req in rows]
+    requests = [(req, provision_summary.summary(req)) for req in rows]
     return render(request, "hosts/provision/list.html", {"requests": requests, "may_request": may_request})
 
 
@@ -276,7 +278,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         try:
             with vsphere.session(req.vcenter) as si, transaction.atomic():
                 req.save()
-                provision.start(req, enroll_base_url=public_url.base_url(request), si=si)
+                provision_services.start(req, enroll_base_url=public_url.base_url(request), si=si)
         except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
             context["error"] = str(exc)
         else:
@@ -295,7 +297,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "hosts/provision/detail.html",
-        {"req": req, "vms": req.vms.select_related("host"), "topic": provision.topic(req)},
+        {"req": req, "vms": req.vms.select_related("host"), "topic": vm_state.topic(req)},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from hosts.models import ProvisionRequest
-from hosts.provision.flow import summary
+from hosts.provision.summary import summary
 from portal import access, work
 
 _BUCKETS = {"running": "running", "done": "done", "failed": "failed", "partial": "failed"}

@@ -18,8 +18,9 @@ from hosts.changes.files import docker as docker_settings
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
 from hosts.provision import checks as provision_checks
 from hosts.provision import cloud_config
-from hosts.provision import flow as provision
 from hosts.provision import seed as provision_seed
+from hosts.provision import services as provision_services
+from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import client as vsphere
 from portal.models import AuditEntry
 from tests.provision.conftest import BASE_URL, other_template, photon_template
@@ -37,7 +38,7 @@ def make_request(vcenter, project, template, **fields) -> ProvisionRequest:  # t
 
 def start(req: ProvisionRequest) -> list[ProvisionedVm]:
     with vsphere.session(req.vcenter) as si:
-        return provision.start(req, enroll_base_url=BASE_URL, si=si)
+        return provision_services.start(req, enroll_base_url=BASE_URL, si=si)
 
 
 def test_clone_sets_exactly_the_guestinfo_keys(synced_vc, project, outside) -> None:
@@ -45,7 +46,7 @@ def test_clone_sets_exactly_the_guestinfo_keys(synced_vc, project, outside) -> N
     req = make_request(synced_vc, project, template, count=2, name_pattern="clone-{n}")
     pvms = start(req)
     assert [p.name for p in pvms] == ["clone-1", "clone-2"]
-    provision.run_request(req.pk, BASE_URL)
+    provision_tasks.run_request(req.pk, BASE_URL)
 
     for pvm in pvms:
         pvm.refresh_from_db()

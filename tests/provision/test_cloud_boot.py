@@ -6,7 +6,7 @@ Docker TLS."""
 from __future__ import annotations
 
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
-from hosts.provision import flow as provision
+from hosts.provision import services as provision_services
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Project
@@ -35,7 +35,7 @@ def test_a_clone_boots_through_cloud_init_and_enrolls_itself(
         name_pattern="booted-{n}",
     )
     with vsphere.session(vcenter) as si:
-        (pvm,) = provision.start(req, enroll_base_url=portal_on_lab_network, si=si)
+        (pvm,) = provision_services.start(req, enroll_base_url=portal_on_lab_network, si=si)
 
     # The clone runs as the portal's task (a thread on the embedded default, a worker with Redis).
     def waiting() -> bool:

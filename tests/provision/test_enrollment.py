@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from hosts.models import Host, ProvisionedVm, ProvisionRequest, VCenter
 from hosts.provision import ca as portal_ca
-from hosts.provision import enrollment
 from hosts.provision import seed as provision_seed
+from hosts.provision import tokens
 from portal.models import AuditEntry, Event
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def waiting(project) -> tuple[ProvisionedVm, str]:  # type: ignore[no-untyped-de
         name="new-1",
         instance_id="portal-abc",
         token_hash="x",
-        token_expires=enrollment.expiry(),
+        token_expires=tokens.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
         # What seeding made for this VM alone (hosts.provision.seed.issue_seed).
@@ -52,7 +52,7 @@ def waiting(project) -> tuple[ProvisionedVm, str]:  # type: ignore[no-untyped-de
         client_ca_key=CLIENT_CA.key,
         ssh_private_key=SSH_KEY.private,
     )
-    return pvm, enrollment.issue_token(pvm)
+    return pvm, tokens.issue_token(pvm)
 
 
 def phone_home(client, token: str, **fields: str):  # type: ignore[no-untyped-def]

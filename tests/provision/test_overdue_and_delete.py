@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from hosts.models import ProvisionedVm
 from hosts.provision import flow as provision
+from hosts.provision import tasks as provision_tasks
 from portal.models import AuditEntry, Event
 from tests.conftest import PASSWORD
 from tests.provision.conftest import BASE_URL, photon_template
@@ -28,7 +29,7 @@ def cloned(synced_vc, project) -> ProvisionedVm:  # type: ignore[no-untyped-def]
         synced_vc, project, photon_template(synced_vc), name_pattern=f"silent-{uuid.uuid4().hex[:6]}-{{n}}"
     )
     (pvm,) = start(req)
-    provision.run_request(req.pk, BASE_URL)
+    provision_tasks.run_request(req.pk, BASE_URL)
     pvm.refresh_from_db()
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
     return pvm

@@ -11,7 +11,8 @@ from django.urls import reverse
 from pyVmomi import vim
 
 from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
-from hosts.provision import flow as provision
+from hosts.provision import services as provision_services
+from hosts.provision import tasks as provision_tasks
 from hosts.provision.views import ProvisionForm
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
@@ -105,7 +106,7 @@ def test_a_clone_lands_in_the_chosen_pool_folder_network_and_datastore(
     client, make_user, synced_vc, project, places, outside, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
     queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(provision.run_request, "delay", lambda *a: queued.append(a))
+    monkeypatch.setattr(provision_tasks.run_request, "delay", lambda *a: queued.append(a))
     user = make_user("prov", project=project, role="provisioner")
     assert client.login(username=user.username, password=PASSWORD)
     datastore = places["dc"].datastore[0]
@@ -127,7 +128,7 @@ def test_a_clone_lands_in_the_chosen_pool_folder_network_and_datastore(
     assert response.status_code == 302, response.content.decode()[:3000]
     req = ProvisionRequest.objects.get()
     assert req.placement["network"] == "VM Network" and req.placement["datacenter"] == "DC0"
-    provision.run_request(*queued[0])
+    provision_tasks.run_request(*queued[0])
     pvm = ProvisionedVm.objects.get(request=req)
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
     vm = find_vm(outside, pvm.name)
@@ -156,8 +157,8 @@ def test_a_distributed_port_group_is_connected_by_its_switch(synced_vc, project,
         placement={"network": group.name, "network_kind": "DistributedVirtualPortgroup"},
     )
     with vsphere.session(synced_vc) as si:
-        provision.start(req, enroll_base_url=BASE_URL, si=si)
-    provision.run_request(req.pk, BASE_URL)
+        provision_services.start(req, enroll_base_url=BASE_URL, si=si)
+    provision_tasks.run_request(req.pk, BASE_URL)
     pvm = ProvisionedVm.objects.get(request=req)
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
     nic = next(

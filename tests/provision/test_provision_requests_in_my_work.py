@@ -17,8 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
-from hosts.provision import enrollment
-from hosts.provision import flow as provision
+from hosts.provision import summary as provision_summary
+from hosts.provision import tokens, vm_state
 from portal.asgi import application
 from portal.models import Project, Role
 from tests.conftest import session_cookie
@@ -48,7 +48,7 @@ def make_request(
             name=pattern.replace("{n}", str(i + 1)),
             instance_id=f"portal-{uuid.uuid4()}",
             token_hash=uuid.uuid4().hex,
-            token_expires=enrollment.expiry(),
+            token_expires=tokens.expiry(),
             state=state,
             detail=(details or {}).get(i, ""),
         )
@@ -97,20 +97,20 @@ def test_the_status_of_a_request_is_its_vms(
     django_assert_num_queries: Any,
 ) -> None:
     req = make_request(project, prov, states)
-    expected = provision.RequestSummary(status=status, label=label, progress=progress)
-    assert provision.summary(req) == expected  # read from the request's VMs
+    expected = provision_summary.RequestSummary(status=status, label=label, progress=progress)
+    assert provision_summary.summary(req) == expected  # read from the request's VMs
     with django_assert_num_queries(0):  # states given: nothing is read
-        assert provision.summary(req, [str(s) for s in states]) == expected
+        assert provision_summary.summary(req, [str(s) for s in states]) == expected
     prefetched = ProvisionRequest.objects.prefetch_related("vms").get(pk=req.pk)
     with django_assert_num_queries(0):  # VMs prefetched: nothing is read either
-        assert provision.summary(prefetched) == expected
+        assert provision_summary.summary(prefetched) == expected
 
 
 def test_a_request_without_vms_is_not_running(project: Project, prov: Any) -> None:
     # Never made by the portal (the VMs are saved with their request), but it must not
     # sit in "Running" for ever if it exists.
     req = make_request(project, prov, [])
-    assert provision.summary(req) == provision.RequestSummary("failed", "No hosts", 100)
+    assert provision_summary.summary(req) == provision_summary.RequestSummary("failed", "No hosts", 100)
 
 
 # -- My work ------------------------------------------------------------------------------------------
@@ -249,9 +249,9 @@ def test_a_vm_state_change_moves_the_row_on_my_work_live(project: Project, prov:
         assert (await ws.receive_json_from(timeout=5))["refused"] == []
         seen = []
         # As the clone and the overdue check do: through set_state, from another thread.
-        await asyncio.to_thread(provision.set_state, second, State.CLONING)
+        await asyncio.to_thread(vm_state.set_state, second, State.CLONING)
         seen.append(await next_event(ws))
-        await asyncio.to_thread(provision.set_state, second, State.FAILED, "vCenter refused: no room")
+        await asyncio.to_thread(vm_state.set_state, second, State.FAILED, "vCenter refused: no room")
         seen.append(await next_event(ws))
         await ws.disconnect()
         return seen
@@ -278,7 +278,7 @@ def test_a_row_that_cannot_be_pushed_does_not_fail_the_vm(
     req = make_request(project, prov, [State.WAITING], pattern="solid-{n}")
     pvm = req.vms.get()
     with caplog.at_level(logging.WARNING, logger="portal.work"):
-        provision.set_state(pvm, State.ENROLLED, "Enrolled from 10.0.0.9.")
+        vm_state.set_state(pvm, State.ENROLLED, "Enrolled from 10.0.0.9.")
     pvm.refresh_from_db()
     assert pvm.state == State.ENROLLED
     assert f"provisioning request {req.pk} not published" in caplog.text

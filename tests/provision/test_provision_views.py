@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import ProvisionedVm, ProvisionRequest
-from hosts.provision import flow as provision
+from hosts.provision import tasks as provision_tasks
 from portal.models import Project
 from tests.conftest import PASSWORD
 from tests.provision.conftest import other_template, photon_template
@@ -36,7 +36,7 @@ def test_a_provisioner_requests_clones_and_sees_progress(
     client, make_user, synced_vc, project, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
     queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(provision.run_request, "delay", lambda *a: queued.append(a))
+    monkeypatch.setattr(provision_tasks.run_request, "delay", lambda *a: queued.append(a))
     login(client, make_user("prov", project=project, role="provisioner"))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -45,7 +45,7 @@ def test_a_provisioner_requests_clones_and_sees_progress(
     assert response.status_code == 302, response.content.decode()[:2000]
     req = ProvisionRequest.objects.get()
     assert queued == [(req.pk, "http://testserver/")]
-    provision.run_request(*queued[0])
+    provision_tasks.run_request(*queued[0])
     page = client.get(reverse("hosts:provision_request", args=[req.pk]))
     assert page.status_code == 200
     assert ProvisionedVm.objects.get().state == ProvisionedVm.State.WAITING

@@ -11,8 +11,8 @@ from pyVmomi import vim
 
 from hosts.models import ProvisionedVm
 from hosts.provision import cloud_config
-from hosts.provision import flow as provision
 from hosts.provision import seed as provision_seed
+from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import client as vsphere
 from hosts.vsphere.client import upload as vsphere_upload
 from tests.provision.conftest import BASE_URL, photon_template
@@ -27,7 +27,7 @@ def test_the_seed_iso_is_uploaded_and_attached(synced_vc, project, outside) -> N
         synced_vc, project, photon_template(synced_vc), name_pattern=f"seeded-{uuid.uuid4().hex[:6]}"
     )
     (pvm,) = start(req)
-    provision.run_request(req.pk, BASE_URL)
+    provision_tasks.run_request(req.pk, BASE_URL)
     pvm.refresh_from_db()
     assert pvm.state == ProvisionedVm.State.WAITING, pvm.detail
     iso = cloud_config.seed_iso(provision_seed.seed_for(pvm, BASE_URL))
@@ -63,7 +63,7 @@ def test_a_provisioner_attaches_the_seed_from_the_request_page(
         synced_vc, project, photon_template(synced_vc), name_pattern=f"seedui-{uuid.uuid4().hex[:6]}"
     )
     (pvm,) = start(req)
-    provision.run_request(req.pk, BASE_URL)
+    provision_tasks.run_request(req.pk, BASE_URL)
     pvm.refresh_from_db()
     url = reverse("hosts:provision_vm_seed_attach", args=[pvm.pk])
     viewer = make_user("viewer", project=project, role="viewer")

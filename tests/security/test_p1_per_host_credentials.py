@@ -22,8 +22,9 @@ from hosts.changes.files import docker as docker_settings
 from hosts.fleet import engine
 from hosts.fleet.trust import Trust
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
-from hosts.provision import flow as provision
+from hosts.provision import guestinfo
 from hosts.provision import seed as provision_seed
+from hosts.provision import services as provision_services
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
@@ -70,7 +71,7 @@ def enroll_in_lab(
         name_pattern=name,
     )
     with vsphere.session(vcenter) as session:
-        (pvm,) = provision.start(req, enroll_base_url=portal_url, si=session)
+        (pvm,) = provision_services.start(req, enroll_base_url=portal_url, si=session)
 
     def waiting() -> bool:
         pvm.refresh_from_db()
@@ -181,7 +182,7 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
         count=1, name_pattern="carrier-1",
     )  # fmt: skip
     with vsphere.session(vcenter) as si:
-        (pvm,) = provision.start(req, enroll_base_url="http://portal.test", si=si)
+        (pvm,) = provision_services.start(req, enroll_base_url="http://portal.test", si=si)
     wait_until(lambda: ProvisionedVm.objects.get(pk=pvm.pk).state == ProvisionedVm.State.WAITING,
                timeout=60, what="the clone")  # fmt: skip
     pvm.refresh_from_db()
@@ -220,6 +221,6 @@ def test_a_failed_clearing_is_told_in_an_event(lab_vcenter) -> None:  # noqa: F8
         request=req, name="gone-1", instance_id="portal-gone", token_hash="h", token_expires=timezone.now(),
         moref="vm-999999",  # no such VM any more
     )  # fmt: skip
-    assert provision.clear_guestinfo(pvm) is False
+    assert guestinfo.clear_guestinfo(pvm) is False
     event = Event.objects.get(object_id=str(pvm.pk))
     assert "still holds its TLS key" in event.message and event.severity == "warning"

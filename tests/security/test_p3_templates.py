@@ -16,7 +16,7 @@ from pyVmomi import vim
 
 from hosts.models import Host, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.provision import checks as provision_checks
-from hosts.provision import flow as provision
+from hosts.provision import services as provision_services
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
@@ -134,7 +134,7 @@ def test_a_forged_moref_is_refused_by_check_before_any_clone(world) -> None:
             project=a, vcenter=vc, template=vm.moref, count=1, cpus=1, memory_mb=512, name_pattern="x-{n}"
         )
         with vsphere.session(vc) as si, pytest.raises(provision_checks.ProvisionError, match=message):
-            provision.start(req, enroll_base_url="http://portal.test/", si=si)
+            provision_services.start(req, enroll_base_url="http://portal.test/", si=si)
         assert not req.vms.exists()
     assert _vm_count(vc) == before
 

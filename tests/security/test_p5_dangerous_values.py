@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from hosts.changes import planning
 from hosts.changes.api import ProfileSerializer
 from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
-from hosts.provision import enrollment
 from hosts.provision import flow as provision
+from hosts.provision import tokens
 from portal.models import Event, Project, Role
 from tests.api.common import client_for
 
@@ -257,7 +257,7 @@ def test_a_profile_made_dangerous_after_a_clone_was_queued_fails_it_cleanly(worl
         project=world["project"], template="vm-1", count=1, name_pattern="late-{n}", profile=world["profile"]
     )
     pvm = ProvisionedVm.objects.create(
-        request=req, name="late-1", instance_id="portal-late", token_expires=enrollment.expiry()
+        request=req, name="late-1", instance_id="portal-late", token_expires=tokens.expiry()
     )
     Profile.objects.filter(pk=world["profile"].pk).update(
         settings={"daemon_json": {"insecure-registries": ["0.0.0.0/0"]}}

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.provision import ca as portal_ca
-from hosts.provision import enrollment
+from hosts.provision import tokens
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
@@ -117,14 +117,14 @@ def cloned(project, lab_vcenter) -> tuple[ProvisionedVm, str, str]:
         instance_id="portal-abc",
         moref=vm.moref,
         token_hash="x",
-        token_expires=enrollment.expiry(),
+        token_expires=tokens.expiry(),
         state=ProvisionedVm.State.WAITING,
         tls_fingerprint=portal_ca.fingerprint(portal_ca.issue_server(["new-1"]).cert),
         client_ca_cert=CLIENT_CA.cert,
         client_ca_key=CLIENT_CA.key,
         ssh_private_key=SSH_KEY.private,
     )
-    return pvm, enrollment.issue_token(pvm), vm.ip_address
+    return pvm, tokens.issue_token(pvm), vm.ip_address
 
 
 def _phone_home(token: str, peer: str, **extra: str):  # type: ignore[no-untyped-def]
