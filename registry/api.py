@@ -153,7 +153,8 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             raise ValidationError(
                 {"detail": f"Unknown filter(s): {', '.join(unknown)}. Known: {', '.join(sorted(allowed))}."}
             )
-        return {k: v for k, v in self.request.query_params.items() if k in allowed}
+        # items() gives a key's last value (a list only for a key without values: never here).
+        return {k: v for k, v in self.request.query_params.items() if k in allowed and isinstance(v, str)}
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.filter_params(request)

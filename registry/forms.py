@@ -54,7 +54,8 @@ class RegistryForm(SecretAwareModelForm):
         return pem
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        data = self.cleaned_data
         auth = data.get("auth")
         if auth == Registry.Auth.ROBOT and data.get("kind") != Registry.Kind.HARBOR:
             self.add_error(

@@ -21,6 +21,7 @@ from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
+from portal.http import AuthenticatedHttpRequest
 
 BLANK = [("", "not managed")]
 YES_NO = [*BLANK, ("yes", "yes"), ("no", "no")]
@@ -150,7 +151,8 @@ class ProfileForm(forms.Form):
         return cls.FIELDS.get((problem.section, problem.key)) or cls.FIELDS.get(problem.section)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        data = self.cleaned_data
         if self.errors:
             return data
         settings: dict[str, Any] = {}
@@ -257,7 +259,7 @@ def changes(request: HttpRequest) -> HttpResponse:
     return render(request, "hosts/changes.html", context)
 
 
-def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def profile_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     access.require(request.user, "portal.use")
     profile = _profile_or_404(request, pk, "change.plan") if pk else None
     if not access.projects(request.user, "change.plan").exists():

@@ -126,7 +126,8 @@ class HostForm(SecretAwareModelForm):
         return self.moved() and self.instance.ssh_key_issued
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        data = self.cleaned_data
         if self.moved() and self.instance.enrolled and not access.is_admin(self.user):
             raise forms.ValidationError(ENROLLED_MOVE_REFUSED)
         url = data.get("docker_url")

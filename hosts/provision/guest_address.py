@@ -48,6 +48,8 @@ def _normal_all(texts: Iterable[object]) -> list[str]:
 
 def inventory_addresses(pvm: ProvisionedVm) -> list[str]:
     """The VM's guest addresses as the portal's vSphere inventory last saw them."""
+    if pvm.request.vcenter_id is None:
+        return []  # no vCenter, no inventory row
     row = (
         VirtualMachine.objects.filter(vcenter_id=pvm.request.vcenter_id, moref=pvm.moref, gone=False)
         .values_list("ip_address", "ip_addresses")
@@ -72,7 +74,8 @@ def live_addresses(pvm: ProvisionedVm) -> list[str]:
     except vmodl.fault.ManagedObjectNotFound:
         raise NotConfirmed(f"vCenter has no VM {pvm.moref} any more to confirm the address") from None
     except (vsphere.VSphereError, vmodl.MethodFault, OSError) as exc:
-        detail = exc.msg if isinstance(exc, vmodl.MethodFault) else str(exc)
+        # pyVmomi sets msg on every MethodFault at run time; its stubs leave it out.
+        detail = exc.msg if isinstance(exc, vmodl.MethodFault) else str(exc)  # type: ignore[attr-defined]
         raise NotConfirmed(f"vCenter could not be asked to confirm the address: {detail}") from None
     return _normal_all(found)
 
