@@ -22,6 +22,7 @@ from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
 from portal.http import AuthenticatedHttpRequest
+from portal.models import Project
 
 BLANK = [("", "not managed")]
 YES_NO = [*BLANK, ("yes", "yes"), ("no", "no")]
@@ -32,7 +33,7 @@ def _split(text: str) -> list[str]:
 
 
 class ProfileForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    project: forms.ModelChoiceField[Project] = forms.ModelChoiceField(queryset=None, empty_label=None)
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     # sshd
@@ -79,7 +80,9 @@ class ProfileForm(forms.Form):
         help_text="One per line, e.g. vm.max_map_count = 262144",
     )
     # where
-    hosts = forms.ModelMultipleChoiceField(queryset=None, required=False)  # type: ignore[arg-type]
+    hosts: forms.ModelMultipleChoiceField[Host] = forms.ModelMultipleChoiceField(
+        queryset=None, required=False
+    )
     tags = forms.ModelMultipleChoiceField(queryset=Tag.objects.all(), required=False)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:

@@ -89,8 +89,10 @@ class HostForm(SecretAwareModelForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["project"].queryset = access.projects(user, "host.manage")
-        self.fields["project"].empty_label = None
+        project = self.fields["project"]
+        assert isinstance(project, forms.ModelChoiceField)  # the form field of a ForeignKey
+        project.queryset = access.projects(user, "host.manage")
+        project.empty_label = None
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(t.name for t in self.instance.tags.all())
             # The project is where the host's access lives; moving it is a remove and an add.

@@ -67,7 +67,9 @@ def row_prefetches() -> list[Any]:
     except FieldDoesNotExist:
         return []
     vms = Host._meta.get_field("vms").related_model
-    return [Prefetch("vms", queryset=vms.objects.select_related("esx_host", "cluster"))]
+    assert isinstance(vms, type)  # a reverse relation's model class (not None, not "self")
+    # VirtualMachine has no custom manager: its default manager is objects.
+    return [Prefetch("vms", queryset=vms._default_manager.select_related("esx_host", "cluster"))]
 
 
 def live_topics(user: Any, project_ids: list[int]) -> list[str]:
@@ -99,7 +101,9 @@ def fleet_summary(
             **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
         )
     }
-    project_counts = [{"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids]
+    project_counts: list[dict[str, Any]] = [
+        {"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids
+    ]
     totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
     for s in HostStatus:
         totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)

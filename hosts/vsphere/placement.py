@@ -81,7 +81,9 @@ def _ref(value: Any) -> str:
 def read(si: vim.ServiceInstance, *, counter: vsphere_sync.Counter | None = None) -> Placement:
     content = si.RetrieveContent()
     objects: dict[str, tuple[str, dict[str, Any]]] = {}
-    view = content.viewManager.CreateContainerView(content.rootFolder, list(PROPERTIES), True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, list(PROPERTIES), True)
     try:
         spec = vsphere_sync.container_filter(view, PROPERTIES)
         for ref, props in vsphere_sync.retrieve(si, content.propertyCollector, [spec], counter=counter):

@@ -139,7 +139,9 @@ def _follow(
 ) -> None:
     content = si.RetrieveContent()
     pc = content.propertyCollector.CreatePropertyCollector()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     spec = vsphere_sync.container_filter(view, {vim.VirtualMachine: WATCHED})
     pc.CreateFilter(spec, True)
     # The first answer is the whole present state: only its version is needed, the
