@@ -54,7 +54,7 @@ class RegistryForm(SecretAwareModelForm):
         return pem
 
     def clean(self) -> dict[str, Any]:
-        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
         data = self.cleaned_data
         auth = data.get("auth")
         if auth == Registry.Auth.ROBOT and data.get("kind") != Registry.Kind.HARBOR:

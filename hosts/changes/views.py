@@ -154,7 +154,7 @@ class ProfileForm(forms.Form):
         return cls.FIELDS.get((problem.section, problem.key)) or cls.FIELDS.get(problem.section)
 
     def clean(self) -> dict[str, Any]:
-        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
         data = self.cleaned_data
         if self.errors:
             return data

@@ -128,7 +128,7 @@ class HostForm(SecretAwareModelForm):
         return self.moved() and self.instance.ssh_key_issued
 
     def clean(self) -> dict[str, Any]:
-        super().clean()  # ModelForm's clean() fills and returns self.cleaned_data
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
         data = self.cleaned_data
         if self.moved() and self.instance.enrolled and not access.is_admin(self.user):
             raise forms.ValidationError(ENROLLED_MOVE_REFUSED)
