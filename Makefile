@@ -20,9 +20,12 @@ run: venv assets var/keys.env
 test: system-packages venv-test assets var/keys.env
 	@./tests/run-suite
 
-lint: venv-test
+# mypy loads portal.settings (django-stubs), which needs the keys.
+lint: venv-test var/keys.env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	. ./var/keys.env && $(BIN)/mypy portal hosts registry
 
 # The lab's real peers, registered in the local portal (then `make run` shows them).
 lab: venv-test assets var/keys.env

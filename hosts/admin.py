@@ -98,8 +98,7 @@ class ProfileAdmin(AuditedDeletes):
 
 class ChangeHostInline(admin.TabularInline):
     model = ChangeHost
-    fields = ["host", "state", "step", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("host", "state", "step", "reason")
     extra = 0
     can_delete = False
 
@@ -131,8 +130,7 @@ class ProvisionQuotaAdmin(AuditedDeletes):
 
 class ProvisionedVmInline(admin.TabularInline):
     model = ProvisionedVm
-    fields = ["name", "state", "detail", "moref", "host", "token_expires", "token_used"]
-    readonly_fields = fields
+    fields = readonly_fields = ("name", "state", "detail", "moref", "host", "token_expires", "token_used")
     extra = 0
     can_delete = False
 

@@ -18,7 +18,7 @@ import shlex
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import asyncssh
 
@@ -141,7 +141,8 @@ async def run(
 
 
 def output(result: asyncssh.SSHCompletedProcess) -> str:
-    text = f"{result.stdout or ''}{result.stderr or ''}"
+    # run() decodes with the connection's encoding (utf-8): str here, never bytes.
+    text = f"{result.stdout or ''}{result.stderr or ''}"  # type: ignore[str-bytes-safe]
     return text.strip()
 
 
@@ -163,7 +164,8 @@ async def read_files(sftp: asyncssh.SFTPClient, paths: Iterable[str]) -> dict[st
             files[path] = RemoteFile(path, exists=False)
             continue
         async with sftp.open(path, "rb") as handle:
-            data = await handle.read()
+            # "rb": asyncssh reads bytes (a "b" in the mode drops the encoding).
+            data = cast(bytes, await handle.read())
         files[path] = RemoteFile(path, exists=True, data=data, mode=stat.S_IMODE(attrs.permissions or 0o644))
     return files
 

@@ -10,7 +10,7 @@ to declare itself fails closed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -19,6 +19,7 @@ from .models import Membership, Project, Role
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import User as SignedInUser
     from django.http import HttpRequest
 
     User = AbstractBaseUser | AnonymousUser
@@ -96,7 +97,8 @@ def _scoped_project(user: User | None) -> int | None:
     return scope.project_id if scope is not None else None
 
 
-def is_signed_in(user: User | None) -> bool:
+def is_signed_in(user: User | None) -> TypeGuard[SignedInUser]:
+    # Authenticated means the AUTH_USER_MODEL, Django's User (settings set no other).
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 

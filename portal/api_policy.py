@@ -47,4 +47,10 @@ class StrictFilters:
         # PostgreSQL refuses NUL in text: a 400 here, not a database error later.
         if any("\x00" in value for value in request.query_params.values()):
             raise ValidationError({"detail": "A filter value contains a NUL character."})
-        return {key: value for key, value in request.query_params.items() if key in self.filters and value}
+        # items() gives a key's last value; a list only for a key without values, which a
+        # query string never has (and an empty list was dropped as falsy already).
+        return {
+            key: value
+            for key, value in request.query_params.items()
+            if key in self.filters and value and isinstance(value, str)
+        }

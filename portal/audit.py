@@ -164,12 +164,12 @@ def record_admin_deletion(obj: models.Model, *, bulk: bool) -> AuditEntry:
 def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
     if not created:
         return
-    if instance.action_flag == DELETION and instance.content_type_id:
-        model = instance.content_type.model_class()
-        if model is not None and model._meta.label_lower in _deletes_recorded_by_admin:
+    if instance.action_flag == DELETION and instance.content_type is not None:
+        deleted = instance.content_type.model_class()
+        if deleted is not None and deleted._meta.label_lower in _deletes_recorded_by_admin:
             return  # recorded per object by the admin itself, single or bulk alike
     verb = {1: "add", 2: "change", 3: "delete"}.get(instance.action_flag, "change")
-    model = instance.content_type.model if instance.content_type_id else "object"
+    model = instance.content_type.model if instance.content_type is not None else "object"
     record(
         f"admin.{model}.{verb}",
         actor=instance.user,

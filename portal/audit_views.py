@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from typing import Any
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -40,7 +41,7 @@ class AuditFilterForm(DateRangeForm):
     )
 
 
-def visible_audit(user) -> tuple[QuerySet[AuditEntry], list[str]]:  # type: ignore[no-untyped-def]
+def visible_audit(user: access.User) -> tuple[QuerySet[AuditEntry], list[str]]:
     """What ``user`` may see of the trail, and the live topics that extend it."""
     entries = AuditEntry.objects.all()
     if access.is_admin(user):
@@ -58,7 +59,7 @@ def visible_audit(user) -> tuple[QuerySet[AuditEntry], list[str]]:  # type: igno
 AUDIT_FILTERS = ("person", "action", "object", "since", "until")
 
 
-def narrow_audit(entries: QuerySet[AuditEntry], data: dict[str, object]) -> QuerySet[AuditEntry]:
+def narrow_audit(entries: QuerySet[AuditEntry], data: dict[str, Any]) -> QuerySet[AuditEntry]:
     """Apply an AuditFilterForm's cleaned data: the one filter of the trail, for the page,
     the CSV export, the API and `manage.py export_audit` alike."""
     if data.get("person"):

@@ -48,7 +48,7 @@ def _run_in_process(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], t
 
 
 class PortalTask(Task):
-    def apply_async(self, args=None, kwargs=None, task_id=None, **options):  # type: ignore[override]
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
         if not self.app.conf.task_always_eager:
             return super().apply_async(args, kwargs, task_id=task_id, **options)
         task_id = task_id or str(uuid.uuid4())

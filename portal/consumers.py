@@ -110,7 +110,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Asked afresh when told the user's access changed, and by running streams: the
         account may have been disabled or the membership removed since the subscription
         (the scope's user is from connect)."""
-        user = get_user_model().objects.filter(pk=getattr(self.scope["user"], "pk", None)).first()
+        pk = getattr(self.scope["user"], "pk", None)
+        user = get_user_model().objects.filter(pk=pk).first() if pk is not None else None
         return access.can_subscribe(user, topic)
 
     async def _lose_access(self, topic: str) -> None:

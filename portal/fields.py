@@ -130,7 +130,7 @@ class EncryptedTextField(models.TextField):
         value = self.value_from_object(obj)
         return "" if value is None else encrypt(str(value))
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         kwargs.setdefault("form_class", SecretFormField)
         # Unconditionally: the admin (and anyone's formfield_overrides) would put a
         # plain textarea here, which renders the value.

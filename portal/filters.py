@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from django import forms
 from django.core.paginator import Page, Paginator
@@ -13,17 +13,17 @@ from django.utils import timezone
 PAGE_SIZE = 50
 
 
-def paginate(request: HttpRequest, queryset: QuerySet, per_page: int = PAGE_SIZE) -> Page:  # type: ignore[type-arg]
+def paginate(request: HttpRequest, queryset: QuerySet, per_page: int = PAGE_SIZE) -> Page:
     # get_page clamps a page past the end or a non-number to a real page.
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
-def day_start(day: object) -> datetime | None:
-    return timezone.make_aware(datetime.combine(day, time.min)) if day else None  # type: ignore[arg-type]
+def day_start(day: date | None) -> datetime | None:
+    return timezone.make_aware(datetime.combine(day, time.min)) if day else None
 
 
-def day_end(day: object) -> datetime | None:
-    return timezone.make_aware(datetime.combine(day, time.max)) if day else None  # type: ignore[arg-type]
+def day_end(day: date | None) -> datetime | None:
+    return timezone.make_aware(datetime.combine(day, time.max)) if day else None
 
 
 class DateRangeForm(forms.Form):

@@ -83,7 +83,7 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(request.user, "project.manage_members", project)
     form = MemberForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("project-detail", pk=pk)
     user, role = form.cleaned_data["username"], form.cleaned_data["role"]
     try:

@@ -149,7 +149,7 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _database = {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": Path(os.environ.get("PORTAL_SQLITE_PATH", VAR_DIR / "portal.sqlite3")),
+        "NAME": str(Path(os.environ.get("PORTAL_SQLITE_PATH", VAR_DIR / "portal.sqlite3"))),
         # Watchers and daphne write concurrently: wait for the lock, don't fail.
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
@@ -182,7 +182,7 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_RESULT_BACKEND: str | None = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

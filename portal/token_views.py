@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -15,7 +15,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import access, api_auth, audit, throttle
+from .http import AuthenticatedHttpRequest
 from .models import ApiToken, Project
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 EXPIRY_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (180, "180 days"), (365, "1 year")]
 
@@ -46,7 +50,7 @@ class TokenForm(forms.Form):
         return days
 
 
-def _too_many_new_tokens(user: object) -> int:
+def _too_many_new_tokens(user: User) -> int:
     """Minutes until ``user`` may make another token (0: now). Counted in the database,
     so it holds across processes and needs no cache."""
     rate = throttle.Rate.parse(settings.THROTTLE_API_TOKEN_CREATE)
@@ -61,7 +65,7 @@ def _too_many_new_tokens(user: object) -> int:
     return max(1, math.ceil((recent[-1] - since).total_seconds() / 60))
 
 
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     new_token = None
     form = TokenForm(request.POST or None, user=request.user)

@@ -153,7 +153,8 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             raise ValidationError(
                 {"detail": f"Unknown filter(s): {', '.join(unknown)}. Known: {', '.join(sorted(allowed))}."}
             )
-        return {k: v for k, v in self.request.query_params.items() if k in allowed}
+        # items() gives a key's last value (a list only for a key without values: never here).
+        return {k: v for k, v in self.request.query_params.items() if k in allowed and isinstance(v, str)}
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.filter_params(request)
@@ -183,9 +184,9 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             page = _number(request.query_params, "page", 1, 10**9)
             size = _number(request.query_params, "page_size", Pages.page_size, Pages.max_page_size)
             found = _browse(registry, lambda b: b.harbor_repositories(project, page, size, query))
-            names = [{"name": str(item.get("name", ""))} for item in found.items]
+            rows = [{"name": str(item.get("name", ""))} for item in found.items]
             # Harbor pages itself: ask for this page, then describe it in the API's own shape.
-            return Response(_paged(request, found.total, lambda start, n: names))
+            return Response(_paged(request, found.total, lambda start, n: rows))
         names = _browse(registry, lambda b: b.repositories())
         if query:
             names = [name for name in names if query in name.lower()]

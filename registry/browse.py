@@ -110,7 +110,7 @@ class Browser:
         if immutable or not self.refresh:
             hit = cache.get(key)
             if hit is not None:
-                return hit  # type: ignore[no-any-return]
+                return hit
         value = fetch()
         cache.set(key, value, IMMUTABLE_SECONDS if immutable else mutable_seconds())
         return value
@@ -217,7 +217,7 @@ class Browser:
             elif top.is_index:
                 for entry in child_descriptors(top):
                     child = children.get(entry["digest"])
-                    platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+                    platform = found if isinstance(found := entry.get("platform"), dict) else {}
                     if isinstance(child, Manifest) and child.is_image:
                         details.images.append(image(child, platform))
                     else:

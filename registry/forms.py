@@ -55,7 +55,8 @@ class RegistryForm(SecretAwareModelForm):
         return pem
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
+        data = self.cleaned_data
         auth = data.get("auth")
         if auth == Registry.Auth.ROBOT and data.get("kind") != Registry.Kind.HARBOR:
             self.add_error(

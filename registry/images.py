@@ -164,7 +164,7 @@ def image_from(
     image.variant = str(config.get("variant") or image.variant)
     image.created = str(config.get("created") or "")
     image.author = str(config.get("author") or "")
-    container = config.get("config") if isinstance(config.get("config"), dict) else {}
+    container = found if isinstance(found := config.get("config"), dict) else {}
     image.labels = _strings(container.get("Labels"))
     image.entrypoint = _list(container.get("Entrypoint"))
     image.cmd = _list(container.get("Cmd"))

@@ -422,8 +422,8 @@ def _harbor_paging(request: HttpRequest, total: int, page: int, size: int) -> di
 
 def _artifact_row(artifact: dict[str, Any]) -> dict[str, Any]:
     """What the pages show of a Harbor artifact, from its API representation."""
-    extra = artifact.get("extra_attrs") if isinstance(artifact.get("extra_attrs"), dict) else {}
-    references = artifact.get("references") if isinstance(artifact.get("references"), list) else []
+    extra = found if isinstance(found := artifact.get("extra_attrs"), dict) else {}
+    references = found if isinstance(found := artifact.get("references"), list) else []
     platforms = [
         "/".join(
             str(ref.get("platform", {}).get(k, ""))
@@ -440,8 +440,8 @@ def _artifact_row(artifact: dict[str, Any]) -> dict[str, Any]:
     if isinstance(overview, dict) and overview:
         report = next(iter(overview.values()))
         if isinstance(report, dict):
-            summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
-            counts = summary.get("summary") if isinstance(summary.get("summary"), dict) else {}
+            summary = found if isinstance(found := report.get("summary"), dict) else {}
+            counts = found if isinstance(found := summary.get("summary"), dict) else {}
             scan = {
                 "status": str(report.get("scan_status", "")),
                 "severity": str(report.get("severity", "")),
@@ -452,7 +452,7 @@ def _artifact_row(artifact: dict[str, Any]) -> dict[str, Any]:
                     (sev, counts[sev]) for sev in ("Critical", "High", "Medium", "Low") if counts.get(sev)
                 ],
             }
-    accessories = artifact.get("accessories") if isinstance(artifact.get("accessories"), list) else []
+    accessories = found if isinstance(found := artifact.get("accessories"), list) else []
     kinds = [str(a.get("type", "")) for a in accessories if isinstance(a, dict)]
     labels = [
         {"name": str(label.get("name", "")), "description": str(label.get("description", ""))}

@@ -23,6 +23,7 @@ from hosts.changes import approval, errors
 from hosts.changes import desired as change_desired
 from hosts.changes import planning as change_planning
 from hosts.changes import tasks as change_tasks
+from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeHost, ChangeStatus, Profile
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY, Conflict
@@ -32,8 +33,13 @@ from portal.api_policy import StrictFilters
 
 
 class ProfileSerializer(serializers.ModelSerializer):
-    hosts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    # many=True makes a ManyRelatedField (RelatedField.__new__); the annotation names the models.
+    hosts: serializers.RelatedField[Host, Any, Any] | serializers.ManyRelatedField = (
+        serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    )
+    tags: serializers.RelatedField[Tag, Any, Any] | serializers.ManyRelatedField = (
+        serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    )
 
     class Meta:
         model = Profile

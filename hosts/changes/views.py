@@ -23,6 +23,8 @@ from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
+from portal.http import AuthenticatedHttpRequest
+from portal.models import Project
 
 BLANK = [("", "not managed")]
 YES_NO = [*BLANK, ("yes", "yes"), ("no", "no")]
@@ -33,7 +35,7 @@ def _split(text: str) -> list[str]:
 
 
 class ProfileForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=None, empty_label=None)  # type: ignore[arg-type]
+    project: forms.ModelChoiceField[Project] = forms.ModelChoiceField(queryset=None, empty_label=None)
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     # sshd
@@ -80,7 +82,9 @@ class ProfileForm(forms.Form):
         help_text="One per line, e.g. vm.max_map_count = 262144",
     )
     # where
-    hosts = forms.ModelMultipleChoiceField(queryset=None, required=False)  # type: ignore[arg-type]
+    hosts: forms.ModelMultipleChoiceField[Host] = forms.ModelMultipleChoiceField(
+        queryset=None, required=False
+    )
     tags = forms.ModelMultipleChoiceField(queryset=Tag.objects.all(), required=False)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -152,7 +156,8 @@ class ProfileForm(forms.Form):
         return cls.FIELDS.get((problem.section, problem.key)) or cls.FIELDS.get(problem.section)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
+        data = self.cleaned_data
         if self.errors:
             return data
         settings: dict[str, Any] = {}
@@ -259,7 +264,7 @@ def changes(request: HttpRequest) -> HttpResponse:
     return render(request, "hosts/changes.html", context)
 
 
-def profile_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def profile_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     access.require(request.user, "portal.use")
     profile = _profile_or_404(request, pk, "change.plan") if pk else None
     if not access.projects(request.user, "change.plan").exists():

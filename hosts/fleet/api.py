@@ -7,7 +7,7 @@ caller cannot see is a 404; one they see but may not act on is a 403.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -20,6 +20,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,7 +28,7 @@ from hosts.fleet import containers as engine_containers
 from hosts.fleet import engine
 from hosts.fleet import tasks as host_tasks
 from hosts.fleet.views import host_or_404, visible_hosts
-from hosts.models import ENGINE_FACTS, Host, HostStatus
+from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
 from portal import access, audit
 from portal.api_common import ERROR, JSON_ONLY, Conflict, int_filter
 from portal.api_policy import Pages, StrictFilters
@@ -45,7 +46,10 @@ class EngineUnreachable(APIException):
 
 class HostSerializer(serializers.ModelSerializer):
     project_name = serializers.CharField(source="project.name", read_only=True)
-    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    # many=True makes a ManyRelatedField (RelatedField.__new__); the annotation names the model.
+    tags: serializers.RelatedField[Tag, Any, Any] | serializers.ManyRelatedField = (
+        serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    )
 
     class Meta:
         model = Host
@@ -119,12 +123,17 @@ def _container_id(container_id: str) -> str:
     return container_id
 
 
-class HostContainers:
-    """A host's containers, read from its engine; start, stop, restart and remove as tasks
-    (the UI's own: hosts.fleet.tasks), audited as the UI audits them."""
+if TYPE_CHECKING:
+    _APIView = GenericAPIView
+else:
+    _APIView = object
 
-    request: Request
-    kwargs: dict[str, Any]
+
+class HostContainers(_APIView):
+    """A host's containers, read from its engine; start, stop, restart and remove as tasks
+    (the UI's own: hosts.fleet.tasks), audited as the UI audits them.
+
+    Mixed into API views only (to the type checker it is one; at run time its base is object)."""
 
     def _host(self, pk: str, needed: str = "host.view") -> Host:
         if not str(pk).isdigit():
@@ -140,7 +149,7 @@ class HostContainers:
         host = self._host(pk)
         rows = _engine_call(host, engine_containers.list_containers)
         paginator = Pages()
-        page = paginator.paginate_queryset(rows, request, view=self)  # type: ignore[arg-type]
+        page: list[Any] | None = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(ContainerSerializer(page, many=True).data)
 
     @extend_schema(

@@ -42,7 +42,7 @@ def explain(exc: BaseException, spec: dict[str, Any], no_login: str = "") -> str
     text = engine.describe_error(exc)
     lowered = text.lower()
     not_found = ("manifest unknown", "not found", "pull access denied", "repository does not exist")
-    login_wanted = ("no basic auth credentials", "unauthorized", "authentication required")
+    login_wanted: tuple[str, ...] = ("no basic auth credentials", "unauthorized", "authentication required")
     if no_login:
         # The login was withheld: "pull access denied" is then most likely that, not a typo.
         login_wanted += ("pull access denied", "access to the resource is denied")

@@ -90,8 +90,10 @@ class HostForm(SecretAwareModelForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["project"].queryset = access.projects(user, "host.manage")
-        self.fields["project"].empty_label = None
+        project = self.fields["project"]
+        assert isinstance(project, forms.ModelChoiceField)  # the form field of a ForeignKey
+        project.queryset = access.projects(user, "host.manage")
+        project.empty_label = None
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(t.name for t in self.instance.tags.all())
             # The project is where the host's access lives; moving it is a remove and an add.
@@ -127,7 +129,8 @@ class HostForm(SecretAwareModelForm):
         return self.moved() and self.instance.ssh_key_issued
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # Django's clean() returns self.cleaned_data, never None
+        data = self.cleaned_data
         if self.moved() and self.instance.enrolled and not access.is_admin(self.user):
             raise forms.ValidationError(ENROLLED_MOVE_REFUSED)
         url = data.get("docker_url")

@@ -70,7 +70,9 @@ def row_prefetches() -> list[Any]:
     except FieldDoesNotExist:
         return []
     vms = Host._meta.get_field("vms").related_model
-    return [Prefetch("vms", queryset=vms.objects.select_related("esx_host", "cluster"))]
+    assert isinstance(vms, type)  # a reverse relation's model class (not None, not "self")
+    # VirtualMachine has no custom manager: its default manager is objects.
+    return [Prefetch("vms", queryset=vms._default_manager.select_related("esx_host", "cluster"))]
 
 
 @require_GET

@@ -111,6 +111,8 @@ def _issue(
     san: x509.SubjectAlternativeName | None,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_cert = x509.load_pem_x509_certificate(ca.cert.encode())
+    # The portal's CA key is one _new_ca made: an EC key. load_pem_private_key's type is every
+    # kind of private key, hence the two type: ignore[arg-type] below (the run-time type is not checked).
     ca_key = serialization.load_pem_private_key(str(ca.key).encode(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)

@@ -47,6 +47,8 @@ def _normal_all(texts: Iterable[object]) -> list[str]:
 
 def inventory_addresses(pvm: ProvisionedVm) -> list[str]:
     """The VM's guest addresses as the portal's vSphere inventory last saw them."""
+    if pvm.request.vcenter_id is None:
+        return []  # no vCenter, no inventory row
     row = (
         VirtualMachine.objects.filter(vcenter_id=pvm.request.vcenter_id, moref=pvm.moref, gone=False)
         .values_list("ip_address", "ip_addresses")

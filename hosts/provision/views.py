@@ -33,6 +33,7 @@ from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
 from portal import access, public_url, throttle
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Project
 
 #: The form's placement pickers: (field, Placement section).
@@ -237,7 +238,7 @@ def _placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
 
 
 @require_http_methods(["GET", "POST"])
-def request_new(request: HttpRequest) -> HttpResponse:
+def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not access.projects(request.user, "provision.request").exists():
         raise PermissionDenied("not allowed: provision.request")
     source = request.POST if request.method == "POST" else request.GET
@@ -276,7 +277,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
             profile=data["profile"],
         )
         try:
-            with vsphere.session(req.vcenter) as si, transaction.atomic():
+            with vsphere.session(data["vcenter"]) as si, transaction.atomic():
                 req.save()
                 provision_services.start(req, enroll_base_url=public_url.base_url(request), si=si)
         except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:

@@ -208,7 +208,9 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             argument = ""
         if destructive and not body.validated_data["confirm"]:
             raise ValidationError({"confirm": [f"{label} needs confirm: true."]})
-        task = VmTask.objects.create(vm=vm, action=what, argument=argument, actor=request.user)
+        actor = request.user
+        assert access.is_signed_in(actor)  # vm_or_404 let through only a user who may operate the VM
+        task = VmTask.objects.create(vm=vm, action=what, argument=argument, actor=actor)
         vsphere_tasks.publish_task(task)
         vsphere_tasks.run_vm_action.delay(task.pk)
         return Response(VmTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)

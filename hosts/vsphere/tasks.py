@@ -110,7 +110,7 @@ def run_vm_action(task_id: int) -> str:
         return task.state  # a redelivered message: the action ran (or is running) already
     vm_row = task.vm
     _save(task, state=VmTask.State.RUNNING)
-    project = vm_row.host.project if vm_row.host_id else None
+    project = vm_row.host.project if vm_row.host is not None else None
     try:
         with vsphere.session(vm_row.vcenter) as si:
             vm = vsphere_vm.ref(si, vm_row.moref)

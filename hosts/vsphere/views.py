@@ -28,6 +28,7 @@ from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere.client import vm as vsphere_vm
 from portal import access, audit
 from portal.fields import SecretFormField, decrypt, encrypt
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Project
 
 PENDING = "vsphere_pending_vcenter"
@@ -372,7 +373,7 @@ _SNAPSHOT_NAME = re.compile(r"^[^\x00-\x1f<>]{1,80}$")
 
 
 @require_POST
-def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Start a power or snapshot action; destructive ones ask to be confirmed first."""
     vm = vm_or_404(request, pk, "vm.operate")
     action = request.POST.get("action", "")

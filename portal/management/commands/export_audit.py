@@ -24,7 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         form = AuditFilterForm({name: options[name] for name in AUDIT_FILTERS if options[name]})
         if not form.is_valid():
-            raise CommandError(" ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            problems = (f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
+            raise CommandError(" ".join(problems))
         entries = narrow_audit(AuditEntry.objects.all(), form.cleaned_data)
         if options["output"] == "-":
             count = self._write(entries, lambda line: self.stdout.write(line, ending=""))
