@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes.desired import TLS_FILES
 from hosts.changes.errors import StepFailed
@@ -27,7 +28,6 @@ from hosts.models.changes import (
     ChangeHost,
     HostState,
 )
-from hosts.provision import ca as portal_ca
 
 T = TypeVar("T")
 

@@ -27,7 +27,8 @@ from typing import Any
 import asyncssh
 from django.db.models import QuerySet
 
-from hosts import ssh
+from hosts import ca as portal_ca
+from hosts import ssh, ssh_keys
 from hosts.changes import desired, errors, render
 from hosts.changes import files as change_files
 from hosts.changes.files import docker
@@ -35,8 +36,6 @@ from hosts.fleet import engine
 from hosts.fleet import trust as engine_trust
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeHost, HostState
-from hosts.provision import ca as portal_ca
-from hosts.provision import seed as provision_seed
 from portal import access, audit
 
 #: Seconds for dockerd, restarted with the new client CA, to answer the new certificate.
@@ -147,7 +146,7 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
             files = await ssh.read_files(sftp, paths)
     except ssh.SSHError as exc:
         return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
-    new_key = await asyncio.to_thread(provision_seed.new_ssh_key, item.access.name)
+    new_key = await asyncio.to_thread(ssh_keys.new_ssh_key, item.access.name)
     try:
         current = render.file_text(files[keys_path]) if files[keys_path].exists else ""
         rewritten, count = replace_key(current, old, new_key.public)

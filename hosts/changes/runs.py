@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import rotation
 from hosts.changes.news import publish_change, publish_run
@@ -24,7 +25,6 @@ from hosts.models.changes import (
     FileBackup,
     HostState,
 )
-from hosts.provision import ca as portal_ca
 from portal import audit, events
 from portal.models import Event
 

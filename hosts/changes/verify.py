@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import rotation
 from hosts.changes.errors import StepFailed
 from hosts.changes.files import docker
 from hosts.changes.runs import Context
 from hosts.fleet import engine
-from hosts.provision import ca as portal_ca
 
 #: Seconds to wait for a port to answer (or not) from outside the host.
 PORT_CHECK_TIMEOUT = 3.0

@@ -181,7 +181,7 @@ class Drift(models.Model):
 
 
 class CertificateAuthority(models.Model):
-    """The portal's own CA (hosts.provision.ca): signs each host's Docker server
+    """The portal's own CA (hosts.ca): signs each host's Docker server
     certificate (clients get a CA per host, kept on the Host)."""
 
     name = models.CharField(max_length=100, unique=True)

@@ -67,7 +67,7 @@ class Host(models.Model):
     tls_client_key = EncryptedTextField(blank=True, multiline=True)
     #: A plain, unauthenticated endpoint an Admin accepted; flagged everywhere.
     insecure = models.BooleanField(default=False)
-    #: This host's own client CA (hosts.provision.ca), the only one its dockerd trusts: it signed
+    #: This host's own client CA (hosts.ca), the only one its dockerd trusts: it signed
     #: tls_client_cert and nothing else, so that certificate opens no other host. Empty when
     #: the client certificate was given by a person rather than issued by the portal.
     client_ca_cert = models.TextField(blank=True)

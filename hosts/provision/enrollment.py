@@ -16,8 +16,8 @@ import asyncssh
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hosts import ca as portal_ca
 from hosts.models import Host, ProvisionedVm
-from hosts.provision import ca as portal_ca
 from hosts.provision import guest_address, tasks, tokens
 from hosts.provision.vm_state import set_state
 from portal import audit, events

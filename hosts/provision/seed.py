@@ -1,49 +1,17 @@
 """What a new host is given to boot with: its own SSH key, a one-time enrollment token,
-a server certificate and client CA (hosts.provision.ca), as NoCloud seed files, in
+a server certificate and client CA (hosts.ca), as NoCloud seed files, in
 guestinfo, or on a seed ISO attached to its VM on vSphere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
+from hosts import ca as portal_ca
+from hosts import ssh_keys
 from hosts.models import ProvisionedVm
-from hosts.provision import ca as portal_ca
 from hosts.provision import cloud_config, tokens
 from hosts.vsphere import client as vsphere
 from hosts.vsphere.client import upload as vsphere_upload
 from portal import audit
-
-# --- credentials made for one host ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SshKey:
-    private: str = field(repr=False)
-    public: str
-
-
-def new_ssh_key(host_name: str) -> SshKey:
-    """An Ed25519 key pair for the host named ``host_name`` alone: no other host trusts it."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return SshKey(private=private, public=f"{public.decode()} photon-portal@{host_name}")
-
-
-def public_ssh_key(private: str) -> str:
-    """The OpenSSH public line of a stored private key."""
-    key = serialization.load_ssh_private_key(private.encode(), password=None)
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
 
 
 def issue_seed(pvm: ProvisionedVm, enroll_base_url: str) -> tuple[cloud_config.HostSeed, str]:
@@ -52,7 +20,7 @@ def issue_seed(pvm: ProvisionedVm, enroll_base_url: str) -> tuple[cloud_config.H
     token = tokens.issue_token(pvm)
     issued = portal_ca.issue_server([pvm.name])
     client_ca = portal_ca.new_client_ca(pvm.name)
-    ssh_key = new_ssh_key(pvm.name)
+    ssh_key = ssh_keys.new_ssh_key(pvm.name)
     pvm.client_ca_cert, pvm.client_ca_key, pvm.ssh_private_key = (
         client_ca.cert,
         client_ca.key,

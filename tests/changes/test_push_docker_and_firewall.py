@@ -9,13 +9,13 @@ import docker
 import pytest
 import requests
 
+from hosts import ca as portal_ca
 from hosts.changes import approval, planning, verify
 from hosts.changes import drift as change_drift
 from hosts.changes import revert as change_revert
 from hosts.fleet import engine
 from hosts.fleet import trust as engine_trust
 from hosts.models import Change, ChangeHost, Drift, Host
-from hosts.provision import ca as portal_ca
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
 from tests.lab import common

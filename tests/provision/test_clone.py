@@ -14,11 +14,11 @@ import yaml
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
+from hosts import ssh_keys
 from hosts.changes.files import docker as docker_settings
 from hosts.models import Host, ProvisionedVm, ProvisionRequest
 from hosts.provision import checks as provision_checks
 from hosts.provision import cloud_config
-from hosts.provision import seed as provision_seed
 from hosts.provision import services as provision_services
 from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import client as vsphere
@@ -67,7 +67,7 @@ def test_clone_sets_exactly_the_guestinfo_keys(synced_vc, project, outside) -> N
         assert user_data["phone_home"]["url"].startswith(BASE_URL + "/hosts/provision/enroll/")
         # Root trusts the key made for this VM alone; dockerd, the client CA made for it alone.
         assert user_data["users"][0]["ssh_authorized_keys"] == [
-            provision_seed.public_ssh_key(str(pvm.ssh_private_key)) + f" photon-portal@{pvm.name}"
+            ssh_keys.public_ssh_key(str(pvm.ssh_private_key)) + f" photon-portal@{pvm.name}"
         ]
         files = {f["path"]: f["content"] for f in user_data["write_files"]}
         assert files[docker_settings.CA] == pvm.client_ca_cert

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hosts import ca as portal_ca
+from hosts import ssh_keys
 from hosts.changes.files import docker as docker_settings
-from hosts.provision import ca as portal_ca
 from hosts.provision import cloud_config
-from hosts.provision import seed as provision_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def seed() -> cloud_config.HostSeed:
     return cloud_config.HostSeed(
         instance_id="portal-test-1",
         hostname="photon-1",
-        ssh_public_key=provision_seed.new_ssh_key("photon-1").public,
+        ssh_public_key=ssh_keys.new_ssh_key("photon-1").public,
         client_ca_pem=portal_ca.new_client_ca("photon-1").cert,
         server_cert_pem=issued.cert,
         server_key_pem=issued.key,

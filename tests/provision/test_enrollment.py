@@ -11,9 +11,9 @@ from cryptography import x509
 from django.urls import reverse
 from django.utils import timezone
 
+from hosts import ca as portal_ca
+from hosts import ssh_keys
 from hosts.models import Host, ProvisionedVm, ProvisionRequest, VCenter
-from hosts.provision import ca as portal_ca
-from hosts.provision import seed as provision_seed
 from hosts.provision import tokens
 from portal.models import AuditEntry, Event
 
@@ -29,7 +29,7 @@ ED25519 = public_key("ssh-ed25519")
 OTHER_ED25519 = public_key("ssh-ed25519")
 ECDSA = public_key("ecdsa-sha2-nistp256")
 CLIENT_CA = portal_ca.new_client_ca("new-1")
-SSH_KEY = provision_seed.new_ssh_key("new-1")
+SSH_KEY = ssh_keys.new_ssh_key("new-1")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from hosts import ca as portal_ca
+from hosts import ssh_keys
 from hosts.fleet.forms import ENROLLED_MOVE_REFUSED, ISSUED_CERT_STAYS
 from hosts.models import Host
-from hosts.provision import ca as portal_ca
-from hosts.provision import seed as provision_seed
 from portal.models import Project, Role
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def issued_host(project: Project, *, enrolled: bool) -> Host:
         client_ca_key=client_ca.key,
         address=ADDRESS,
         ssh_user="root",
-        ssh_private_key=provision_seed.new_ssh_key("photon-a").private,
+        ssh_private_key=ssh_keys.new_ssh_key("photon-a").private,
         ssh_key_issued=True,
         ssh_host_key=HOST_KEY,
         enrolled=enrolled,

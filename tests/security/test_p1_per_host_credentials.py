@@ -17,13 +17,12 @@ import pytest
 import yaml
 from django.utils import timezone
 
-from hosts import ssh
+from hosts import ssh, ssh_keys
 from hosts.changes.files import docker as docker_settings
 from hosts.fleet import engine
 from hosts.fleet.trust import Trust
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
 from hosts.provision import guestinfo
-from hosts.provision import seed as provision_seed
 from hosts.provision import services as provision_services
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
@@ -194,7 +193,7 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
 
     # The host phones home with the token its guestinfo carried, as cloud-init does.
     url = user_data["phone_home"]["url"].removeprefix("http://portal.test")
-    key = provision_seed.new_ssh_key("carrier-1").public
+    key = ssh_keys.new_ssh_key("carrier-1").public
     cloud_boot.tools_report(find_vm(outside, "carrier-1"), "10.9.0.7")
     response = client.post(
         url, {"instance_id": pvm.instance_id, "pub_key_ed25519": key}, REMOTE_ADDR="10.9.0.7"

@@ -16,8 +16,8 @@ import yaml
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from hosts import ca as portal_ca
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
-from hosts.provision import ca as portal_ca
 from hosts.provision import tokens
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync

@@ -320,9 +320,9 @@ def test_no_dataclass_shows_a_secret_in_its_repr() -> None:
                 if SECRET_NAME.search(f.name) and f.name not in NOT_SECRET and qualified not in NOT_SECRET:
                     found.append(qualified)
                     assert not f.repr, f"{qualified} is shown in repr()"
-    assert {"hosts.provision.ca.Issued.key", "registry.clients.http.Transport.password"} <= set(found)
+    assert {"hosts.ca.Issued.key", "registry.clients.http.Transport.password"} <= set(found)
 
-    from hosts.provision.ca import Issued
+    from hosts.ca import Issued
     from hosts.provision.cloud_config import HostSeed
 
     seed = HostSeed("i", "h", "ssh-ed25519 A", "ca", "cert", SENTINEL, f"https://p/enroll/{SENTINEL}/")
