@@ -25,11 +25,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hosts.fleet import containers as engine_containers
-from hosts.fleet import engine
-from hosts.fleet import tasks as host_tasks
-from hosts.fleet.views import host_or_404, visible_hosts
+from hosts.fleet import engine, services
 from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
-from portal import access, audit
+from portal import access
 from portal.api_common import ERROR, JSON_ONLY, Conflict, int_filter
 from portal.api_policy import Pages, StrictFilters
 
@@ -116,13 +114,7 @@ CONTAINER_PATH = OpenApiParameter(
 )
 
 
-def _container_id(container_id: str) -> str:
-    # Routed loosely, checked here: anything else is a 404, as in the UI.
-    if not (12 <= len(container_id) <= 64 and all(c in "0123456789abcdef" for c in container_id)):
-        raise Http404("No such container.")
-    return container_id
-
-
+# Typed as the viewset it is mixed into (mypy); at run time a plain mixin.
 if TYPE_CHECKING:
     _APIView = GenericAPIView
 else:
@@ -136,9 +128,7 @@ class HostContainers(_APIView):
     Mixed into API views only (to the type checker it is one; at run time its base is object)."""
 
     def _host(self, pk: str, needed: str = "host.view") -> Host:
-        if not str(pk).isdigit():
-            raise Http404("No such host.")
-        return host_or_404(self.request, int(pk), needed)
+        return Host.objects.select_related("project").get_or_404(self.request.user, pk, needed)
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
@@ -162,7 +152,7 @@ class HostContainers(_APIView):
     )
     def container(self, request: Request, pk: str, container_id: str) -> Response:
         host = self._host(pk)
-        _container_id(container_id)
+        services.container_id_or_404(container_id)
         show_secrets = access.can(request.user, "host.operate", host.project_id)
         return Response(
             _engine_call(
@@ -181,13 +171,7 @@ class HostContainers(_APIView):
 
     def _act(self, pk: str, container_id: str, what: str) -> Response:
         host = self._host(pk, "host.operate")
-        _container_id(container_id)
-        if not host.enabled:
-            raise Conflict(f"Host {host.name} is disabled: enable it first.")
-        audit.record(
-            f"container.{what}", obj=host, project=host.project, after={"container": container_id[:12]}
-        )
-        host_tasks.container_action.delay(host.pk, container_id, what)
+        services.request_container_action(host, container_id, what)
         body = {"host": host.pk, "container": container_id, "action": what, "detail": f"{what} requested"}
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -245,7 +229,7 @@ class HostViewSet(HostContainers, StrictFilters, viewsets.ReadOnlyModelViewSet):
     filters: ClassVar[dict[str, str]] = {"q": "", "status": "", "project": "", "tag": ""}
 
     def get_queryset(self) -> QuerySet[Host]:
-        hosts = visible_hosts(self.request.user).select_related("project").prefetch_related("tags")
+        hosts = Host.objects.visible_to(self.request.user).select_related("project").prefetch_related("tags")
         if self.action != "list":
             return hosts
         params = self.filter_params(self.request)

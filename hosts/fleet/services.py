@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.http import Http404
+
+from hosts.fleet import container_rows, engine, tasks
 from hosts.fleet import deploy as deploy_work
-from hosts.fleet import tasks
 from hosts.models import DeployRequest, Host
 from portal import audit
+from portal.refused import Refused
+
+#: What may be done to a container, from the host page and the API.
+CONTAINER_ACTIONS = frozenset({"start", "stop", "restart", "remove"})
 
 
 def request_deploy(host: Host, spec: dict[str, Any], token: str) -> DeployRequest:
@@ -30,3 +36,47 @@ def request_deploy(host: Host, spec: dict[str, Any], token: str) -> DeployReques
     )
     tasks.deploy_container.delay(deploy.pk)
     return deploy
+
+
+def container_id_or_404(container_id: str) -> str:
+    """Routed loosely, checked here: anything but 12 to 64 hex digits is no container."""
+    if not (12 <= len(container_id) <= 64 and all(c in "0123456789abcdef" for c in container_id)):
+        raise Http404("No such container.")
+    return container_id
+
+
+def check_container_action(host: Host, container_id: str, action: str) -> None:
+    """The rules of a container action, whoever asks: a real id, a known action, and an
+    enabled host (a disabled host's engine is not asked)."""
+    container_id_or_404(container_id)
+    if action not in CONTAINER_ACTIONS:
+        raise Http404("No such action.")
+    if not host.enabled:
+        raise Refused(f"Host {host.name} is disabled: enable it first.")
+
+
+def request_container_action(host: Host, container_id: str, action: str) -> None:
+    """Audit and queue a container action (``hosts.container_action``); its outcome reaches
+    the host page live."""
+    check_container_action(host, container_id, action)
+    audit.record(
+        f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
+    )
+    tasks.container_action.delay(host.pk, container_id, action)
+
+
+def remove_container(host: Host, container_id: str) -> None:
+    """Remove a container now, not in a task: the host page the person goes back to must not
+    list it, and a task could end before that page subscribes to the news that it is gone."""
+    check_container_action(host, container_id, "remove")
+    audit.record("container.remove", obj=host, project=host.project, after={"container": container_id[:12]})
+    try:
+        sdk = engine.client_for(host, timeout=10)
+        try:
+            engine.act(sdk, container_id, "remove")
+        finally:
+            sdk.close()
+    except Exception as exc:  # noqa: BLE001 - told to the person
+        error = engine.describe_error(exc, host.docker_url)
+        raise Refused(f"Container {container_id[:12]} was not removed: {error}", status=502) from None
+    container_rows.publish_container(host, container_id)

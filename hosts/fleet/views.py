@@ -16,21 +16,22 @@ from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.fleet import container_rows, engine, services, status
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
-from hosts.fleet import tasks as host_tasks
+from hosts.fleet import engine, services, status
 from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, Tag
 from portal import access, audit
 from portal.models import Event, Project
+from portal.refused import Refused
 
 PAGE_SIZE = 50
 SORTS = {
@@ -45,21 +46,6 @@ SORTS = {
     "engine": "engine_version",
     "-engine": "-engine_version",
 }
-
-
-def visible_hosts(user: Any, action: str = "host.view") -> QuerySet[Host]:
-    if access.is_admin(user):
-        return Host.objects.all()
-    return Host.objects.filter(project__in=access.projects(user, action))
-
-
-def host_or_404(request: HttpRequest, pk: int, action: str = "host.view") -> Host:
-    host = Host.objects.select_related("project").filter(pk=pk).first()
-    if host is None or not access.can(request.user, "host.view", host.project_id):
-        raise Http404("No such host.")
-    if not access.can(request.user, action, host.project_id):
-        raise PermissionDenied(f"not allowed: {action}")
-    return host
 
 
 def row_prefetches() -> list[Any]:
@@ -153,7 +139,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    host = host_or_404(request, pk, "host.manage")
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.manage")
     form = HostForm(request.POST or None, instance=host, user=request.user)
     if request.method == "POST" and form.is_valid():
         saved = _verify_and_save(request, form)
@@ -213,7 +199,7 @@ def _verify_and_save(request: HttpRequest, form: HostForm) -> Host | None:
 @require_POST
 def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Verify (htmx): connect with what the form holds and show what answers, without saving."""
-    host = host_or_404(request, pk, "host.manage") if pk else None
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.manage") if pk else None
     if host is None and not (access.is_admin(request.user) or access.projects(request.user, "host.manage")):
         raise PermissionDenied("not allowed: host.manage")
     form = HostForm(request.POST, instance=host, user=request.user)
@@ -239,7 +225,7 @@ def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @require_POST
 def host_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    host = host_or_404(request, pk, "host.manage")
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.manage")
     host.enabled = not host.enabled
     host.status = HostStatus.UNKNOWN if host.enabled else HostStatus.DISABLED
     host.failures = 0
@@ -252,7 +238,7 @@ def host_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    host = host_or_404(request, pk, "host.manage")
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.manage")
     if request.method == "POST":
         audit.record("host.remove", obj=host, project=host.project, before={"docker_url": host.docker_url})
         name = host.name
@@ -267,7 +253,7 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    host = host_or_404(request, pk)
+    host = Host.objects.select_related("project").get_or_404(request.user, pk)
     context: dict[str, Any] = {
         "host": host,
         "can_operate": access.can(request.user, "host.operate", host.project_id),
@@ -293,22 +279,14 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # -- containers -----------------------------------------------------------------------------------------
 
 
-def _check_container_id(container_id: str) -> str:
-    if not (12 <= len(container_id) <= 64 and all(c in "0123456789abcdef" for c in container_id)):
-        raise Http404("No such container.")
-    return container_id
-
-
 @require_POST
 def container_action(request: HttpRequest, pk: int, container_id: str, action: str) -> HttpResponse:
-    host = host_or_404(request, pk, "host.operate")
-    _check_container_id(container_id)
-    if action not in {"start", "stop", "restart"}:
-        raise Http404("No such action.")
-    audit.record(
-        f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
-    )
-    host_tasks.container_action.delay(host.pk, container_id, action)
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
+    try:
+        services.request_container_action(host, container_id, action)
+    except Refused as exc:
+        html = format_html('<span class="label label-danger container-refused">{}</span>', exc.message)
+        return HttpResponse(html, status=exc.status)
     return HttpResponse(
         f'<span class="label label-info container-pending">{action} requested</span>', status=202
     )
@@ -316,25 +294,14 @@ def container_action(request: HttpRequest, pk: int, container_id: str, action: s
 
 @require_http_methods(["GET", "POST"])
 def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpResponse:
-    host = host_or_404(request, pk, "host.operate")
-    _check_container_id(container_id)
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
+    services.container_id_or_404(container_id)
     if request.method == "POST":
-        audit.record(
-            "container.remove", obj=host, project=host.project, after={"container": container_id[:12]}
-        )
-        # Removed within the request: the host page it leads back to must not list the container, and a
-        # removal done by a task could end before that page subscribes to the event that says so.
         try:
-            sdk = engine.client_for(host, timeout=10)
-            try:
-                engine_containers.act(sdk, container_id, "remove")
-            finally:
-                sdk.close()
-        except Exception as exc:  # noqa: BLE001 - told to the person
-            error = engine.describe_error(exc, host.docker_url)
-            messages.error(request, f"Container {container_id[:12]} was not removed: {error}")
+            services.remove_container(host, container_id)
+        except Refused as exc:
+            messages.error(request, exc.message)
         else:
-            container_rows.publish_container(host, container_id)
             messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
     return render(
@@ -346,8 +313,8 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
 
 @require_GET
 def container_detail(request: HttpRequest, pk: int, container_id: str) -> HttpResponse:
-    host = host_or_404(request, pk)
-    _check_container_id(container_id)
+    host = Host.objects.select_related("project").get_or_404(request.user, pk)
+    services.container_id_or_404(container_id)
     show_secrets = access.can(request.user, "host.operate", host.project_id)
     try:
         sdk = engine.client_for(host, timeout=4)
@@ -387,14 +354,14 @@ def deploy_to(request: HttpRequest) -> HttpResponse:
         pk = int(request.GET.get("host", ""))
     except ValueError:
         raise Http404("No such host.") from None
-    host = host_or_404(request, pk, "host.operate")
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
     return redirect(
         f"{reverse('hosts:deploy', args=[host.pk])}?{urlencode({'image': request.GET.get('image', '')})}"
     )
 
 
 def deploy(request: HttpRequest, pk: int) -> HttpResponse:
-    host = host_or_404(request, pk, "host.operate")
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
     if request.method == "POST":
         form = DeployForm(request.POST)
         if form.is_valid():

@@ -120,6 +120,11 @@ class VmQuerySet(VisibleQuerySet["VirtualMachine"]):
     view_action = "vm.view"
     not_found = "No such virtual machine."
 
+    def with_placement(self) -> VmQuerySet:
+        """What a VM's page and the API show beside it: its vCenter, datacenter, cluster,
+        ESXi host and the portal host it is."""
+        return self.select_related("vcenter", "datacenter", "cluster", "esx_host", "host")
+
     def project_of(self, obj: VirtualMachine) -> int | None:
         return obj.host.project_id if obj.host_id is not None and obj.host is not None else None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -17,15 +16,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hosts.models import VCenter, VirtualMachine, VmTask
+from hosts.vsphere import services as vsphere_services
 from hosts.vsphere import tasks as vsphere_tasks
-from hosts.vsphere.views import _SNAPSHOT_NAME, visible_vms, vm_or_404
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, Conflict, DetailSerializer
+from portal.api_common import ERROR, JSON_ONLY, DetailSerializer
 from portal.api_policy import StrictFilters
 
 # -- vCenters and VMs ----------------------------------------------------------------------------------
@@ -155,7 +153,9 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     filters: ClassVar[dict[str, str]] = {"q": "", "photon": "", "power_state": ""}
 
     def get_queryset(self) -> QuerySet[VirtualMachine]:
-        vms = visible_vms(self.request.user).select_related("vcenter", "datacenter", "cluster", "esx_host")
+        vms = VirtualMachine.objects.visible_to(self.request.user).select_related(
+            "vcenter", "datacenter", "cluster", "esx_host"
+        )
         if self.action != "list":
             return vms
         params = self.filter_params(self.request)
@@ -171,9 +171,7 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
 
     def get_object(self) -> VirtualMachine:
         pk = self.kwargs["pk"]
-        if not str(pk).isdigit():
-            raise Http404("No such virtual machine.")
-        return vm_or_404(self.request, int(pk))
+        return VirtualMachine.objects.with_placement().get_or_404(self.request.user, pk)
 
     @extend_schema(
         request=VmActionSerializer,
@@ -182,37 +180,16 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def power(self, request: Request, pk: str) -> Response:
-        if not str(pk).isdigit():
-            raise Http404("No such virtual machine.")
-        vm = vm_or_404(request, int(pk), "vm.operate")
+        vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk, "vm.operate")
         body = VmActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        what, argument = body.validated_data["action"], body.validated_data.get("argument", "").strip()
-        label, destructive = vsphere_tasks.ACTIONS[what]
-        if vm.gone:
-            raise Conflict("This VM is gone from vCenter.")
-        if what == "snapshot_create":
-            argument = argument or f"portal-{vm.tasks.count() + 1}"
-            if not _SNAPSHOT_NAME.match(argument):
-                raise ValidationError(
-                    {
-                        "argument": [
-                            "A snapshot name is 1 to 80 characters, without < > or control characters."
-                        ]
-                    }
-                )
-        elif what == "snapshot_revert":
-            if argument not in {s["moref"] for s in vm.snapshots}:
-                raise ValidationError({"argument": ["No such snapshot."]})
-        else:
-            argument = ""
-        if destructive and not body.validated_data["confirm"]:
-            raise ValidationError({"confirm": [f"{label} needs confirm: true."]})
-        actor = request.user
-        assert access.is_signed_in(actor)  # vm_or_404 let through only a user who may operate the VM
-        task = VmTask.objects.create(vm=vm, action=what, argument=argument, actor=actor)
-        vsphere_tasks.publish_task(task)
-        vsphere_tasks.run_vm_action.delay(task.pk)
+        task = vsphere_services.request_vm_action(
+            vm,
+            request.user,
+            body.validated_data["action"],
+            body.validated_data.get("argument", ""),
+            confirmed=body.validated_data["confirm"],
+        )
         return Response(VmTaskSerializer(task).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -222,4 +199,6 @@ class VmTaskViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = VmTaskSerializer
 
     def get_queryset(self) -> QuerySet[VmTask]:
-        return VmTask.objects.filter(vm__in=visible_vms(self.request.user)).select_related("actor")
+        return VmTask.objects.filter(
+            vm__in=VirtualMachine.objects.visible_to(self.request.user)
+        ).select_related("actor")

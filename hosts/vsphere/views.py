@@ -8,28 +8,27 @@ may not see is a 404, one they see but may not act on a 403.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.models import Host, VCenter, VirtualMachine, VmTask
+from hosts.models import Host, VCenter, VirtualMachine
 from hosts.vsphere import announce as vsphere_announce
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import links as vsphere_links
+from hosts.vsphere import services as vsphere_services
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere.client import vm as vsphere_vm
 from portal import access, audit
 from portal.fields import SecretFormField, decrypt, encrypt
-from portal.http import AuthenticatedHttpRequest
 from portal.models import Project
+from portal.refused import Refused
 
 PENDING = "vsphere_pending_vcenter"
 EVENTS_SHOWN = 20
@@ -206,12 +205,6 @@ def vcenter_sync(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The inventory ------------------------------------------------------------------------
 
 
-def visible_vms(user: Any, action: str = "vm.view") -> QuerySet[VirtualMachine]:
-    if access.is_admin(user):
-        return VirtualMachine.objects.all()
-    return VirtualMachine.objects.filter(host__project__in=access.projects(user, action))
-
-
 def live_topics(user: Any) -> list[str]:
     if access.is_admin(user):
         return ["vsphere:all"]
@@ -224,7 +217,7 @@ def inventory(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     photon_only = request.GET.get("photon") == "1"
     query = request.GET.get("q", "").strip()[:100]
-    vms = visible_vms(request.user).filter(gone=False)
+    vms = VirtualMachine.objects.visible_to(request.user).filter(gone=False)
     if photon_only:
         vms = vms.filter(is_photon=True)
     if query:
@@ -279,20 +272,6 @@ def _tree(vms: QuerySet[VirtualMachine]) -> tuple[list[dict[str, Any]], dict[str
 # --- A VM ---------------------------------------------------------------------------------
 
 
-def vm_or_404(request: HttpRequest, pk: int, action: str = "vm.view") -> VirtualMachine:
-    vm = (
-        VirtualMachine.objects.select_related("vcenter", "datacenter", "cluster", "esx_host", "host")
-        .filter(pk=pk)
-        .first()
-    )
-    project = vm.host.project_id if vm is not None and vm.host is not None else None
-    if vm is None or not access.can(request.user, "vm.view", project):
-        raise Http404("No such virtual machine.")
-    if not access.can(request.user, action, project):
-        raise PermissionDenied(f"not allowed: {action}")
-    return vm
-
-
 def vm_topic(vm: VirtualMachine, user: Any) -> str:
     if access.is_admin(user) or vm.host is None:
         return f"vsphere:vm:{vm.pk}"
@@ -301,7 +280,7 @@ def vm_topic(vm: VirtualMachine, user: Any) -> str:
 
 @require_GET
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = vm_or_404(request, pk)
+    vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk)
     project = vm.host.project_id if vm.host is not None else None
     context = {
         "vm": vm,
@@ -369,41 +348,27 @@ def vm_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("hosts:vm", vm.pk)
 
 
-_SNAPSHOT_NAME = re.compile(r"^[^\x00-\x1f<>]{1,80}$")
-
-
 @require_POST
-def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a power or snapshot action; destructive ones ask to be confirmed first."""
-    vm = vm_or_404(request, pk, "vm.operate")
-    action = request.POST.get("action", "")
-    argument = request.POST.get("argument", "").strip()
+    vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk, "vm.operate")
     area = "hosts/vsphere/partials/action_area.html"
-    if action not in vsphere_tasks.ACTIONS:
-        return render(request, area, {"message": "Unknown action.", "level": "danger"}, status=400)
-    label, destructive = vsphere_tasks.ACTIONS[action]
-    if vm.gone:
-        return render(
-            request, area, {"message": "This VM is gone from vCenter.", "level": "danger"}, status=409
+    try:
+        task = vsphere_services.request_vm_action(
+            vm,
+            request.user,
+            request.POST.get("action", ""),
+            request.POST.get("argument", ""),
+            confirmed=request.POST.get("confirmed") == "yes",
         )
-    if action == "snapshot_create":
-        argument = argument or f"portal-{vm.tasks.count() + 1}"
-        if not _SNAPSHOT_NAME.match(argument):
-            message = "A snapshot name is 1 to 80 characters, without < > or control characters."
-            return render(request, area, {"message": message, "level": "danger"}, status=400)
-    elif action == "snapshot_revert":
-        snapshots = {s["moref"]: s["name"] for s in vm.snapshots}
-        if argument not in snapshots:
-            return render(request, area, {"message": "No such snapshot.", "level": "danger"}, status=400)
-    else:
-        argument = ""
-    if destructive and request.POST.get("confirmed") != "yes":
-        shown = {s["moref"]: s["name"] for s in vm.snapshots}.get(argument, argument)
-        context = {"vm": vm, "action": action, "label": label, "argument": argument, "shown": shown}
+    except vsphere_services.NeedsConfirmation as ask:
+        shown = {s["moref"]: s["name"] for s in vm.snapshots}.get(ask.argument, ask.argument)
+        action = request.POST.get("action", "")
+        context = {"vm": vm, "action": action, "label": ask.label, "argument": ask.argument, "shown": shown}
         return render(request, "hosts/vsphere/partials/confirm_action.html", context)
-    task = VmTask.objects.create(vm=vm, action=action, argument=argument, actor=request.user)
-    vsphere_tasks.publish_task(task)
-    vsphere_tasks.run_vm_action.delay(task.pk)
+    except Refused as exc:
+        return render(request, area, {"message": exc.message, "level": "danger"}, status=exc.status)
+    label = vsphere_tasks.ACTIONS[task.action][0]
     if request.htmx:
         return render(request, area, {"message": f"{label}: started.", "level": "info"})
     messages.info(request, f"{label}: started.")
@@ -413,7 +378,7 @@ def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def vm_events(request: HttpRequest, pk: int) -> HttpResponse:
     """The VM's recent vSphere events, asked of vCenter when the page shows them."""
-    vm = vm_or_404(request, pk)
+    vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk)
     events: list[dict[str, Any]] = []
     error = ""
     try:
