@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from . import access, health
 from . import dashboard as dashboard_panels
 from .audit_views import visible_audit
+from .http import AuthenticatedHttpRequest
 from .models import Membership
 
 
@@ -20,7 +21,7 @@ class PortalLoginView(LoginView):
     redirect_authenticated_user = True
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     memberships = Membership.objects.filter(user=request.user).select_related("project")
     entries, topics = visible_audit(request.user)

@@ -8,14 +8,15 @@ the hosts app's (``hosts.changes.approval_views``).
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from . import access, work
+from .http import AuthenticatedHttpRequest
 from .models import Membership
 
 
-def my_work(request: HttpRequest) -> HttpResponse:
+def my_work(request: AuthenticatedHttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     user = request.user
     view = request.GET.get("view", "all")

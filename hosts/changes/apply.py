@@ -131,8 +131,8 @@ async def _prepare(
     await report("backing up", 25, f"keeping the original of {len(paths)} file(s) in the portal")
     await _db(keep_backups)(context.run_id, current)
     if context.reverting:
-        for path, (existed, data, mode) in context.restore.items():
-            writes[path] = (data if existed else None, mode, not existed)
+        for path, (existed, original, mode) in context.restore.items():
+            writes[path] = (original if existed else None, mode, not existed)
         return writes
     for entry in context.files:
         data = None if entry["remove"] else entry["after"].encode()

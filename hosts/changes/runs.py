@@ -41,6 +41,15 @@ RUNNABLE = (
     HostState.UNREACHABLE,
 )
 
+# Keyed by str: a run's state arrives as a plain string, and a HostState is one.
+#: The step a finished run shows, by its final state (any other: "failed").
+_FINISHED_STEP: dict[str, str] = {HostState.APPLIED: "done", HostState.ROLLED_BACK: "rolled back"}
+#: The audit action a finished run records, by its final state (any other: "change.failed").
+_FINISHED_ACTION: dict[str, str] = {
+    HostState.APPLIED: "change.applied",
+    HostState.ROLLED_BACK: "change.rollback",
+}
+
 
 @dataclass
 class Context:
@@ -80,6 +89,7 @@ def claim(run_id: int) -> Context | None:
         run.step, run.progress = "connecting", 5
         run.save(update_fields=["state", "started", "heartbeat", "step", "progress"])
     host = run.host
+    reverts = run.change.reverts_id
     context = Context(
         run_id=run.pk,
         host_id=host.pk,
@@ -90,11 +100,11 @@ def claim(run_id: int) -> Context | None:
         expect=run.expect,
         host_names=[host.address, host.name],
         docker_url=host.docker_url,
-        reverting=run.change.reverts_id is not None,
+        reverting=reverts is not None,
     )
     context.rotation = rotation.pending(run)
-    if context.reverting:
-        original = ChangeHost.objects.filter(change_id=run.change.reverts_id, host=host).first()
+    if reverts is not None:
+        original = ChangeHost.objects.filter(change_id=reverts, host=host).first()
         if original is not None:
             for backup in original.backups.all():
                 context.restore[backup.path] = (
@@ -152,7 +162,7 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
         run = ChangeHost.objects.select_for_update().select_related("host", "change").get(pk=run_id)
         run.state, run.reason, run.finished = state, reason, timezone.now()
         run.progress = 100
-        run.step = {HostState.APPLIED: "done", HostState.ROLLED_BACK: "rolled back"}.get(state, "failed")
+        run.step = _FINISHED_STEP.get(state, "failed")
         run.log += f"{timezone.now():%H:%M:%S} {run.get_state_display()}{': ' + reason if reason else ''}\n"
         if endpoint and state == HostState.APPLIED:
             host = Host.objects.select_for_update().get(pk=run.host_id)
@@ -180,9 +190,7 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
     if rotated:
         rotation.record(run)
     change = run.change
-    action = {HostState.APPLIED: "change.applied", HostState.ROLLED_BACK: "change.rollback"}.get(
-        state, "change.failed"
-    )
+    action = _FINISHED_ACTION.get(state, "change.failed")
     audit.record(
         action,
         obj=change,

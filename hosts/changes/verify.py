@@ -104,10 +104,12 @@ def _docker_tls_endpoint(
     client = portal_ca.issue_client(client_ca, host_name)
     server_ca = portal_ca.authority().cert
     host = address if ":" not in address else f"[{address}]"
+    docker_url = f"tcp://{host}:{docker.TLS_PORT}"
+    fingerprint = portal_ca.fingerprint(server_cert)
     fields = {
-        "docker_url": f"tcp://{host}:{docker.TLS_PORT}",
+        "docker_url": docker_url,
         "tls_ca": server_ca,
-        "tls_fingerprint": portal_ca.fingerprint(server_cert),
+        "tls_fingerprint": fingerprint,
         "tls_client_cert": client.cert,
         "tls_client_key": client.key,
         "client_ca_cert": client_ca.cert,
@@ -115,16 +117,16 @@ def _docker_tls_endpoint(
         "insecure": False,
     }
     trust = engine.Trust(
-        ca=server_ca, client_cert=client.cert, client_key=client.key, fingerprint=fields["tls_fingerprint"]
+        ca=server_ca, client_cert=client.cert, client_key=client.key, fingerprint=fingerprint
     )
     last = ""
     until = time.monotonic() + 30
     while time.monotonic() < until:
         try:
-            with contextlib.closing(engine.connect(fields["docker_url"], trust, timeout=5)) as sdk:
+            with contextlib.closing(engine.connect(docker_url, trust, timeout=5)) as sdk:
                 sdk.version()
                 return fields
         except Exception as exc:  # noqa: BLE001 - every failure is "not yet", reported at the end
-            last = engine.describe_error(exc, fields["docker_url"])
+            last = engine.describe_error(exc, docker_url)
         time.sleep(0.5)
     raise StepFailed("verifying", f"Docker did not answer over TLS: {last}")

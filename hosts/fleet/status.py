@@ -174,7 +174,9 @@ def fleet_summary(
             **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
         )
     }
-    project_counts = [{"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids]
+    project_counts: list[dict[str, Any]] = [
+        {"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids
+    ]
     totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
     for s in HostStatus:
         totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)

@@ -27,7 +27,15 @@ from cryptography.hazmat.primitives import serialization
 from hosts.fleet.endpoint import TIMEOUT, Endpoint, EngineError, unreachable
 
 if TYPE_CHECKING:
+    # requests' stubs' own names for the pool key attributes (they exist only there).
+    from requests.adapters import _HostParams, _PoolKwargs
+
     from hosts.models import Host
+
+    class _PinnedPoolKwargs(_PoolKwargs, total=False):
+        """requests' pool keyword arguments and urllib3's pin, which requests never sets."""
+
+        assert_fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -155,10 +163,10 @@ class PinnedTLSAdapter(requests.adapters.HTTPAdapter):
         super().__init__(pool_connections=1, pool_maxsize=4)
 
     def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self, request: requests.PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
+    ) -> tuple[_HostParams, _PinnedPoolKwargs]:
         host_params, _ = super().build_connection_pool_key_attributes(request, False, None)
-        pool_kwargs: dict[str, Any] = {
+        pool_kwargs: _PinnedPoolKwargs = {
             "ssl_context": self._context,
             "cert_reqs": "CERT_REQUIRED" if self._context.verify_mode == ssl.CERT_REQUIRED else "CERT_NONE",
         }

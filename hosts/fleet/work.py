@@ -52,7 +52,8 @@ def _results(entries: list[AuditEntry]) -> dict[str, AuditEntry]:
     if not tokens:
         return {}
     results = AuditEntry.objects.filter(action=DEPLOY_RESULT, after__token__in=tokens)
-    return {r.after["token"]: r for r in results}
+    # Each row matched after__token__in, so its after is a dict with a token.
+    return {r.after["token"]: r for r in results if isinstance(r.after, dict)}
 
 
 def rows(user: Any) -> list[work.Request]:

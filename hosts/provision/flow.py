@@ -133,7 +133,7 @@ def delete_vm(pvm: ProvisionedVm, actor: Any) -> None:
                 vsphere_vm.destroy(si, pvm.moref)  # one already gone is deleted
             except vsphere.MethodFault as exc:
                 raise ProvisionError(
-                    f"vCenter refused to delete {pvm.name}: {exc.msg or type(exc).__name__}"
+                    f"vCenter refused to delete {pvm.name}: {vsphere.fault_message(exc)}"
                 ) from None
     audit.record(
         "provision.delete_vm", obj=pvm, project=pvm.request.project, actor=actor, before={"moref": pvm.moref}

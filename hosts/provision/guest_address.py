@@ -70,7 +70,7 @@ def live_addresses(pvm: ProvisionedVm) -> list[str]:
     except vsphere.NotFound:
         raise NotConfirmed(f"vCenter has no VM {pvm.moref} any more to confirm the address") from None
     except (vsphere.VSphereError, vsphere.MethodFault, OSError) as exc:
-        detail = exc.msg if isinstance(exc, vsphere.MethodFault) else str(exc)
+        detail = vsphere.fault_message(exc) if isinstance(exc, vsphere.MethodFault) else str(exc)
         raise NotConfirmed(f"vCenter could not be asked to confirm the address: {detail}") from None
     return _normal_all(found)
 

@@ -18,7 +18,8 @@ class RequestSummary:
 
 _ENDED = {ProvisionedVm.State.ENROLLED, ProvisionedVm.State.FAILED}
 # How far along a VM in each state is, in percent: the request's progress is their mean.
-_PROGRESS = {
+# Keyed by str: states arrive as plain strings, and a State is one.
+_PROGRESS: dict[str, int] = {
     ProvisionedVm.State.QUEUED: 0,
     ProvisionedVm.State.CLONING: 25,
     ProvisionedVm.State.POWERING_ON: 50,

@@ -19,9 +19,12 @@ def upsert(
     model: type[Model], vcenter: VCenter, rows: dict[str, dict[str, Any]], fields: list[str]
 ) -> tuple[dict[str, int], list[int], list[int], list[int]]:
     """Insert new, update changed, report missing. Returns (moref->pk, created, changed, missing)."""
+    # _default_manager: each of these models' objects (type[Model] declares no objects).
     existing = {
         row[1]: row
-        for row in model.objects.filter(vcenter=vcenter).values_list("pk", "moref", *fields).iterator(2000)
+        for row in model._default_manager.filter(vcenter=vcenter)
+        .values_list("pk", "moref", *fields)
+        .iterator(2000)
     }
     new: list[str] = []
     changed = []
@@ -38,11 +41,11 @@ def upsert(
             obj.updated = now  # type: ignore[attr-defined]
         update_fields.append("updated")
     _insert(model, vcenter, {moref: rows[moref] for moref in new}, fields)
-    model.objects.bulk_update(changed, update_fields, batch_size=500)
+    model._default_manager.bulk_update(changed, update_fields, batch_size=500)
     ids = {moref: row[0] for moref, row in existing.items()}
     if new:
         # Thousands of new rows (a first sync): reading them all back beats a huge IN list.
-        inserted = model.objects.filter(vcenter=vcenter)
+        inserted = model._default_manager.filter(vcenter=vcenter)
         if len(new) < 100:
             inserted = inserted.filter(moref__in=new)
         ids.update(inserted.values_list("moref", "pk"))
@@ -78,7 +81,12 @@ def _insert(model: type[Model], vcenter: VCenter, rows: dict[str, dict[str, Any]
     ]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    names = ", ".join(quote(by_attname[name].column) for name in [*constant, *per_row])
+    columns = []
+    for name in [*constant, *per_row]:
+        column = by_attname[name].column
+        assert column is not None  # a concrete field has a column: that is what concrete means
+        columns.append(quote(column))
+    names = ", ".join(columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

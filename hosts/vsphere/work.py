@@ -18,7 +18,8 @@ _FAILED = {"error"}
 def vm_task_request(task: VmTask) -> work.Request:
     state = str(task.state)
     bucket = "running" if state in _RUNNING else "failed" if state in _FAILED else "done"
-    project = task.vm.host.project.name if task.vm.host_id else ""
+    host = task.vm.host
+    project = host.project.name if host is not None else ""
     return work.Request(
         kind="vm",
         pk=task.pk,

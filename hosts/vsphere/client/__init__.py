@@ -178,7 +178,7 @@ def connect_pinned(
     except (OSError, http.client.HTTPException) as exc:
         raise Unreachable(f"lost {host}:{port} while logging in: {exc}") from None
     except vmodl.MethodFault as exc:
-        raise VSphereError(f"{host}:{port} refused the login: {exc.msg or type(exc).__name__}") from None
+        raise VSphereError(f"{host}:{port} refused the login: {fault_message(exc)}") from None
 
 
 def connect(vcenter: VCenter, *, timeout: float = TIMEOUT) -> vim.ServiceInstance:
@@ -208,6 +208,14 @@ def session(vcenter: VCenter, *, timeout: float = TIMEOUT) -> Iterator[vim.Servi
         disconnect(si)
 
 
+def fault_message(exc: vmodl.MethodFault) -> str:
+    """A vSphere fault's own message, or its type's name where it has none.
+
+    Every MethodFault carries ``msg`` at run time (VmomiSupport declares it),
+    but pyVmomi's stubs leave it out, hence getattr."""
+    return getattr(exc, "msg", None) or type(exc).__name__
+
+
 def describe_failure(exc: BaseException) -> str:
     """One line for a person, for anything a vCenter call may raise."""
     if isinstance(exc, VSphereError):
@@ -215,7 +223,7 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, vim.fault.NotAuthenticated):
         return "the vCenter session ended (vCenter restarted or logged the portal out)"
     if isinstance(exc, vmodl.MethodFault):
-        return exc.msg or type(exc).__name__
+        return fault_message(exc)
     if isinstance(exc, TimeoutError):
         return "vCenter did not answer in time"
     if isinstance(exc, (OSError, http.client.HTTPException)):
@@ -227,8 +235,10 @@ def about(si: vim.ServiceInstance) -> dict[str, Any]:
     """What the add form shows before saving: version, datacenters, number of VMs."""
     content = si.RetrieveContent()
     counts = {}
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
     for key, kind in (("datacenters", vim.Datacenter), ("vms", vim.VirtualMachine)):
-        view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
+        view = views.CreateContainerView(content.rootFolder, [kind], True)
         try:
             counts[key] = len(view.view)
         finally:

@@ -23,7 +23,11 @@ def clone_spec(
         location.pool = vim.ResourcePool(request.resource_pool, si._stub)
     elif template.config and template.config.template:
         # A template belongs to no pool; vCenter wants one: its host's cluster.
-        location.pool = template.runtime.host.parent.resourcePool
+        host = template.runtime.host
+        assert host is not None  # a template is registered on a host
+        compute = host.parent
+        assert isinstance(compute, vim.ComputeResource)  # a host's parent: its cluster or standalone resource
+        location.pool = compute.resourcePool
     if request.datastore:
         location.datastore = vim.Datastore(request.datastore, si._stub)
     if request.network:
@@ -42,10 +46,10 @@ def _connect_first_nic(
     card = vim.vm.device.VirtualEthernetCard
     if request.placement.get("network_kind") == "DistributedVirtualPortgroup":
         group = vim.dvs.DistributedVirtualPortgroup(request.network, si._stub)
+        switch = group.config.distributedVirtualSwitch
+        assert switch is not None  # a distributed port group belongs to its switch
         nic.backing = card.DistributedVirtualPortBackingInfo(
-            port=vim.dvs.PortConnection(
-                portgroupKey=group.key, switchUuid=group.config.distributedVirtualSwitch.uuid
-            )
+            port=vim.dvs.PortConnection(portgroupKey=group.key, switchUuid=switch.uuid)
         )
     else:
         network = vim.Network(request.network, si._stub)
@@ -68,7 +72,9 @@ def config_spec(request: ProvisionRequest, extra: dict[str, str]) -> vim.vm.Conf
 def folder(request: ProvisionRequest, si: vim.ServiceInstance, template: vim.VirtualMachine) -> vim.Folder:
     if request.folder:
         return vim.Folder(request.folder, si._stub)
-    return template.parent
+    parent = template.parent
+    assert isinstance(parent, vim.Folder)  # a template sits in a VM folder (only a vApp's VMs have none)
+    return parent
 
 
 def clone_vm(

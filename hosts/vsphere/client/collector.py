@@ -275,7 +275,9 @@ def watch_vms(si: vim.ServiceInstance, properties: list[str]) -> vmodl.query.Pro
     """A property collector of its own with a filter over ``properties`` of every VM."""
     content = si.RetrieveContent()
     pc = content.propertyCollector.CreatePropertyCollector()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     spec = container_filter(view, {vim.VirtualMachine: properties})
     pc.CreateFilter(spec, True)
     return pc

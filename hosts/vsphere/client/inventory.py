@@ -74,7 +74,9 @@ def read_inventory(
     content = si.RetrieveContent()
     inventory: dict[str, Any] = {section: {} for section in set(SECTIONS.values())}
     inventory["custom_field_names"] = custom_field_names(content)
-    view = content.viewManager.CreateContainerView(content.rootFolder, list(PROPERTIES), True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, list(PROPERTIES), True)
     try:
         spec = container_filter(view, PROPERTIES)
         for ref, props in retrieve(
@@ -143,7 +145,9 @@ def read_placement(
     """moref -> (type, properties) of every object of the placement tree."""
     content = si.RetrieveContent()
     objects: dict[str, tuple[str, dict[str, Any]]] = {}
-    view = content.viewManager.CreateContainerView(content.rootFolder, list(PLACEMENT_PROPERTIES), True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, list(PLACEMENT_PROPERTIES), True)
     try:
         spec = container_filter(view, PLACEMENT_PROPERTIES)
         for ref, props in retrieve(si, content.propertyCollector, [spec], counter=counter):
@@ -160,7 +164,9 @@ def read_placement(
 def vm_names(si: vim.ServiceInstance) -> set[str]:
     """Every VM name vCenter has now (one paged property-collector read, not VM by VM)."""
     content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    views = content.viewManager
+    assert views is not None  # every vCenter's ServiceContent has its ViewManager
+    view = views.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
         spec = container_filter(view, {vim.VirtualMachine: ["name"]})
         return {

@@ -60,7 +60,9 @@ def attach_iso(
     datastore = vim.Datastore(datastore_moref, si._stub) if datastore_moref else vm.datastore[0]
     datastore_file(vcenter, si, datastore, path, iso)
     file_name = f"[{datastore.name}] {path}"
-    devices = vm.config.hardware.device
+    config = vm.config
+    assert config is not None  # only a VM vCenter cannot read (inaccessible, orphaned) has none
+    devices = config.hardware.device
     cdrom = next((d for d in devices if isinstance(d, vim.vm.device.VirtualCdrom)), None)
     change = vim.vm.device.VirtualDeviceSpec()
     if cdrom is None:

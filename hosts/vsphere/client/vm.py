@@ -51,7 +51,8 @@ def template_size(template: vim.VirtualMachine) -> int:
     """Bytes one clone may take: the storage summary, or, where vCenter has not
     computed one yet (a fresh template; vcsim always), its disks' provisioned size."""
     storage = template.summary.storage
-    used = (storage.committed + storage.uncommitted) if storage else 0
+    # int(): the stubs type both as pyVmomi's long, a subclass of int made at run time.
+    used = (int(storage.committed) + int(storage.uncommitted)) if storage else 0
     if used:
         return int(used)
     devices = template.config.hardware.device if template.config else []
@@ -137,9 +138,11 @@ def recent_events(si: vim.ServiceInstance, moref: str, count: int = 20) -> list[
         ),
         maxCount=count,
     )
+    events = si.RetrieveContent().eventManager
+    assert events is not None  # every vCenter's ServiceContent has its EventManager
     found = [
         {"at": e.createdTime, "user": e.userName or "", "message": e.fullFormattedMessage or type(e).__name__}
-        for e in si.RetrieveContent().eventManager.QueryEvents(spec) or []
+        for e in events.QueryEvents(spec) or []
         # Some servers (vcsim) ignore the entity filter: keep the VM's own.
         if getattr(getattr(e, "vm", None), "vm", None) is not None and e.vm.vm._moId == moref
     ]
