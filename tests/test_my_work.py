@@ -12,12 +12,11 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from pyVim.task import WaitForTask
 
-from hosts.models import Change, Host, Profile, VCenter, VirtualMachine, VmTask
+from hosts.models import Change, Deploy, Host, Profile, VCenter, VirtualMachine, VmTask
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import links as vsphere_links
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import tasks as vsphere_tasks
-from portal import audit
 from portal.asgi import application
 from portal.models import Project, Role
 from registry.models import Registry
@@ -97,13 +96,9 @@ def test_my_requests_all_running_failed(client, world, make_user) -> None:
     # Requests in a project I no longer belong to are not shown.
     Change.objects.create(project=secret, title="secret one", created_by=prov, status="failed")
     client.force_login(prov)
-    # What the deploy view records: the request for a deploy.
-    audit.record(
-        "container.deploy",
-        obj=world["hosts"]["fleet"],
-        project=fleet,
-        actor=prov,
-        after={"image": "busybox:<b>1</b>", "name": "web", "ports": ""},
+    # What the deploy service records: the request for a deploy.
+    Deploy.objects.create(
+        host=world["hosts"]["fleet"], actor=prov, token="t", spec={"image": "busybox:<b>1</b>", "name": "web"}
     )
 
     html = client.get("/work/").content.decode()
@@ -213,7 +208,7 @@ def test_a_deploy_and_how_it_ended_show_on_my_work(
     prov = world["prov"]
     client.force_login(prov)
 
-    def deploy() -> AuditEntry:
+    def deploy() -> Deploy:
         page = client.get(f"/hosts/{host.pk}/deploy/").content.decode()
         token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
         data = {
@@ -230,11 +225,11 @@ def test_a_deploy_and_how_it_ended_show_on_my_work(
             timeout=60,
             what="the deploy's outcome",
         )
-        return AuditEntry.objects.get(action="container.deploy", after__token=token)
+        return Deploy.objects.get(token=token)
 
     cookie = session_cookie(Client(), prov)
 
-    async def watched_deploy() -> tuple[AuditEntry, list[dict[str, Any]]]:
+    async def watched_deploy() -> tuple[Deploy, list[dict[str, Any]]]:
         ws = WebsocketCommunicator(
             application,
             "/ws/live/",
@@ -267,7 +262,7 @@ def test_a_deploy_and_how_it_ended_show_on_my_work(
         assert f'id="request-deploy-{clash.pk}"' in failed and f"request-deploy-{ok.pk}" not in failed
         row_clash = failed.split(f'id="request-deploy-{clash.pk}"', 1)[1].split("</tr>", 1)[0]
         assert "Failed" in row_clash and "is already in use on this host" in row_clash  # the reason, told
-        result = AuditEntry.objects.get(action="container.deploy_result", after__token=clash.after["token"])
+        result = AuditEntry.objects.get(action="container.deploy_result", after__token=clash.token)
         assert result.actor == prov and result.project == world["fleet"]
     finally:
         from contextlib import closing

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 
 from hosts.fleet import container_rows, engine
 from hosts.fleet import endpoint as engine_endpoint
-from hosts.models import DeployRequest, Host
+from hosts.models import Deploy, Host
 from portal import live
 from registry.browse import pull_token
 from registry.clients.errors import RegistryError
@@ -141,7 +141,7 @@ def pull_credentials(host: Host, image: str) -> PullLogin:
 SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network")
 
 
-def spec_of(deploy: DeployRequest) -> dict[str, Any]:
+def spec_of(deploy: Deploy) -> dict[str, Any]:
     """The spec ``run`` takes, environment values decrypted (in the worker only)."""
     raw = str(deploy.environment or "")
     return {**deploy.spec, "environment": json.loads(raw) if raw else {}}

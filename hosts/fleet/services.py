@@ -9,9 +9,10 @@ from typing import Any
 
 from django.http import Http404
 
-from hosts.fleet import container_rows, engine, tasks
+from hosts.fleet import container_rows, engine, tasks, work
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy as deploy_work
-from hosts.models import DeployRequest, Host
+from hosts.models import Deploy, Host
 from portal import audit
 from portal.refused import Refused
 
@@ -19,21 +20,26 @@ from portal.refused import Refused
 CONTAINER_ACTIONS = frozenset({"start", "stop", "restart", "remove"})
 
 
-def request_deploy(host: Host, spec: dict[str, Any], token: str) -> DeployRequest:
+def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> Deploy:
     """Record and queue a deploy: the audit entry holds the full spec (the environment's
-    keys, never its values), the task gets only the id of a row holding it (values encrypted)."""
+    keys, never its values), the task gets only the id of the Deploy holding it (values
+    encrypted); the requester's My work shows it from now on."""
     environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
     kept = {name: spec.get(name) for name in deploy_work.SPEC_FIELDS}
     audit.record(
         "container.deploy",
         obj=host,
         project=host.project,
-        # The token ties the request to its outcome (hosts.fleet.work.deploy_finished).
         after={**kept, "environment_keys": sorted(environment), "token": token},
     )
-    deploy = DeployRequest.objects.create(
-        host=host, token=token, spec=kept, environment=json.dumps(environment) if environment else ""
+    deploy = Deploy.objects.create(
+        host=host,
+        actor=user,
+        token=token,
+        spec=kept,
+        environment=json.dumps(environment) if environment else "",
     )
+    work.publish_deploy(deploy)
     tasks.deploy_container.delay(deploy.pk)
     return deploy
 
@@ -73,7 +79,7 @@ def remove_container(host: Host, container_id: str) -> None:
     try:
         sdk = engine.client_for(host, timeout=10)
         try:
-            engine.act(sdk, container_id, "remove")
+            engine_containers.act(sdk, container_id, "remove")
         finally:
             sdk.close()
     except Exception as exc:  # noqa: BLE001 - told to the person

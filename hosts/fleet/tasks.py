@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 
 from hosts.fleet import container_rows, deploy, engine, status, work
 from hosts.fleet import containers as engine_containers
-from hosts.models import DeployRequest, Host
+from hosts.models import Deploy, Host
 from portal import live
 
 
@@ -43,19 +43,20 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
 @shared_task(name="hosts.deploy_container")
 def deploy_container(deploy_id: int) -> str:
     """Run a recorded deploy (``hosts.fleet.services.request_deploy``): its spec, secrets
-    included, is read here, never carried in the task's arguments."""
-    request = DeployRequest.objects.select_related("host__project").filter(pk=deploy_id).first()
-    if request is None:
-        return "deploy gone"
-    host, token = request.host, request.token
+    included, is read here, never carried in the task's arguments. Run once: a redelivered
+    task finds it no longer queued."""
+    if not Deploy.objects.filter(pk=deploy_id, state=Deploy.State.QUEUED).update(state=Deploy.State.RUNNING):
+        return "deploy gone or taken"
+    found = Deploy.objects.select_related("host__project", "actor").get(pk=deploy_id)
+    outcome = "the deploy task stopped before it ended"
     try:
-        # The requester's My work: the deploy running, then how it ended.
-        work.deploy_started(host, token)
-        outcome = deploy.run(host, deploy.spec_of(request), f"{status.host_topic(host)}:deploy:{token}")
-        work.deploy_finished(host, token, outcome)
+        work.publish_deploy(found)  # the requester's My work: running
+        outcome = deploy.run(
+            found.host, deploy.spec_of(found), f"{status.host_topic(found.host)}:deploy:{found.token}"
+        )
     finally:
         # The environment's values now live in the container only.
-        request.delete()
+        work.deploy_finished(found, outcome)
     return outcome
 
 

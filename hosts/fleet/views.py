@@ -368,7 +368,7 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
-            services.request_deploy(host, spec, form.cleaned_data["token"])
+            services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)

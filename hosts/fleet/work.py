@@ -1,9 +1,8 @@
 """Deploys on My work, and the hosts a person may use.
 
-A deploy keeps no row of its own: its request is the ``container.deploy`` audit entry,
-and the ``container.deploy_result`` entry ``deploy_finished`` records (same token) is
-how it ended. The deploy task (``hosts.fleet.tasks.deploy_container``) calls
-``deploy_started`` and ``deploy_finished``.
+A deploy's row is its ``Deploy``: queued, running, then succeeded or failed with the
+sentence its page showed. ``deploy_finished`` also records the outcome in the audit trail,
+beside the request (``container.deploy``) the service recorded.
 """
 
 from __future__ import annotations
@@ -11,61 +10,43 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from hosts.models import Host
+from hosts.models import Deploy, Host
 from portal import access, audit, work
-from portal.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
 DEPLOY_RESULT = "container.deploy_result"
+_BUCKETS = {"queued": "running", "running": "running", "success": "done", "error": "failed"}
 
 
-def deploy_request(entry: AuditEntry, result: AuditEntry | None = None) -> work.Request:
-    after = entry.after if isinstance(entry.after, dict) else {}
-    name = after.get("name") or ""
-    outcome = (result.after or {}).get("outcome", "") if result is not None else ""
-    if result is None:
-        status, label, bucket, note = "running", "Running", "running", f"on {entry.object_repr}"
-    elif outcome == "ok":
-        status, label, bucket, note = "success", "Succeeded", "done", f"on {entry.object_repr}"
-    else:
-        status, label, bucket, note = "error", "Failed", "failed", str(outcome)
+def deploy_request(found: Deploy) -> work.Request:
+    spec = found.spec or {}
+    name = spec.get("name") or ""
+    failed = found.state == Deploy.State.ERROR
     return work.Request(
         kind="deploy",
-        pk=entry.pk,
-        title=f"deploy {after.get('image', '')}" + (f" as {name}" if name else ""),
-        url=reverse("hosts:host", args=[entry.object_id]) if entry.object_id.isdigit() else "",
-        project=entry.project_name,
-        status=status,
-        status_label=label,
-        bucket=bucket,
+        pk=found.pk,
+        title=f"deploy {spec.get('image', '')}" + (f" as {name}" if name else ""),
+        url=reverse("hosts:host", args=[found.host_id]),
+        project=found.host.project.name,
+        status=found.state,
+        status_label=found.get_state_display(),
+        bucket=_BUCKETS.get(found.state, "running"),
         progress=None,
-        when=entry.at,
-        note=note,
+        when=found.created,
+        note=found.outcome if failed else f"on {found.host.name}",
     )
 
 
-def _results(entries: list[AuditEntry]) -> dict[str, AuditEntry]:
-    tokens = [e.after.get("token") for e in entries if isinstance(e.after, dict) and e.after.get("token")]
-    if not tokens:
-        return {}
-    results = AuditEntry.objects.filter(action=DEPLOY_RESULT, after__token__in=tokens)
-    # Each row matched after__token__in, so its after is a dict with a token.
-    return {r.after["token"]: r for r in results if isinstance(r.after, dict)}
-
-
 def rows(user: Any) -> list[work.Request]:
-    deploys = AuditEntry.objects.filter(actor=user, action="container.deploy")
+    deploys = Deploy.objects.filter(actor=user).select_related("host__project")
     if not access.is_admin(user):
-        deploys = deploys.filter(project__in=access.projects(user, "project.view"))
-    entries = list(deploys.order_by("-id")[: work.LIMIT])
-    results = _results(entries)
-    return [
-        deploy_request(e, results.get(e.after.get("token", "")) if isinstance(e.after, dict) else None)
-        for e in entries
-    ]
+        deploys = deploys.filter(host__project__in=access.projects(user, "project.view"))
+    return [deploy_request(d) for d in deploys.order_by("-id")[: work.LIMIT]]
 
 
 def panel(user: Any) -> dict[str, Any]:
@@ -74,60 +55,36 @@ def panel(user: Any) -> dict[str, Any]:
     return {"hosts": hosts[: work.LIMIT]}
 
 
-def _entry(host: Host, token: str) -> AuditEntry | None:
-    return (
-        AuditEntry.objects.filter(
-            action="container.deploy", object_type="hosts.host", object_id=str(host.pk), after__token=token
-        )
-        .select_related("actor")
-        .order_by("-id")
-        .first()
-    )
-
-
-def _publish(request: AuditEntry, result: AuditEntry | None) -> None:
-    if request.actor_id:
+def publish_deploy(found: Deploy) -> None:
+    """The deploy's row on its requester's My work. Never raises."""
+    if found.actor_id:
         work.publish_row(
-            request.actor_id,
-            lambda: deploy_request(request, result),
+            found.actor_id,
+            lambda: deploy_request(found),
             key="deploy",
-            pk=request.pk,
-            name=f"deploy {request.pk}",
+            pk=found.pk,
+            name=f"deploy {found.pk}",
         )
 
 
-def deploy_started(host: Host, token: str) -> None:
-    """The deploy's task has begun: its row appears, running, on the requester's My work."""
+def deploy_finished(found: Deploy, outcome: str) -> None:
+    """Record how a deploy ended (``outcome``: "ok" or the sentence the deploy page showed),
+    clear its environment's values, and tell its requester's My work."""
+    with transaction.atomic():
+        found.environment = ""
+        found.state = Deploy.State.SUCCESS if outcome == "ok" else Deploy.State.ERROR
+        found.outcome = "" if outcome == "ok" else outcome[:1000]
+        found.finished = timezone.now()
+        found.save(update_fields=["environment", "state", "outcome", "finished"])
     try:
-        request = _entry(host, token)
-        if request is not None:
-            _publish(request, None)
+        audit.record(
+            DEPLOY_RESULT,
+            obj=found.host,
+            project=found.host.project,
+            actor=found.actor,
+            after={"token": found.token, "outcome": outcome[:1000]},
+        )
     except Exception:
-        log.warning("My work: start of deploy %s on %s not published", token, host, exc_info=True)
-
-
-def deploy_finished(host: Host, token: str, outcome: str) -> None:
-    """Record how a deploy ended, for its requester's My work.
-
-    ``outcome`` is "ok" or the sentence the deploy page showed.
-    """
-    try:
-        _finished(host, token, outcome)
-    except Exception:
-        # The deploy itself is done either way: a missing row is news lost, not a failed deploy.
-        log.warning("My work: outcome of deploy %s on %s not recorded", token, host, exc_info=True)
-
-
-def _finished(host: Host, token: str, outcome: str) -> None:
-    request = _entry(host, token)
-    if request is None:
-        return
-    result = audit.record(
-        DEPLOY_RESULT,
-        obj=host,
-        project=host.project,
-        actor=request.actor,
-        actor_name=request.actor_name,
-        after={"token": token, "outcome": outcome[:1000]},
-    )
-    _publish(request, result)
+        # The deploy is done either way: a record not written is logged, not a failed deploy.
+        log.warning("deploy %s: outcome not audited", found.pk, exc_info=True)
+    publish_deploy(found)

@@ -27,6 +27,7 @@ from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere.client import vm as vsphere_vm
 from portal import access, audit
 from portal.fields import SecretFormField, decrypt, encrypt
+from portal.http import AuthenticatedHttpRequest
 from portal.models import Project
 from portal.refused import Refused
 
@@ -349,7 +350,7 @@ def vm_unlink(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def vm_action(request: HttpRequest, pk: int) -> HttpResponse:
+def vm_action(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Start a power or snapshot action; destructive ones ask to be confirmed first."""
     vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk, "vm.operate")
     area = "hosts/vsphere/partials/action_area.html"

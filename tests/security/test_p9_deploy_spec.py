@@ -15,7 +15,7 @@ from django.db import connection
 from django.urls import reverse
 
 from hosts.fleet import tasks as host_tasks
-from hosts.models import DeployRequest, Host
+from hosts.models import Deploy, Host
 from portal.models import AuditEntry
 from tests.hosts.conftest import trusted_host
 from tests.lab import engines
@@ -45,7 +45,7 @@ def test_the_deploy_is_audited_in_full_and_its_secrets_stay_out_of_the_task_argu
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT environment FROM {DeployRequest._meta.db_table}")  # noqa: S608
+            cursor.execute(f"SELECT environment FROM {Deploy._meta.db_table}")  # noqa: S608
             stored = [row[0] for row in cursor.fetchall()]
         queued.append({"args": args, "kwargs": kwargs, "stored": stored})
         return original(*args, **kwargs)
@@ -84,14 +84,18 @@ def test_the_deploy_is_audited_in_full_and_its_secrets_stay_out_of_the_task_argu
         }
         assert SECRET not in json.dumps(entry.after)
 
-        # The worker read the values: the container has them; the request row is gone.
+        # The worker read the values: the container has them; the deploy's row no longer does.
         def env() -> list[str]:
             with closing(engines.connect(tls)) as sdk:
                 found = sdk.containers.list(all=True, filters={"name": "p9-deployed"})
                 return found[0].attrs["Config"]["Env"] if found else []
 
         wait_until(lambda: f"DB_PASSWORD={SECRET}" in env(), timeout=60, what="the deployed container")
-        wait_until(lambda: not DeployRequest.objects.exists(), timeout=30, what="the request removed")
+        wait_until(
+            lambda: str(Deploy.objects.get(token=token).environment or "") == "",
+            timeout=30,
+            what="the environment's values cleared",
+        )
     finally:
         with closing(engines.connect(tls)) as sdk:
             for c in sdk.containers.list(all=True, filters={"name": "p9-deployed"}):
