@@ -18,6 +18,7 @@ from hosts.changes.errors import StepFailed
 from hosts.changes.files import docker
 from hosts.changes.runs import Context
 from hosts.fleet import engine
+from hosts.fleet import trust as engine_trust
 
 #: Seconds to wait for a port to answer (or not) from outside the host.
 PORT_CHECK_TIMEOUT = 3.0
@@ -116,7 +117,7 @@ def _docker_tls_endpoint(
         "client_ca_key": client_ca.key,
         "insecure": False,
     }
-    trust = engine.Trust(
+    trust = engine_trust.Trust(
         ca=server_ca, client_cert=client.cert, client_key=client.key, fingerprint=fingerprint
     )
     last = ""
