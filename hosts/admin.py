@@ -11,7 +11,7 @@ from hosts.changes.errors import ChangeError
 from hosts.models import (
     ENGINE_FACTS,
     Change,
-    ChangeHost,
+    ChangeRun,
     Drift,
     Host,
     Profile,
@@ -96,8 +96,8 @@ class ProfileAdmin(AuditedDeletes):
     search_fields = ["name"]
 
 
-class ChangeHostInline(admin.TabularInline):
-    model = ChangeHost
+class ChangeRunInline(admin.TabularInline):
+    model = ChangeRun
     fields = readonly_fields = ("host", "state", "step", "reason")
     extra = 0
     can_delete = False
@@ -107,7 +107,7 @@ class ChangeHostInline(admin.TabularInline):
 class ChangeAdmin(ReadOnlyAdmin):
     list_display = ["title", "project", "profile", "status", "created_by", "approved_by", "created"]
     list_filter = ["status", "project"]
-    inlines = [ChangeHostInline]
+    inlines = [ChangeRunInline]
 
 
 @admin.register(Drift)

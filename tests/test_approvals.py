@@ -12,7 +12,7 @@ from django.test import Client
 
 from hosts.changes import approval as change_approval
 from hosts.changes import news
-from hosts.models import Change, ChangeHost, Host
+from hosts.models import Change, ChangeRun, Host
 from portal.asgi import application
 from portal.models import AuditEntry, Project, Role
 from tests.conftest import session_cookie
@@ -42,7 +42,7 @@ def waiting_change(world: dict[str, Any], title: str = "Apply profile hardened",
     change = Change.objects.create(
         project=world["fleet"], title=title, created_by=world["prov"], status="awaiting_approval"
     )
-    ChangeHost.objects.create(
+    ChangeRun.objects.create(
         change=change,
         host=world["host"],
         files=[{"path": "/etc/ssh/sshd_config", "before": "", "after": "", "diff": diff}],

@@ -24,7 +24,7 @@ from hosts.changes import desired as change_desired
 from hosts.changes import planning as change_planning
 from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
-from hosts.models.changes import Change, ChangeHost, ChangeStatus, Profile
+from hosts.models.changes import Change, ChangeRun, ChangeStatus, Profile
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY, Conflict
 from portal.api_policy import StrictFilters
@@ -62,12 +62,12 @@ class PlanSerializer(serializers.Serializer):
     )
 
 
-class ChangeHostSerializer(serializers.ModelSerializer):
+class ChangeRunSerializer(serializers.ModelSerializer):
     host_name = serializers.CharField(source="host.name", read_only=True)
     diff = serializers.SerializerMethodField()
 
     class Meta:
-        model = ChangeHost
+        model = ChangeRun
         fields = [
             "id",
             "host",
@@ -81,7 +81,7 @@ class ChangeHostSerializer(serializers.ModelSerializer):
             "finished",
         ]
 
-    def get_diff(self, run: ChangeHost) -> str:
+    def get_diff(self, run: ChangeRun) -> str:
         # A rendered file that carries a secret (a private key) never leaves the server.
         return "".join(f.get("diff", "") for f in run.files if not f.get("secret"))
 
@@ -117,7 +117,7 @@ class ChangeSerializer(serializers.ModelSerializer):
 
 
 class ChangeDetailSerializer(ChangeSerializer):
-    hosts = ChangeHostSerializer(many=True, read_only=True)
+    hosts = ChangeRunSerializer(source="runs", many=True, read_only=True)
 
     class Meta(ChangeSerializer.Meta):
         fields = [*ChangeSerializer.Meta.fields, "hosts"]
@@ -195,13 +195,13 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             "created_by", "approved_by"
         )
         if self.action != "list":
-            return changes.prefetch_related("hosts__host")
+            return changes.prefetch_related("runs__host")
         params = self.filter_params(self.request)
         if "status" in params:
             if params["status"] not in ChangeStatus.values:
                 raise ValidationError({"status": [f"One of {', '.join(ChangeStatus.values)}."]})
             changes = changes.filter(status=params["status"])
-        return changes.annotate(average_progress=Avg("hosts__progress")).order_by("-created", "-pk")
+        return changes.annotate(average_progress=Avg("runs__progress")).order_by("-created", "-pk")
 
     def _flow(self, needed: str, step: Any) -> Response:
         change = self.get_object()

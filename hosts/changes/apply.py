@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 
 from hosts import ca as portal_ca
 from hosts import ssh
@@ -22,11 +21,18 @@ from hosts.changes.desired import TLS_FILES
 from hosts.changes.errors import StepFailed
 from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 from hosts.changes.render import sha
-from hosts.changes.runs import Context, backups_of, claim, finish_run, keep_backups, report_step
+from hosts.changes.runs import (
+    Context,
+    backups_of,
+    claim,
+    finish_run,
+    keep_backups,
+    report_step,
+    save_kernel_values,
+)
 from hosts.changes.verify import verify_run
 from hosts.models.changes import (
-    ChangeHost,
-    HostState,
+    RunState,
 )
 
 T = TypeVar("T")
@@ -81,11 +87,11 @@ async def apply_run(run_id: int) -> str:
                 raise
     except (StepFailed, ssh.SSHError, SettingsError) as exc:
         reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
-        state = HostState.UNREACHABLE if isinstance(exc, ssh.HostUnreachable) else HostState.FAILED
+        state = RunState.UNREACHABLE if isinstance(exc, ssh.HostUnreachable) else RunState.FAILED
         await _db(finish_run)(run_id, state, f"{step} failed: {reason}; nothing was changed on the host")
         return state
-    await _db(finish_run)(run_id, HostState.APPLIED, "", endpoint=endpoint)
-    return HostState.APPLIED
+    await _db(finish_run)(run_id, RunState.APPLIED, "", endpoint=endpoint)
+    return RunState.APPLIED
 
 
 async def _write_temps(
@@ -113,7 +119,7 @@ async def _prepare(
     """Read the current files, keep the originals, and decide what to write: path -> (data, mode, remove)."""
     await report("reading", 15, "reading the current files")
     paths = [f["path"] for f in context.files]
-    if context.expect.get("docker_tls") and not context.reverting:
+    if context.checks.docker_tls and not context.reverting:
         paths += list(TLS_FILES)
     if context.reverting:
         paths = list(dict.fromkeys([*paths, *context.restore]))
@@ -137,14 +143,14 @@ async def _prepare(
     for entry in context.files:
         data = None if entry["remove"] else entry["after"].encode()
         writes[entry["path"]] = (data, entry["mode"], entry["remove"])
-    if context.expect.get("docker_tls"):
+    if context.checks.docker_tls:
         issued = await _db(portal_ca.issue_server)(await _names(context, sftp))
         # dockerd's --tlscacert: this host's own client CA, so no other host's certificate passes.
         context.client_ca = await asyncio.to_thread(portal_ca.new_client_ca, context.access.name)
         writes[docker.CA] = (context.client_ca.cert.encode(), 0o644, False)
         writes[docker.CERT] = (issued.cert.encode(), 0o644, False)
         writes[docker.KEY] = (issued.key.encode(), 0o600, False)
-        context.expect["server_cert"] = issued.cert
+        context.server_cert = issued.cert
         await report(
             "backing up", 30, "issued a server certificate for " + ", ".join(await _names(context, sftp))
         )
@@ -206,13 +212,6 @@ async def _keep_kernel_values(context: Context, conn: Any, keys: list[str]) -> N
         if key in known:
             context.kernel_before[key] = " ".join(value.split())
     await _db(save_kernel_values)(context.run_id, context.kernel_before)
-
-
-def save_kernel_values(run_id: int, values: dict[str, str]) -> None:
-    with transaction.atomic():
-        run = ChangeHost.objects.select_for_update().get(pk=run_id)
-        run.expect = {**run.expect, "kernel_before": values}
-        run.save(update_fields=["expect"])
 
 
 async def _put_back_kernel_values(
@@ -289,7 +288,7 @@ async def _roll_back(context: Context, report: Callable[..., Any], reason: str, 
             "rolling back", 98, f"originals restored; a new SSH login on port {context.access.port} works"
         )
     except (StepFailed, ssh.SSHError) as exc:
-        await _db(finish_run)(context.run_id, HostState.FAILED, f"{reason}; the rollback failed too: {exc}")
-        return HostState.FAILED
-    await _db(finish_run)(context.run_id, HostState.ROLLED_BACK, f"rolled back: {reason}")
-    return HostState.ROLLED_BACK
+        await _db(finish_run)(context.run_id, RunState.FAILED, f"{reason}; the rollback failed too: {exc}")
+        return RunState.FAILED
+    await _db(finish_run)(context.run_id, RunState.ROLLED_BACK, f"rolled back: {reason}")
+    return RunState.ROLLED_BACK

@@ -16,7 +16,7 @@ from hosts.changes.tasks import apply_host
 from hosts.models.changes import (
     Change,
     ChangeStatus,
-    HostState,
+    RunState,
 )
 from portal import audit
 
@@ -76,11 +76,11 @@ def start_apply(change: Change, user: Any) -> list[int]:
             # Planned before a rule existed: what it would write is refused now.
             refuse_stored(change.settings, f"{change}")
         sweep_interrupted(change=change)
-        runs = list(change.hosts.select_for_update().filter(state__in=runnable))
+        runs = list(change.runs.select_for_update().filter(state__in=runnable))
         if not runs:
             raise ChangeError("no host of this change has anything left to apply")
         for run in runs:
-            run.state, run.step, run.progress, run.reason = HostState.QUEUED, "queued", 0, run.reason
+            run.state, run.step, run.progress, run.reason = RunState.QUEUED, "queued", 0, run.reason
             run.save(update_fields=["state", "step", "progress", "reason"])
         change.status = ChangeStatus.APPLYING
         change.applied_by = user

@@ -28,9 +28,9 @@ def approvals(request: HttpRequest) -> HttpResponse:
     waiting = list(
         Change.objects.filter(project_id__in=project_ids, status="awaiting_approval")
         .select_related("project", "created_by")
-        .prefetch_related("hosts__host")
+        .prefetch_related("runs__host")
     )
-    items = [{"change": c, "runs": list(c.hosts.all())} for c in waiting]
+    items = [{"change": c, "runs": list(c.runs.all())} for c in waiting]
     context = {"items": items, "topics": " ".join(approvals_topic(pk) for pk in project_ids)}
     return render(request, "portal/work/approvals.html", context)
 
@@ -51,7 +51,7 @@ def _decide(request: HttpRequest, pk: int, approve: bool) -> HttpResponse:
         change.refresh_from_db()
         context = {
             "change": change,
-            "runs": list(change.hosts.select_related("host")),
+            "runs": list(change.runs.select_related("host")),
             "note": decisions([change.pk]).get(change.pk, ""),
             "error": error,
         }

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from hosts.changes import work
 from hosts.models.changes import (
     Change,
-    ChangeHost,
+    ChangeRun,
 )
 from portal import live
 
@@ -18,7 +18,7 @@ def topic(change: Change | int, project_id: int) -> str:
     return f"project:{project_id}:change:{change_id}"
 
 
-def publish_run(run: ChangeHost) -> None:
+def publish_run(run: ChangeRun) -> None:
     live.publish(
         topic(run.change_id, run.change.project_id),
         html=render_to_string("hosts/changes/partials/run_row.html", {"run": run}),

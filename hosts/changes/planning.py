@@ -18,15 +18,23 @@ from hosts.changes.desired import RESTART_ORDER, is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, docker, firewall, sshd, sysctl
 from hosts.changes.news import publish_change, publish_run
-from hosts.changes.render import HostPlan, changed, lockout_reasons, paths_for, render_host, restarts_for
+from hosts.changes.render import (
+    Checks,
+    HostPlan,
+    changed,
+    lockout_reasons,
+    paths_for,
+    render_host,
+    restarts_for,
+)
 from hosts.changes.revert import plan_revert_one, revert_inputs
 from hosts.models import Host
 from hosts.models.changes import (
     Change,
-    ChangeHost,
+    ChangeRun,
     ChangeStatus,
-    HostState,
     Profile,
+    RunState,
 )
 from portal import access, audit, events
 from portal.models import Event
@@ -50,43 +58,40 @@ async def _plan_one(item: _PlanInput) -> HostPlan:
             facts_cmd = f"id -Gn {user} 2>/dev/null; echo; systemctl is-active docker 2>/dev/null || true"
             facts_out = str((await ssh.run(conn, facts_cmd, timeout=30)).stdout or "").split("\n")
     except ssh.SSHError as exc:
-        return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
+        return HostPlan(state=RunState.UNREACHABLE, reason=str(exc))
     groups = facts_out[0].split() if facts_out else []
     docker_running = any(line.strip() == "active" for line in facts_out[1:])
     for required in (sshd.PATH, firewall.PATH):
         if not files[required].exists:
-            return HostPlan(state=HostState.REFUSED, reason=f"{required} is missing on the host")
+            return HostPlan(state=RunState.REFUSED, reason=f"{required} is missing on the host")
     if "docker_api" in settings and not files[docker.UNIT].exists:
-        return HostPlan(state=HostState.REFUSED, reason=f"{docker.UNIT} is missing: Docker is not installed")
+        return HostPlan(state=RunState.REFUSED, reason=f"{docker.UNIT} is missing: Docker is not installed")
     try:
         entries, facts = render_host(settings, files)
     except SettingsError as exc:
-        return HostPlan(state=HostState.REFUSED, reason=str(exc))
+        return HostPlan(state=RunState.REFUSED, reason=str(exc))
     plan = HostPlan(files=[e for e in entries if changed(e)])
     plan.restarts = restarts_for(plan.files, docker_running=docker_running)
     reasons = lockout_reasons(facts, user=item.access.user, port=item.access.port, groups=groups)
     if docker.port(settings.get("docker_api") or {}) is not None and not docker_running:
         reasons.append("Docker is not running on this host, so its remote API cannot be turned on")
     if reasons:
-        plan.state, plan.reason = HostState.REFUSED, "; ".join(reasons)
+        plan.state, plan.reason = RunState.REFUSED, "; ".join(reasons)
         return plan
     new_port = int(facts["sshd"].get("Port") or item.access.port)
-    plan.new_ssh_port = new_port if new_port != item.access.port else None
     fw = facts.get("firewall") or {}
-    plan.expect = {
-        "open": [list(p) for p in fw.get("open", [])],
-        "closed": [list(p) for p in fw.get("closed", [])],
-    }
+    plan.checks = Checks(
+        open=[list(p) for p in fw.get("open", [])],
+        closed=[list(p) for p in fw.get("closed", [])],
+        ssh_port=new_port if new_port != item.access.port else None,
+        sysctl=dict(sysctl.normalize(settings["sysctl"])) if "sysctl" in settings else {},
+    )
     if "docker_api" in settings and docker.port(settings["docker_api"] or {}) == docker.TLS_PORT:
-        plan.expect["docker_tls"] = [[docker.TLS_PORT]]
+        plan.checks.docker_tls = True
         # Certificates are issued at apply time, so a new plan never carries a private key.
         plan.restarts = [s for s in RESTART_ORDER if s in {*plan.restarts, "docker"}]
-    if plan.new_ssh_port:
-        plan.expect["ssh_port"] = [[plan.new_ssh_port]]
-    if "sysctl" in settings:
-        plan.expect["sysctl"] = [[k, v] for k, v in sysctl.normalize(settings["sysctl"]).items()]
-    if not plan.files and not plan.expect.get("docker_tls"):
-        plan.state = HostState.UNCHANGED
+    if not plan.files and not plan.checks.docker_tls:
+        plan.state = RunState.UNCHANGED
     return plan
 
 
@@ -106,23 +111,22 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
     else:
         plans = asyncio.run(ssh.bounded(items, _plan_one))
     with transaction.atomic():
-        ChangeHost.objects.filter(change=change).delete()
+        ChangeRun.objects.filter(change=change).delete()
         for host, result in zip(hosts, plans, strict=True):
-            expect = dict(result.expect)
-            ChangeHost.objects.create(
+            ChangeRun.objects.create(
                 change=change,
                 host=host,
                 state=result.state,
                 reason=result.reason,
                 files=result.files,
                 restarts=result.restarts,
-                expect=expect,
+                **result.checks.fields(),
                 credentials=result.credentials,
             )
         can_approve = change.created_by is not None and can(change.created_by, "change.approve", change)
         change.status = ChangeStatus.PLANNED if can_approve else ChangeStatus.AWAITING_APPROVAL
         change.save(update_fields=["status"])
-    for run in change.hosts.select_related("host", "change"):
+    for run in change.runs.select_related("host", "change"):
         publish_run(run)
     audit.record(
         "change.revert_plan" if change.reverts_id else "change.plan",
@@ -160,7 +164,7 @@ def diffs(change: Change) -> dict[str, Any]:
             "diff": "".join(f["diff"] for f in run.files if not f.get("secret")),
             "restarts": run.restarts,
         }
-        for run in change.hosts.select_related("host")
+        for run in change.runs.select_related("host")
     }
 
 

@@ -15,18 +15,56 @@ from hosts import ssh
 from hosts.changes.desired import RESTART_ORDER, SERVICE, firewall_desired
 from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 from hosts.models.changes import (
-    HostState,
+    ChangeRun,
+    RunState,
 )
 
 
 @dataclass
+class Checks:
+    """What verifying a run checks from the portal's side (a ChangeRun's ``expect_*``,
+    ``docker_tls`` and ``rotate_docker`` fields)."""
+
+    #: Ports the firewall must let through, and drop: [[proto, port]].
+    open: list[list[Any]] = field(default_factory=list)
+    closed: list[list[Any]] = field(default_factory=list)
+    #: The port a new SSH login must work on, when the change moves it.
+    ssh_port: int | None = None
+    #: Kernel parameters to read back as set.
+    sysctl: dict[str, str] = field(default_factory=dict)
+    docker_tls: bool = False
+    rotate_docker: bool = False
+
+    @classmethod
+    def of(cls, run: ChangeRun) -> Checks:
+        return cls(
+            open=list(run.expect_open),
+            closed=list(run.expect_closed),
+            ssh_port=run.expect_ssh_port,
+            sysctl=dict(run.expect_sysctl),
+            docker_tls=run.docker_tls,
+            rotate_docker=run.rotate_docker,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The ChangeRun fields that keep these checks."""
+        return {
+            "expect_open": self.open,
+            "expect_closed": self.closed,
+            "expect_ssh_port": self.ssh_port,
+            "expect_sysctl": self.sysctl,
+            "docker_tls": self.docker_tls,
+            "rotate_docker": self.rotate_docker,
+        }
+
+
+@dataclass
 class HostPlan:
-    state: str = HostState.PLANNED
+    state: str = RunState.PLANNED
     reason: str = ""
     files: list[dict[str, Any]] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)
-    expect: dict[str, Any] = field(default_factory=dict)
-    new_ssh_port: int | None = None
+    checks: Checks = field(default_factory=Checks)
     #: A rotation's new keys (JSON), kept encrypted on the run until applied.
     credentials: str = field(default="", repr=False)
 

@@ -8,14 +8,14 @@ from hosts import ssh
 from hosts.changes.desired import RESTART_ORDER, SECRET_FILES, TLS_FILES, is_rotation
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, firewall, sshd
-from hosts.changes.render import HostPlan, changed, file_entry, restarts_for, sha
+from hosts.changes.render import Checks, HostPlan, changed, file_entry, restarts_for, sha
 from hosts.changes.runs import backups_of
 from hosts.models import Host
 from hosts.models.changes import (
     Change,
-    ChangeHost,
+    ChangeRun,
     ChangeStatus,
-    HostState,
+    RunState,
 )
 from portal import audit
 
@@ -27,7 +27,7 @@ def revert_inputs(
     assert original is not None
     inputs = []
     for host in hosts:
-        run = ChangeHost.objects.filter(change=original, host=host).first()
+        run = ChangeRun.objects.filter(change=original, host=host).first()
         backups = backups_of(run.pk) if run else {}
         inputs.append((ssh.Access.of(host), backups))
     return inputs
@@ -36,13 +36,13 @@ def revert_inputs(
 async def plan_revert_one(item: tuple[ssh.Access, dict[str, tuple[bool, bytes, int]]]) -> HostPlan:
     access, backups = item
     if not backups:
-        return HostPlan(state=HostState.UNCHANGED, reason="the change wrote nothing here")
+        return HostPlan(state=RunState.UNCHANGED, reason="the change wrote nothing here")
     try:
         async with ssh.connect(access) as conn, ssh.sftp_client(conn) as sftp:
             current = await ssh.read_files(sftp, list(backups))
             docker_state = await ssh.run(conn, "systemctl is-active docker 2>/dev/null || true", timeout=30)
     except ssh.SSHError as exc:
-        return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
+        return HostPlan(state=RunState.UNREACHABLE, reason=str(exc))
     entries = []
     for path, (existed, data, mode) in backups.items():
         remote = current[path]
@@ -78,16 +78,16 @@ async def plan_revert_one(item: tuple[ssh.Access, dict[str, tuple[bool, bytes, i
         originally_open = firewall.open_ports(backups[firewall.PATH][1].decode())
         if current[firewall.PATH].exists:
             now_open = firewall.open_ports(current[firewall.PATH].data.decode())
-    plan.expect = {
-        "open": [list(p) for p in sorted(originally_open - now_open)],
-        "closed": [list(p) for p in sorted(now_open - originally_open)],
-    }
+    plan.checks = Checks(
+        open=[list(p) for p in sorted(originally_open - now_open)],
+        closed=[list(p) for p in sorted(now_open - originally_open)],
+    )
     if sshd.PATH in backups and backups[sshd.PATH][0]:
         port = int(sshd.effective(backups[sshd.PATH][1].decode()).get("Port") or 22)
         if port != access.port:
-            plan.expect["ssh_port"] = [[port]]
+            plan.checks.ssh_port = port
     if not entries:
-        plan.state = HostState.UNCHANGED
+        plan.state = RunState.UNCHANGED
     return plan
 
 
@@ -97,7 +97,7 @@ def start_revert(original: Change, user: Any) -> Change:
         raise ChangeError("a credential rotation is not undone: the old credentials are not put back")
     if original.status not in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED):
         raise ChangeError("only a change that was applied can be reverted")
-    hosts = [run.host for run in original.hosts.select_related("host") if run.backups.exists()]
+    hosts = [run.host for run in original.runs.select_related("host") if run.backups.exists()]
     if not hosts:
         raise ChangeError("this change wrote nothing, so there is nothing to revert")
     change = Change.objects.create(

@@ -35,7 +35,7 @@ from hosts.changes.files import docker
 from hosts.fleet import engine
 from hosts.fleet import trust as engine_trust
 from hosts.models import Host
-from hosts.models.changes import Change, ChangeHost, HostState
+from hosts.models.changes import Change, ChangeRun, RunState
 from portal import access, audit
 
 #: Seconds for dockerd, restarted with the new client CA, to answer the new certificate.
@@ -135,30 +135,30 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
     try:
         old = _public_line(item.access.private_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
-        return HostPlan(state=HostState.REFUSED, reason=f"the stored SSH key cannot be read ({exc})")
+        return HostPlan(state=RunState.REFUSED, reason=f"the stored SSH key cannot be read ({exc})")
     try:
         async with ssh.connect(item.access) as conn, ssh.sftp_client(conn) as sftp:
             home = str((await ssh.run(conn, 'printf %s "$HOME"', timeout=30)).stdout or "")
             if not home.startswith("/") or "\n" in home:
-                return HostPlan(state=HostState.REFUSED, reason=f"{item.access.user} has no home directory")
+                return HostPlan(state=RunState.REFUSED, reason=f"{item.access.user} has no home directory")
             keys_path = f"{home.rstrip('/')}/.ssh/authorized_keys"
             paths = [keys_path, *((docker.CA, docker.DROP_IN) if item.docker_tls else ())]
             files = await ssh.read_files(sftp, paths)
     except ssh.SSHError as exc:
-        return HostPlan(state=HostState.UNREACHABLE, reason=str(exc))
+        return HostPlan(state=RunState.UNREACHABLE, reason=str(exc))
     new_key = await asyncio.to_thread(ssh_keys.new_ssh_key, item.access.name)
     try:
         current = render.file_text(files[keys_path]) if files[keys_path].exists else ""
         rewritten, count = replace_key(current, old, new_key.public)
         if not count:
             return HostPlan(
-                state=HostState.REFUSED,
+                state=RunState.REFUSED,
                 reason=f"the portal's key is not in {keys_path}, so it cannot be replaced there; "
                 "re-key this host by hand",
             )
         entries = [render.file_entry(files[keys_path], rewritten)]
         credentials = {"ssh_private_key": new_key.private}
-        plan = HostPlan(restarts=[], expect={"rotate": {"ssh": True, "docker": False}})
+        plan = HostPlan(restarts=[])
         ca_file = files.get(docker.CA)
         drop_in = files.get(docker.DROP_IN)
         if item.docker_tls and ca_file and ca_file.exists and drop_in and drop_in.exists:
@@ -172,13 +172,13 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
                 tls_client_key=client.key,
             )
             plan.restarts = ["docker"]
-            plan.expect["rotate"]["docker"] = True
+            plan.checks.rotate_docker = True
         elif item.docker_tls:
             plan.reason = (
                 "Docker's TLS was not set up by the portal here: its client certificate is left alone"
             )
     except change_files.SettingsError as exc:
-        return HostPlan(state=HostState.REFUSED, reason=str(exc))
+        return HostPlan(state=RunState.REFUSED, reason=str(exc))
     plan.files = entries
     plan.credentials = json.dumps(credentials)
     return plan
@@ -187,14 +187,14 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
 # ---------------------------------------------------------------- apply
 
 
-def pending(run: ChangeHost) -> Pending | None:
+def pending(run: ChangeRun) -> Pending | None:
     """The rotation ``run`` applies (None: the run is not a rotation's). Called in _claim."""
     if not desired.is_rotation(run.change):
         return None
     stored = str(run.credentials or "")
     return Pending(
         credentials=json.loads(stored) if stored else {},
-        docker_tls=bool((run.expect.get("rotate") or {}).get("docker")),
+        docker_tls=run.rotate_docker,
         docker_url=run.host.docker_url,
         old_trust=engine_trust.Trust.of(run.host),
     )
@@ -258,14 +258,14 @@ async def verify(old: ssh.Access, item: Pending, report: Callable[..., Any]) -> 
     return fields
 
 
-def record(run: ChangeHost) -> None:
+def record(run: ChangeRun) -> None:
     """The audit entry of one host re-keyed: fingerprints of the new public halves, never a secret."""
     host = Host.objects.select_related("project").get(pk=run.host_id)  # as just saved
     after: dict[str, Any] = {
         "change": run.change_id,
         "ssh_key": asyncssh.import_private_key(str(host.ssh_private_key)).get_fingerprint(),
     }
-    if (run.expect.get("rotate") or {}).get("docker"):
+    if run.rotate_docker:
         after["client_ca"] = portal_ca.fingerprint(host.client_ca_cert)
         after["client_cert"] = portal_ca.fingerprint(host.tls_client_cert)
     audit.record(

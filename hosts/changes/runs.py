@@ -17,13 +17,14 @@ from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import rotation
 from hosts.changes.news import publish_change, publish_run
+from hosts.changes.render import Checks
 from hosts.models import Host
 from hosts.models.changes import (
     Change,
-    ChangeHost,
+    ChangeRun,
     ChangeStatus,
     FileBackup,
-    HostState,
+    RunState,
 )
 from portal import audit, events
 from portal.models import Event
@@ -34,20 +35,20 @@ INTERRUPTED_AFTER = timedelta(minutes=5)
 
 #: Hosts of a change that (re)applying takes on.
 RUNNABLE = (
-    HostState.PLANNED,
-    HostState.INTERRUPTED,
-    HostState.FAILED,
-    HostState.ROLLED_BACK,
-    HostState.UNREACHABLE,
+    RunState.PLANNED,
+    RunState.INTERRUPTED,
+    RunState.FAILED,
+    RunState.ROLLED_BACK,
+    RunState.UNREACHABLE,
 )
 
-# Keyed by str: a run's state arrives as a plain string, and a HostState is one.
+# Keyed by str: a run's state arrives as a plain string, and a RunState is one.
 #: The step a finished run shows, by its final state (any other: "failed").
-_FINISHED_STEP: dict[str, str] = {HostState.APPLIED: "done", HostState.ROLLED_BACK: "rolled back"}
+_FINISHED_STEP: dict[str, str] = {RunState.APPLIED: "done", RunState.ROLLED_BACK: "rolled back"}
 #: The audit action a finished run records, by its final state (any other: "change.failed").
 _FINISHED_ACTION: dict[str, str] = {
-    HostState.APPLIED: "change.applied",
-    HostState.ROLLED_BACK: "change.rollback",
+    RunState.APPLIED: "change.applied",
+    RunState.ROLLED_BACK: "change.rollback",
 }
 
 
@@ -59,7 +60,7 @@ class Context:
     access: ssh.Access
     files: list[dict[str, Any]]
     restarts: list[str]
-    expect: dict[str, Any]
+    checks: Checks
     host_names: list[str]
     docker_url: str
     reverting: bool
@@ -72,6 +73,8 @@ class Context:
     #: The client CA made for this host by a Docker TLS run (in memory only: its key is saved,
     #: encrypted, on the Host once the new endpoint answered).
     client_ca: portal_ca.ClientCa | None = None
+    #: The server certificate issued for this host by a Docker TLS run (in memory only).
+    server_cert: str = ""
     #: A credential rotation's new and old credentials (hosts.changes.rotation.Pending).
     rotation: Any = None
 
@@ -79,13 +82,13 @@ class Context:
 def claim(run_id: int) -> Context | None:
     """Take a run for this task; None when another task has it or it is done."""
     with transaction.atomic():
-        run = ChangeHost.objects.select_for_update().select_related("host", "change").get(pk=run_id)
+        run = ChangeRun.objects.select_for_update().select_related("host", "change").get(pk=run_id)
         fresh = run.heartbeat and run.heartbeat > timezone.now() - INTERRUPTED_AFTER
-        if run.state == HostState.APPLYING and fresh:
+        if run.state == RunState.APPLYING and fresh:
             return None
-        if run.state not in (HostState.QUEUED, HostState.APPLYING, HostState.INTERRUPTED):
+        if run.state not in (RunState.QUEUED, RunState.APPLYING, RunState.INTERRUPTED):
             return None
-        run.state, run.started, run.heartbeat = HostState.APPLYING, timezone.now(), timezone.now()
+        run.state, run.started, run.heartbeat = RunState.APPLYING, timezone.now(), timezone.now()
         run.step, run.progress = "connecting", 5
         run.save(update_fields=["state", "started", "heartbeat", "step", "progress"])
     host = run.host
@@ -97,14 +100,14 @@ def claim(run_id: int) -> Context | None:
         access=ssh.Access.of(host),
         files=run.files,
         restarts=run.restarts,
-        expect=run.expect,
+        checks=Checks.of(run),
         host_names=[host.address, host.name],
         docker_url=host.docker_url,
         reverting=reverts is not None,
     )
     context.rotation = rotation.pending(run)
     if reverts is not None:
-        original = ChangeHost.objects.filter(change_id=reverts, host=host).first()
+        original = ChangeRun.objects.filter(change_id=reverts, host=host).first()
         if original is not None:
             for backup in original.backups.all():
                 context.restore[backup.path] = (
@@ -114,13 +117,13 @@ def claim(run_id: int) -> Context | None:
                 )
             if original.endpoint_before:
                 context.endpoint_restore = json.loads(str(original.endpoint_before))
-            context.kernel_before = dict(original.expect.get("kernel_before") or {})
+            context.kernel_before = dict(original.kernel_before)
     publish_run(run)
     return context
 
 
 def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
-    run = ChangeHost.objects.select_related("host", "change").get(pk=run_id)
+    run = ChangeRun.objects.select_related("host", "change").get(pk=run_id)
     run.step, run.progress, run.heartbeat = step, progress, timezone.now()
     if line:
         run.log += f"{timezone.now():%H:%M:%S} {line}\n"
@@ -130,7 +133,7 @@ def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
 
 def keep_backups(run_id: int, originals: dict[str, ssh.RemoteFile]) -> None:
     """The original files, kept once: a second attempt must not back up our own writes."""
-    run = ChangeHost.objects.get(pk=run_id)
+    run = ChangeRun.objects.get(pk=run_id)
     have = set(run.backups.values_list("path", flat=True))
     for path, remote in originals.items():
         if path not in have:
@@ -152,19 +155,19 @@ def backups_of(run_id: int) -> dict[str, tuple[bool, bytes, int]]:
 
 def save_kernel_values(run_id: int, values: dict[str, str]) -> None:
     with transaction.atomic():
-        run = ChangeHost.objects.select_for_update().get(pk=run_id)
-        run.expect = {**run.expect, "kernel_before": values}
-        run.save(update_fields=["expect"])
+        run = ChangeRun.objects.select_for_update().get(pk=run_id)
+        run.kernel_before = values
+        run.save(update_fields=["kernel_before"])
 
 
 def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any] | None = None) -> None:
     with transaction.atomic():
-        run = ChangeHost.objects.select_for_update().select_related("host", "change").get(pk=run_id)
+        run = ChangeRun.objects.select_for_update().select_related("host", "change").get(pk=run_id)
         run.state, run.reason, run.finished = state, reason, timezone.now()
         run.progress = 100
         run.step = _FINISHED_STEP.get(state, "failed")
         run.log += f"{timezone.now():%H:%M:%S} {run.get_state_display()}{': ' + reason if reason else ''}\n"
-        if endpoint and state == HostState.APPLIED:
+        if endpoint and state == RunState.APPLIED:
             host = Host.objects.select_for_update().get(pk=run.host_id)
             if "docker_url" in endpoint and not run.endpoint_before:
                 run.endpoint_before = json.dumps(
@@ -183,7 +186,7 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
                 setattr(host, name, value)
             host.save()
         # A rotation's new keys now live on the Host only.
-        rotated = bool(endpoint) and state == HostState.APPLIED and bool(str(run.credentials or ""))
+        rotated = bool(endpoint) and state == RunState.APPLIED and bool(str(run.credentials or ""))
         if rotated:
             run.credentials = ""
         run.save()
@@ -203,10 +206,10 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
             "diff": "".join(f["diff"] for f in run.files if not f.get("secret")),
         },
     )
-    if state != HostState.APPLIED:
+    if state != RunState.APPLIED:
         events.notify(
             f"{change}: {run.host.name} {run.get_state_display().lower()}: {reason}",
-            severity=Event.Severity.ERROR if state == HostState.FAILED else Event.Severity.WARNING,
+            severity=Event.Severity.ERROR if state == RunState.FAILED else Event.Severity.WARNING,
             obj=change,
             project=change.project_id,
         )
@@ -217,18 +220,18 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
 def finish_change(change_id: int) -> None:
     with transaction.atomic():
         change = Change.objects.select_for_update().get(pk=change_id)
-        states = set(change.hosts.values_list("state", flat=True))
-        busy = {HostState.QUEUED, HostState.APPLYING}
+        states = set(change.runs.values_list("state", flat=True))
+        busy = {RunState.QUEUED, RunState.APPLYING}
         if states & busy or change.status not in (
             ChangeStatus.APPLYING,
             ChangeStatus.PARTIAL,
             ChangeStatus.FAILED,
         ):
             return
-        bad = {HostState.FAILED, HostState.ROLLED_BACK, HostState.INTERRUPTED, HostState.UNREACHABLE}
+        bad = {RunState.FAILED, RunState.ROLLED_BACK, RunState.INTERRUPTED, RunState.UNREACHABLE}
         if not states & bad:
             change.status = ChangeStatus.APPLIED
-        elif HostState.APPLIED in states:
+        elif RunState.APPLIED in states:
             change.status = ChangeStatus.PARTIAL
         else:
             change.status = ChangeStatus.FAILED
@@ -239,12 +242,12 @@ def finish_change(change_id: int) -> None:
 
 def sweep_interrupted(*, change: Change | None = None, older_than: timedelta = INTERRUPTED_AFTER) -> int:
     """Runs left "applying" by a worker that died: mark them interrupted (backups kept)."""
-    stale = ChangeHost.objects.filter(state=HostState.APPLYING, heartbeat__lt=timezone.now() - older_than)
+    stale = ChangeRun.objects.filter(state=RunState.APPLYING, heartbeat__lt=timezone.now() - older_than)
     if change is not None:
         stale = stale.filter(change=change)
     count = 0
     for run in stale.select_related("change", "host"):
-        run.state = HostState.INTERRUPTED
+        run.state = RunState.INTERRUPTED
         run.reason = (
             f"the worker stopped during “{run.step}”; the original files are kept; apply again to finish"
         )

@@ -40,7 +40,7 @@ async def verify_run(context: Context, report: Callable[..., Any]) -> dict[str, 
     if context.rotation is not None:
         return await rotation.verify(context.access, context.rotation, report)
     access = context.access
-    new_port = (context.expect.get("ssh_port") or [[None]])[0][0]
+    new_port = context.checks.ssh_port
     if new_port:
         access = ssh.Access(
             access.name, access.address, int(new_port), access.user, access.private_key, access.host_key
@@ -49,26 +49,26 @@ async def verify_run(context: Context, report: Callable[..., Any]) -> dict[str, 
     if problem:
         raise StepFailed("verifying", f"a new SSH login failed: {problem}")
     await report("verifying", 88, f"a new SSH login on port {access.port} works")
-    if context.expect.get("sysctl"):
-        await _verify_sysctl(access, dict(context.expect["sysctl"]), report)
-    for proto, port in context.expect.get("open", []):
+    if context.checks.sysctl:
+        await _verify_sysctl(access, dict(context.checks.sysctl), report)
+    for proto, port in context.checks.open:
         if proto == "tcp":
             if not await asyncio.to_thread(port_answers, access.address, int(port)):
                 raise StepFailed("verifying", f"tcp/{port} is still closed as seen from the portal")
             await report("verifying", 90, f"tcp/{port} is open as seen from the portal")
-    for proto, port in context.expect.get("closed", []):
+    for proto, port in context.checks.closed:
         if proto == "tcp":
             if await asyncio.to_thread(port_answers, access.address, int(port)):
                 raise StepFailed("verifying", f"tcp/{port} is still open as seen from the portal")
             await report("verifying", 92, f"tcp/{port} is closed as seen from the portal")
     endpoint = None
-    if context.expect.get("docker_tls") and not context.reverting:
+    if context.checks.docker_tls and not context.reverting:
         if context.client_ca is None:
             raise StepFailed("verifying", "no client CA was issued for this host in this run")
         endpoint = await asyncio.to_thread(
             _docker_tls_endpoint,
             access.address,
-            context.expect["server_cert"],
+            context.server_cert,
             context.client_ca,
             access.name,
         )

@@ -326,7 +326,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     change = change_or_404(request, pk)
     if change.status == ChangeStatus.APPLYING:
         change_runs.sweep_interrupted(change=change)
-    runs = list(change.hosts.select_related("host"))
+    runs = list(change.runs.select_related("host"))
     if request.GET.get("runs"):
         # The page's second read, once its socket is live (static/portal/page.js): a plan
         # that finished before the subscription published its cards to nobody.
@@ -343,7 +343,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_revert": change.status in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED)
         and access.can(request.user, "change.plan", change.project_id)
         and not desired.is_rotation(change)
-        and change.hosts.filter(backups__isnull=False).exists(),
+        and change.runs.filter(backups__isnull=False).exists(),
     }
     return render(request, "hosts/changes/detail.html", context)
 
@@ -387,7 +387,7 @@ def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
     except errors.ChangeError as exc:
         messages.error(request, str(exc))
         return redirect("hosts:change", pk=original.pk)
-    hosts = [run.host_id for run in original.hosts.filter(backups__isnull=False).distinct()]
+    hosts = [run.host_id for run in original.runs.filter(backups__isnull=False).distinct()]
     change_tasks.plan_change.delay(change.pk, hosts)
     return redirect("hosts:change", pk=change.pk)
 

@@ -106,7 +106,7 @@ def _publish(change: Change, *, approvals: bool) -> None:
     if approvals and change.status in ("awaiting_approval", "approved", "rejected"):
         html = render_to_string(
             "portal/work/partials/approval.html",
-            {"change": change, "runs": list(change.hosts.select_related("host")), "note": note},
+            {"change": change, "runs": list(change.runs.select_related("host")), "note": note},
         )
         live.publish(
             approvals_topic(change.project_id), html=html, data={"change": change.pk, "status": change.status}

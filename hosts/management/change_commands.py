@@ -10,15 +10,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
 
-from hosts.models.changes import Change, ChangeStatus, HostState
+from hosts.models.changes import Change, ChangeStatus, RunState
 
 #: Exit codes: 0 done (planned, or applied everywhere); 1 a host failed, was refused or
 #: unreachable, or the apply did not finish in time; 2 bad input or not allowed;
 #: 3 planned, but waiting for a Project admin's approval before it can be applied.
 FAILED, REFUSED, AWAITING = 1, 2, 3
-BAD_STATES = {HostState.FAILED, HostState.ROLLED_BACK, HostState.UNREACHABLE, HostState.REFUSED}
+BAD_STATES = {RunState.FAILED, RunState.ROLLED_BACK, RunState.UNREACHABLE, RunState.REFUSED}
 POLL_SECONDS = 0.5
-_BUSY = {HostState.QUEUED, HostState.APPLYING}
+_BUSY = {RunState.QUEUED, RunState.APPLYING}
 
 
 def add_acting_arguments(parser: CommandParser) -> None:
@@ -41,7 +41,7 @@ def wait_settled(changes: Iterable[Change], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while (
         Change.objects.filter(pk__in=pks, status=ChangeStatus.APPLYING).exists()
-        or Change.objects.filter(pk__in=pks, hosts__state__in=_BUSY).exists()
+        or Change.objects.filter(pk__in=pks, runs__state__in=_BUSY).exists()
     ):
         if time.monotonic() > deadline:
             return False

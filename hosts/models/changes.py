@@ -84,11 +84,11 @@ class Change(models.Model):
 
     def progress(self) -> int:
         """How far applying has got, on average over its hosts (0 to 100)."""
-        values = list(self.hosts.values_list("progress", flat=True))
+        values = list(self.runs.values_list("progress", flat=True))
         return int(sum(values) / len(values)) if values else 0
 
 
-class HostState(models.TextChoices):
+class RunState(models.TextChoices):
     PLANNED = "planned", "Planned"
     UNCHANGED = "unchanged", "Nothing to change"
     UNREACHABLE = "unreachable", "Unreachable"
@@ -101,20 +101,35 @@ class HostState(models.TextChoices):
     INTERRUPTED = "interrupted", "Interrupted"
 
 
-class ChangeHost(models.Model):
+class ChangeRun(models.Model):
     """One host in a change: its plan (files before/after, restarts) and what applying did.
 
     ``files`` is ``[{"path", "before", "after", "existed", "mode", "diff"}]`` for
     the text files the plan read and rendered; private keys never go in it.
     """
 
-    change = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="hosts")
+    change = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="runs")
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="change_runs")
-    state = models.CharField(max_length=20, choices=HostState.choices, default=HostState.PLANNED)
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.PLANNED)
     files = models.JSONField(default=list, blank=True)
     restarts = models.JSONField(default=list, blank=True)
-    #: Ports to check from outside after applying: {"open": [[proto, port]], "closed": [...]}.
-    expect = models.JSONField(default=dict, blank=True)
+    # What verifying checks from the portal's side once the files are in place.
+    #: Ports the firewall must let through, as seen from the portal: [[proto, port]].
+    expect_open = models.JSONField(default=list, blank=True)
+    #: Ports it must drop: [[proto, port]].
+    expect_closed = models.JSONField(default=list, blank=True)
+    #: The SSH port a new login must work on, when the change moves it.
+    expect_ssh_port = models.PositiveIntegerField(null=True, blank=True)
+    #: Kernel parameters to read back as set: {key: value}.
+    expect_sysctl = models.JSONField(default=dict, blank=True)
+    #: The Docker remote API moves to TLS: a server certificate is issued at apply time and
+    #: the new endpoint must answer the portal's client certificate.
+    docker_tls = models.BooleanField(default=False)
+    #: A credential rotation also replaces the host's Docker client CA (its SSH key always).
+    rotate_docker = models.BooleanField(default=False)
+    #: The kernel's values, before this run, of the parameters its sysctl file sets: a rollback
+    #: or a revert sets them back (files alone do not unset what ``sysctl -p`` set).
+    kernel_before = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True, help_text="Why it was refused, unreachable, rolled back or failed.")
     step = models.CharField(max_length=60, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -140,7 +155,7 @@ class FileBackup(models.Model):
     """A host file as it was before a change first wrote it: kept (encrypted: it may
     be a private key) until the change is reverted or deleted. Byte for byte."""
 
-    run = models.ForeignKey(ChangeHost, on_delete=models.CASCADE, related_name="backups")
+    run = models.ForeignKey(ChangeRun, on_delete=models.CASCADE, related_name="backups")
     path = models.CharField(max_length=500)
     existed = models.BooleanField(default=True)
     #: base64 of the file's bytes, encrypted.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hosts.models import Host, Tag
-from hosts.models.changes import Change, ChangeHost, Profile
+from hosts.models.changes import Change, ChangeRun, Profile
 from portal.models import Project, Role
 from tests.api.common import client_for
 
@@ -24,7 +24,7 @@ def test_list_pages_do_not_grow_with_their_rows(make_user, django_assert_max_num
     profile.hosts.set(hosts)
     for i in range(30):
         change = Change.objects.create(project=web, title=f"c{i}", profile=profile)
-        ChangeHost.objects.create(change=change, host=hosts[i], progress=50)
+        ChangeRun.objects.create(change=change, host=hosts[i], progress=50)
     api = client_for(make_user("viewer", project=web, role=Role.VIEWER))
     for url, rows in (("/api/hosts/", 30), ("/api/changes/", 30), ("/api/profiles/", 1)):
         # auth (token, last_used), access (membership), count, page, prefetches

@@ -53,7 +53,7 @@ def _django(db_path: Path) -> None:
 def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
     from hosts import ssh
     from hosts.changes import apply, planning
-    from hosts.models import Change, ChangeHost, Host
+    from hosts.models import Change, ChangeRun, Host
     from portal.models import Project
 
     user_model = __import__("django.contrib.auth", fromlist=["get_user_model"]).get_user_model()
@@ -76,16 +76,16 @@ def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
         project=project, title="bench", settings={"sshd": {"MaxAuthTries": max_auth_tries}}, created_by=admin
     )
     planning.plan(change, hosts)
-    runs = list(ChangeHost.objects.filter(change=change, state="planned").values_list("pk", flat=True))
+    runs = list(ChangeRun.objects.filter(change=change, state="planned").values_list("pk", flat=True))
     if len(runs) != len(hosts):
         raise RuntimeError(f"only {len(runs)} of {len(hosts)} hosts planned")
-    ChangeHost.objects.filter(pk__in=runs).update(state="queued")
+    ChangeRun.objects.filter(pk__in=runs).update(state="queued")
     Change.objects.filter(pk=change.pk).update(status="applying", applied_by=admin)
     states = asyncio.run(ssh.bounded(runs, apply.apply_run, limit=len(runs)))
     elapsed = time.monotonic() - started
     if set(states) != {"applied"}:
         reasons = set(
-            ChangeHost.objects.filter(change=change).exclude(state="applied").values_list("reason", flat=True)
+            ChangeRun.objects.filter(change=change).exclude(state="applied").values_list("reason", flat=True)
         )
         raise RuntimeError(
             f"the portal did not apply everywhere: {sorted(set(states))} {sorted(reasons)[:3]}"

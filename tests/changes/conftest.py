@@ -115,14 +115,14 @@ def wait_runs(
     change: Any, done: Callable[[set[str]], bool] | None = None, timeout: float = 180
 ) -> dict[str, Any]:
     """Wait until no host of the change is queued or applying; return host name -> run."""
-    from hosts.models import Change, ChangeHost
+    from hosts.models import Change, ChangeRun
 
     busy = {"queued", "applying"}
 
     def finished() -> bool:
-        states = set(ChangeHost.objects.filter(change=change).values_list("state", flat=True))
+        states = set(ChangeRun.objects.filter(change=change).values_list("state", flat=True))
         status = Change.objects.get(pk=change.pk).status
         return not states & busy and status != "applying" and (done is None or done(states))
 
     common.wait_until(finished, timeout=timeout, what=f"{change} to finish")
-    return {run.host.name: run for run in ChangeHost.objects.filter(change=change).select_related("host")}
+    return {run.host.name: run for run in ChangeRun.objects.filter(change=change).select_related("host")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hosts.changes import approval, render
-from hosts.models import Change, ChangeHost, Host, Profile
+from hosts.models import Change, ChangeRun, Host, Profile
 from portal.models import AuditEntry, Project, Role
 
 
@@ -21,7 +21,7 @@ def setup(db, make_user):  # type: ignore[no-untyped-def]
     change = Change.objects.create(
         project=project, title="t", settings=profile.settings, status="awaiting_approval"
     )
-    ChangeHost.objects.create(
+    ChangeRun.objects.create(
         change=change, host=host, files=[{"path": "/x", "diff": "+<script>x</script>\n"}]
     )
     users = {

@@ -15,7 +15,7 @@ from hosts.changes import drift as change_drift
 from hosts.changes import revert as change_revert
 from hosts.fleet import engine
 from hosts.fleet import trust as engine_trust
-from hosts.models import Change, ChangeHost, Drift, Host
+from hosts.models import Change, ChangeRun, Drift, Host
 from portal.models import Role
 from tests.changes.conftest import lab_run, wait_runs
 from tests.lab import common
@@ -48,7 +48,7 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
     assert not common.port_open(address, 2376)
 
     change = planned(project, admin, host, {"docker_api": {"enabled": True}})
-    run = ChangeHost.objects.get(change=change)
+    run = ChangeRun.objects.get(change=change)
     assert run.state == "planned", run.reason
     assert run.restarts == ["iptables", "docker"]
     paths = [f["path"] for f in run.files]
@@ -93,7 +93,7 @@ def test_docker_tls_change_answers_only_the_portals_certificate(
     # Undo: the drop-in, certificates and rule go, the endpoint in the portal is put back.
     revert = change_revert.start_revert(change, admin)
     planning.plan(revert, [host])
-    revert_run = ChangeHost.objects.get(change=revert)
+    revert_run = ChangeRun.objects.get(change=revert)
     assert revert_run.state == "planned", revert_run.reason
     assert "BEGIN PRIVATE KEY" not in str(revert_run.files)
     run = applied(revert, admin, host)

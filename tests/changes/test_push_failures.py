@@ -14,7 +14,7 @@ import pytest
 from hosts.changes import approval, errors, planning
 from hosts.changes import revert as change_revert
 from hosts.changes import runs as change_runs
-from hosts.models import Change, ChangeHost, FileBackup
+from hosts.models import Change, ChangeRun, FileBackup
 from portal.models import Role
 from tests.changes.conftest import can_log_in, lab_run, set_link, wait_runs
 from tests.conftest import REPO, daphne_env
@@ -43,7 +43,7 @@ def test_a_lock_out_is_refused_at_plan_time(change_lab, make_host, make_user, pr
         ({"sshd": {"Port": 2222}}, "would not let SSH in on tcp/2222"),
     ):
         change = planned(project, admin, [host], settings)
-        run = ChangeHost.objects.get(change=change)
+        run = ChangeRun.objects.get(change=change)
         assert run.state == "refused" and words in run.reason, run.reason
         with pytest.raises(errors.ChangeError, match="anything left to apply"):
             approval.start_apply(change, admin)
@@ -86,7 +86,7 @@ def test_a_service_that_fails_after_restart_is_rolled_back_and_verified(
             lambda: "LISTEN" in lab_run(lab, "ss -ltn 'sport = :2200'"), timeout=10, what="the squatter"
         )
         change = planned(project, admin, [host], {"sshd": {"Port": 2200}, "firewall": {"open": ["tcp/2200"]}})
-        assert ChangeHost.objects.get(change=change).state == "planned"
+        assert ChangeRun.objects.get(change=change).state == "planned"
         approval.start_apply(change, admin)
         run = wait_runs(change)[host.name]
         assert run.state == "rolled_back", f"{run.reason}\n{run.log}"
@@ -110,7 +110,7 @@ def test_a_host_lost_mid_run_leaves_the_others_finished(
     hosts = [make_host(reachable), make_host(lost)]
     admin = make_user("pa", project=project, role=Role.PROJECT_ADMIN)
     change = planned(project, admin, hosts, {"sshd": {"ClientAliveInterval": 120}})
-    assert set(ChangeHost.objects.filter(change=change).values_list("state", flat=True)) == {"planned"}
+    assert set(ChangeRun.objects.filter(change=change).values_list("state", flat=True)) == {"planned"}
     before = lab_run(reachable, "cat /etc/ssh/sshd_config")
     set_link(lost, up=False)
     try:
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
         # The task goes to a worker process of our own, the one we kill.
         monkeypatch.setattr(change_tasks.apply_host, "delay", lambda run_id: None)
         approval.start_apply(change, admin)
-        run = ChangeHost.objects.get(change=change)
+        run = ChangeRun.objects.get(change=change)
         code = (
             "import django; django.setup(); from hosts.changes.tasks import apply_host; "
             f"apply_host.apply(args=[{run.pk}])"
@@ -174,7 +174,7 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
         )
         try:
             common.wait_until(
-                lambda: "restarting sshd" in ChangeHost.objects.get(pk=run.pk).log,
+                lambda: "restarting sshd" in ChangeRun.objects.get(pk=run.pk).log,
                 timeout=60,
                 what="the restart step",
             )

@@ -7,7 +7,7 @@ import pytest
 from hosts.changes import approval as change_approval
 from hosts.changes import planning
 from hosts.changes import revert as change_revert
-from hosts.models import Change, ChangeHost, FileBackup
+from hosts.models import Change, ChangeRun, FileBackup
 from portal.models import AuditEntry, Role
 from tests.changes.conftest import can_log_in, lab_run, wait_runs
 
@@ -41,7 +41,7 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
         created_by=admin,
     )
     planning.plan(change, [host])
-    run = ChangeHost.objects.get(change=change)
+    run = ChangeRun.objects.get(change=change)
     assert run.state == "planned", run.reason
     assert run.restarts == ["sshd"]
     diff = run.files[0]["diff"]
@@ -65,7 +65,7 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
 
     revert = change_revert.start_revert(change, admin)
     planning.plan(revert, [host])
-    revert_run = ChangeHost.objects.get(change=revert)
+    revert_run = ChangeRun.objects.get(change=revert)
     assert revert_run.state == "planned" and "-AllowUsers root" in revert_run.files[0]["diff"]
     change_approval.start_apply(revert, admin)
     runs = wait_runs(revert)

@@ -36,7 +36,7 @@ def test_kernel_parameters_are_applied_read_back_and_undone(
     before = kernel(lab)
     wanted = ["777", "1024"] if before != ["777", "1024"] else ["778", "1025"]
     change = planned(project, admin, host, {"sysctl": dict(zip(KEYS, wanted, strict=True))})
-    plan = change.hosts.get()
+    plan = change.runs.get()
     assert plan.state == "planned" and plan.restarts == ["sysctl"], plan.reason
     assert f"+{KEYS[0]} = {wanted[0]}" in plan.files[0]["diff"]
 

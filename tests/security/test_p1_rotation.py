@@ -27,7 +27,7 @@ from hosts.changes import errors, planning, revert, rotation
 from hosts.fleet import engine
 from hosts.fleet import tasks as host_tasks
 from hosts.fleet import trust as engine_trust
-from hosts.models import Change, ChangeHost, Host
+from hosts.models import Change, ChangeRun, Host
 from portal.models import AuditEntry, Project, Role
 from tests.changes.conftest import change_lab, lab_run, make_host, project, wait_runs  # noqa: F401
 from tests.lab.common import wait_until
@@ -101,7 +101,7 @@ def test_a_host_that_refuses_the_new_key_keeps_its_old_credentials(
     change = Change.objects.get(project=project, title__startswith="Rotate credentials")
     assert response.status_code == 302 and response["Location"] == reverse("hosts:change", args=[change.pk])
     wait_until(lambda: Change.objects.get(pk=change.pk).status == "planned", timeout=60, what="the plan")
-    run = ChangeHost.objects.get(change=change)
+    run = ChangeRun.objects.get(change=change)
     new_line = re.search(r"^\+(ssh-ed25519 \S+ photon-portal@\S+)$", run.files[0]["diff"], re.M)
     assert new_line, run.files[0]["diff"]
 
@@ -121,7 +121,7 @@ def test_a_host_that_refuses_the_new_key_keeps_its_old_credentials(
     assert lab_run(lab, "cat /root/.ssh/authorized_keys") == keys_before
     assert lab_run(lab, "cat /etc/docker/portal-tls/ca.pem") == ca_before
     assert creds(host) == before
-    assert str(ChangeHost.objects.get(pk=run.pk).credentials)  # kept to apply again, encrypted
+    assert str(ChangeRun.objects.get(pk=run.pk).credentials)  # kept to apply again, encrypted
     assert not AuditEntry.objects.filter(action="host.credentials_rotated").exists()
     # ...and the old credentials work: an SSH login, and dockerd (restarted) over TLS.
     assert login(host, before["ssh_private_key"]) == ""
@@ -153,7 +153,7 @@ def test_rotate_credentials_command_rekeys_a_docker_tls_host_and_old_ones_are_re
     line = out.getvalue().strip()
     change = Change.objects.get(title__startswith="Rotate credentials")
     assert line == f"rotation change(s) {change.pk} (applied): rotated; 1 host(s): 1 applied", line
-    run = ChangeHost.objects.get(change=change)
+    run = ChangeRun.objects.get(change=change)
     assert run.state == "applied", f"{run.reason}\n{run.log}"
     # The plan the approver read: the portal's line replaced in authorized_keys, a new client CA.
     keys, ca = run.files
@@ -222,7 +222,7 @@ def test_the_command_fails_and_rolls_back_when_the_old_key_still_logs_in(
     assert out.getvalue().strip() == (
         f"rotation change(s) {change.pk} (failed): not rotated everywhere; 1 host(s): 1 rolled back"
     )
-    run = ChangeHost.objects.get(change=change)
+    run = ChangeRun.objects.get(change=change)
     assert "the old SSH key still logs in" in run.reason, run.log
     assert lab_run(lab, "cat /root/.ssh/authorized_keys") == keys_before
     assert creds(host) == before

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from hosts.changes import planning
 from hosts.changes.api import ProfileSerializer
-from hosts.models import Change, ChangeHost, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
+from hosts.models import Change, ChangeRun, Drift, Host, Profile, ProvisionedVm, ProvisionRequest
 from hosts.provision import flow as provision
 from hosts.provision import tokens
 from portal.models import Event, Project, Role
@@ -175,7 +175,7 @@ def test_a_stored_root_value_cannot_be_planned_by_any_way_in(client, world, sett
         call_command("change", profile.name, "--user", "pa", "--apply")
     assert refused.value.returncode == 2
 
-    assert not Change.objects.exists() and not ChangeHost.objects.exists()
+    assert not Change.objects.exists() and not ChangeRun.objects.exists()
 
 
 def test_a_change_planned_before_the_rules_cannot_be_planned_or_applied(client, world) -> None:
@@ -188,7 +188,7 @@ def test_a_change_planned_before_the_rules_cannot_be_planned_or_applied(client, 
     planning.plan(waiting, [host])
     waiting.refresh_from_db()
     assert waiting.status == "failed"
-    assert not ChangeHost.objects.filter(change=waiting).exists()  # no run: no SSH was tried
+    assert not ChangeRun.objects.filter(change=waiting).exists()  # no run: no SSH was tried
     assert Event.objects.filter(message__contains="Banner /etc/shadow is refused").exists()
     client.force_login(world["pa"])
     assert "its settings were refused" in client.get(f"/hosts/changes/{waiting.pk}/").content.decode()
@@ -197,7 +197,7 @@ def test_a_change_planned_before_the_rules_cannot_be_planned_or_applied(client, 
     planned = Change.objects.create(
         project=world["project"], title="older", settings=bad, created_by=world["pa"], status="approved"
     )
-    run = ChangeHost.objects.create(
+    run = ChangeRun.objects.create(
         change=planned, host=host, files=[{"path": "/etc/ssh/sshd_config", "diff": "+Banner /etc/shadow\n"}]
     )
     client.force_login(world["pa"])

@@ -11,7 +11,7 @@ import pytest
 from hosts.changes.diff_risk import mark
 from hosts.changes.files import daemon_json, docker, firewall, sshd, sysctl
 from hosts.changes.render import unified_diff
-from hosts.models import Change, ChangeHost, Host
+from hosts.models import Change, ChangeRun, Host
 from portal.models import Project, Role
 from tests.changes.test_renderers import PHOTON_DOCKER_UNIT, PHOTON_IP4SAVE, PHOTON_SSHD
 
@@ -119,7 +119,7 @@ def test_the_change_page_and_the_approvals_queue_show_the_marks_escaped(client, 
         "--- a/etc/ssh/sshd_config\n+++ b/etc/ssh/sshd_config\n@@ -1,2 +1,2 @@\n"
         "-MaxAuthTries 6\n+MaxAuthTries 3\n+PermitRootLogin yes\n+Banner <script>alert(1)</script>\n"
     )
-    ChangeHost.objects.create(change=change, host=host, files=[{"path": sshd.PATH, "diff": diff}])
+    ChangeRun.objects.create(change=change, host=host, files=[{"path": sshd.PATH, "diff": diff}])
     client.force_login(admin)
     for url in (f"/hosts/changes/{change.pk}/", "/work/approvals/"):
         html = client.get(url).content.decode()

@@ -25,7 +25,7 @@ from hosts.management.change_commands import (
     add_acting_arguments,
     wait_settled,
 )
-from hosts.models.changes import Change, ChangeStatus, HostState, Profile
+from hosts.models.changes import Change, ChangeStatus, Profile, RunState
 from portal import access
 
 
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         if change.status == ChangeStatus.AWAITING_APPROVAL:
             self._finish(change, "planned, awaiting a Project admin's approval", code=AWAITING)
             return
-        if not any(run.state in runs.RUNNABLE for run in change.hosts.all()):
+        if not any(run.state in runs.RUNNABLE for run in change.runs.all()):
             self._finish(change, "planned, nothing to apply")
             return
         try:
@@ -105,8 +105,8 @@ class Command(BaseCommand):
         return found[0]
 
     def _finish(self, change: Change, outcome: str, code: int | None = None) -> None:
-        states = Counter(change.hosts.values_list("state", flat=True))
-        counts = ", ".join(f"{n} {HostState(s).label.lower()}" for s, n in sorted(states.items()))
+        states = Counter(change.runs.values_list("state", flat=True))
+        counts = ", ".join(f"{n} {RunState(s).label.lower()}" for s, n in sorted(states.items()))
         self.stdout.write(
             f"change {change.pk} ({change.status}): {outcome}; {sum(states.values())} host(s): {counts}"
         )

@@ -27,7 +27,7 @@ from hosts.management.change_commands import (
     wait_settled,
 )
 from hosts.models import Host
-from hosts.models.changes import Change, ChangeStatus, HostState
+from hosts.models.changes import Change, ChangeStatus, RunState
 
 
 class Command(BaseCommand):
@@ -63,7 +63,7 @@ class Command(BaseCommand):
             self._finish(created, "planned, awaiting a Project admin's approval", code=AWAITING)
             return
         for change in created:
-            if any(run.state in runs.RUNNABLE for run in change.hosts.all()):
+            if any(run.state in runs.RUNNABLE for run in change.runs.all()):
                 try:
                     change_approval.start_apply(change, user)
                 except errors.ChangeError as exc:
@@ -98,8 +98,8 @@ class Command(BaseCommand):
     def _finish(self, created: list[Change], outcome: str, code: int | None = None) -> None:
         states: Counter[str] = Counter()
         for change in created:
-            states.update(change.hosts.values_list("state", flat=True))
-        counts = ", ".join(f"{n} {HostState(s).label.lower()}" for s, n in sorted(states.items()))
+            states.update(change.runs.values_list("state", flat=True))
+        counts = ", ".join(f"{n} {RunState(s).label.lower()}" for s, n in sorted(states.items()))
         ids = ", ".join(f"{c.pk} ({c.status})" for c in created)
         self.stdout.write(f"rotation change(s) {ids}: {outcome}; {sum(states.values())} host(s): {counts}")
         if code is None and any(states[s] for s in BAD_STATES):
