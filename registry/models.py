@@ -1,6 +1,6 @@
 """A registry the portal browses: where it is, how to sign in, whom it is shared with.
 
-Nothing a registry holds is copied here (design.md): repositories, tags and
+Nothing a registry holds is copied here (docs/architecture.md): repositories, tags and
 artifacts are read live through ``registry.clients`` and cached for a short while.
 """
 

@@ -64,7 +64,7 @@ class HostSeed:
 
 def metadata(seed: HostSeed) -> str:
     # instance-id is required: without it the VMware datasource fails and
-    # cloud-init silently carries on with DataSourceNone (lab-notes.md).
+    # cloud-init silently carries on with DataSourceNone.
     return json.dumps({"instance-id": seed.instance_id, "local-hostname": seed.hostname})
 
 
