@@ -82,14 +82,17 @@ def panels(user: Any) -> dict[str, Any]:
     return context
 
 
-def publish_row(user_id: int, build: Callable[[], Request], *, key: str, pk: int, name: str) -> None:
-    """Push the row ``build`` makes to the person's My work, with ``{key: pk, "status": ...}``
-    as its data. Never raises: news lost is not a request failed (``build`` runs here, so its
-    errors are caught too, and logged as ``name`` not published)."""
+def publish_row(
+    user_id: int, build: Callable[[], Request], *, key: str, pk: int, name: str, status_key: str = "status"
+) -> None:
+    """Push the row ``build`` makes to the person's My work, with ``{key: pk, status_key: ...}``
+    as its data (a VM task's says ``state``, as its own page's events do). Never raises: news
+    lost is not a request failed (``build`` runs here, so its errors are caught too, and
+    logged as ``name`` not published)."""
     try:
         row = build()
         html = render_to_string("portal/work/partials/request_row.html", {"r": row})
     except Exception:
         log.warning("My work: %s not published", name, exc_info=True)
         return
-    live.publish(requests_topic(user_id), html=html, data={key: pk, "status": row.status})
+    live.publish(requests_topic(user_id), html=html, data={key: pk, status_key: row.status})

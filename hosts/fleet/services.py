@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import Http404
 
-from hosts.fleet import container_rows, engine, tasks, work
+from hosts.fleet import container_rows, engine, tasks
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy as deploy_work
 from hosts.models import Deploy, Host
@@ -39,7 +39,7 @@ def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> D
         spec=kept,
         environment=json.dumps(environment) if environment else "",
     )
-    work.publish_deploy(deploy)
+    # Its row appears on My work when its task starts it (and on the page from the start).
     tasks.deploy_container.delay(deploy.pk)
     return deploy
 

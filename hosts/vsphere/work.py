@@ -46,5 +46,10 @@ def publish(task: VmTask) -> None:
     """News of the task for its requester's My work. Never raises."""
     if task.actor_id:
         work.publish_row(
-            task.actor_id, lambda: vm_task_request(task), key="vm_task", pk=task.pk, name=f"VM task {task.pk}"
+            task.actor_id,
+            lambda: vm_task_request(task),
+            key="vm_task",
+            pk=task.pk,
+            name=f"VM task {task.pk}",
+            status_key="state",
         )
