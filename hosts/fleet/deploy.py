@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,6 @@ from hosts.fleet import container_rows, engine
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.models import Deploy, Host
 from portal import live
-from registry.browse import pull_token
-from registry.clients.errors import RegistryError
-from registry.models import Registry
 
 
 def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
@@ -104,37 +102,21 @@ class PullLogin:
     withheld: str = ""
 
 
+#: Who knows the logins of registries: the registry app registers its lookup
+#: (``registry.pull.login_for``) in its ready(), so the fleet never imports it (registry
+#: builds on hosts, not the reverse). A source answers None for an image it does not hold.
+LoginSource = Callable[[Host, str], "PullLogin | None"]
+PULL_LOGINS: list[LoginSource] = []
+
+
 def pull_credentials(host: Host, image: str) -> PullLogin:
-    """The login of a registry added to the portal, shared with the host's project, that
-    holds ``image``, for a verified engine only. Where the registry has a token service,
-    a short-lived token to pull that one repository, never the password."""
-    where = registry_host(image)
-    if not where:
-        return PullLogin()
-    candidates = Registry.objects.filter(projects=host.project_id).exclude(auth=Registry.Auth.ANONYMOUS)
-    registry = next((r for r in candidates if r.host.lower() == where and r.username), None)
-    if registry is None:
-        return PullLogin()
-    why = unverified_engine(host)
-    if why:
-        return PullLogin(
-            withheld=f"The portal sends the login of registry {registry.name} only to engines reached "
-            "over TLS with a pinned certificate or over SSH with a pinned host key, and "
-            f"{why}: pulling without it."
-        )
-    try:
-        token = pull_token(registry, repository_of(image))
-    except RegistryError as exc:
-        return PullLogin(withheld=f"The token service of registry {registry.name} gave no pull token: {exc}.")
-    if token:
-        return PullLogin({"registrytoken": token, "serveraddress": registry.host})
-    return PullLogin(
-        {
-            "username": registry.username,
-            "password": str(registry.password or ""),
-            "serveraddress": registry.host,
-        }
-    )
+    """What the engine of ``host`` gets to pull ``image``: the first registered source's
+    answer, or nothing (an anonymous pull)."""
+    for source in PULL_LOGINS:
+        found = source(host, image)
+        if found is not None:
+            return found
+    return PullLogin()
 
 
 #: What of a deploy's spec the task gets through the database rather than the broker.
