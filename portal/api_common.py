@@ -40,9 +40,11 @@ def int_filter(params: dict[str, str], name: str) -> int | None:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus ``Refused``: ``{"detail": message}``, or ``{field: [message]}``
+    """DRF's handler, plus ``Refused``: ``{"detail": message}``, or ``{field: [message, ...]}``
     when the refusal is about one field (the shape DRF gives validation errors)."""
     if isinstance(exc, Refused):
-        body: dict[str, Any] = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        body: dict[str, Any] = (
+            {exc.field: exc.details or [exc.message]} if exc.field else {"detail": exc.message}
+        )
         return Response(body, status=exc.status)
     return drf_exception_handler(exc, context)

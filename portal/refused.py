@@ -9,14 +9,20 @@ when there is one); the API answers it as ``{"detail": message}`` or, with a fie
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class Refused(Exception):
     """The action is not done; nothing was changed."""
 
-    def __init__(self, message: str, *, field: str = "", status: int = 409) -> None:
+    def __init__(
+        self, message: str, *, field: str = "", status: int = 409, details: Iterable[str] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        #: Each sentence, when the refusal has several (every refused setting of a profile).
+        self.details = list(details)
         #: The HTTP status the API answers with: 409 (not in this state), 403 (not allowed),
         #: 400 (bad input), 502 (a peer did not answer).
         self.status = status

@@ -152,3 +152,31 @@ def test_a_destructive_vm_action_waits_for_its_confirmation_in_both(
     assert ui.status_code == 200 and "Power off" in ui.content.decode()  # the UI asks to confirm
     assert api.status_code == 400 and api.json() == {"confirm": ["Power off needs confirm: true."]}
     assert not VmTask.objects.exists()
+
+
+def test_planning_a_profile_without_hosts_is_refused_alike(provisioner: Any, project: Project) -> None:
+    from hosts.models import Change, Profile
+
+    profile = Profile.objects.create(
+        project=project, name="hardening", settings={"sshd": {"MaxAuthTries": 3}}
+    )
+    said = "This profile has no hosts: assign hosts or tags first."
+    ui = _browser(provisioner).post(f"/hosts/changes/profiles/{profile.pk}/plan/", follow=True)
+    api = client_for(provisioner).post(f"/api/profiles/{profile.pk}/plan/", {}, format="json")
+    assert said in [str(m) for m in ui.context["messages"]]
+    assert api.status_code == 400 and api.json() == {"hosts": [said]}
+    assert not Change.objects.exists()
+
+
+def test_approving_a_change_that_waits_for_nothing_is_refused_alike(make_user, project: Project) -> None:  # type: ignore[no-untyped-def]
+    from hosts.models import Change
+
+    approver = make_user("pa", project=project, role=Role.PROJECT_ADMIN)
+    change = Change.objects.create(project=project, title="done already", status="applied")
+    said = "this change is applied, not awaiting approval"
+    ui = _browser(approver).post(f"/hosts/changes/{change.pk}/approve/", follow=True)
+    api = client_for(approver).post(f"/api/changes/{change.pk}/approve/", {}, format="json")
+    assert said in [str(m) for m in ui.context["messages"]]
+    assert api.status_code == 409 and api.json() == {"detail": said}
+    change.refresh_from_db()
+    assert change.status == "applied" and change.approved_by is None

@@ -19,14 +19,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts.changes import approval, errors
+from hosts.changes import approval, errors, services
 from hosts.changes import desired as change_desired
-from hosts.changes import planning as change_planning
-from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeRun, ChangeStatus, Profile
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, Conflict
+from portal.api_common import ERROR, JSON_ONLY
 from portal.api_policy import StrictFilters
 
 # -- profiles and changes ---------------------------------------------------------------------------------
@@ -159,21 +157,7 @@ class ProfileViewSet(viewsets.ReadOnlyModelViewSet):
         access.require(request.user, "change.plan", profile.project_id)
         body = PlanSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        targets = change_desired.hosts_of(profile)
-        chosen = set(body.validated_data.get("hosts") or [])
-        if chosen:
-            strangers = chosen - {h.pk for h in targets}
-            if strangers:
-                raise ValidationError({"hosts": [f"Not hosts of this profile: {sorted(strangers)}."]})
-            targets = [h for h in targets if h.pk in chosen]
-        if not targets:
-            raise ValidationError({"hosts": ["This profile has no hosts: assign hosts or tags first."]})
-        try:
-            change = change_planning.profile_change(profile, request.user)
-        except errors.ChangeError as exc:
-            # A profile stored before a rule existed: refused before any host is read.
-            raise ValidationError({"settings": [p.message for p in exc.problems] or [str(exc)]}) from None
-        change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
+        change = services.request_plan(profile, request.user, body.validated_data.get("hosts") or [])
         return Response(ChangeSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -206,10 +190,7 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     def _flow(self, needed: str, step: Any) -> Response:
         change = self.get_object()
         access.require(self.request.user, needed, change.project_id)
-        try:
-            step(change)
-        except errors.ChangeError as exc:
-            raise Conflict(str(exc)) from None
+        step(change)  # a ChangeError is a Refused: answered as JSON, as the UI shows it
         change = self.get_queryset().get(pk=change.pk)
         return Response(ChangeDetailSerializer(change).data)
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portal.refused import Refused
 
-class ChangeError(Exception):
-    """Something a person asked that cannot be done (bad settings, wrong state).
+
+class ChangeError(Refused):
+    """Something a person asked of a change that cannot be done (bad settings, wrong state):
+    a ``Refused``, so the UI and the API say it alike.
 
     ``problems`` lists each refused setting when the settings are at fault.
     """
 
-    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
+    def __init__(
+        self, message: str, problems: Iterable[Problem] = (), *, field: str = "", status: int = 409
+    ) -> None:
+        problems = list(problems)
+        super().__init__(message, field=field, status=status, details=[p.message for p in problems])
+        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from hosts.changes import approval as change_approval
-from hosts.changes import desired, errors, news, planning, revert, rotation
+from hosts.changes import desired, errors, news, planning, revert, rotation, services
 from hosts.changes import runs as change_runs
 from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
@@ -25,6 +25,7 @@ from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
 from portal.http import AuthenticatedHttpRequest
 from portal.models import Project
+from portal.refused import Refused
 
 BLANK = [("", "not managed")]
 YES_NO = [*BLANK, ("yes", "yes"), ("no", "no")]
@@ -306,19 +307,12 @@ def profile_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> Ht
 def change_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """Plan the profile on its hosts (or the ones ticked): SSH reads only, in a task."""
     profile = _profile_or_404(request, pk, "change.plan")
-    targets = desired.hosts_of(profile)
     chosen = {int(v) for v in request.POST.getlist("hosts") if v.isdigit()}
-    if chosen:
-        targets = [h for h in targets if h.pk in chosen]
-    if not targets:
-        messages.error(request, "This profile has no hosts: assign hosts or tags first.")
-        return redirect("hosts:changes")
     try:
-        change = planning.profile_change(profile, request.user)
-    except errors.ChangeError as exc:
-        messages.error(request, f"{exc}. Edit the profile first.")
+        change = services.request_plan(profile, request.user, chosen)
+    except Refused as exc:
+        messages.error(request, f"{exc}. Edit the profile first." if exc.field == "settings" else str(exc))
         return redirect("hosts:changes")
-    change_tasks.plan_change.delay(change.pk, [h.pk for h in targets])
     return redirect("hosts:change", pk=change.pk)
 
 

@@ -66,8 +66,7 @@ class VCenterViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def sync(self, request: Request, pk: str) -> Response:
         vcenter = self.get_object()
-        vsphere_tasks.sync_vcenter.delay(vcenter.pk)
-        return Response({"detail": f"Reading {vcenter.name}."}, status=status.HTTP_202_ACCEPTED)
+        return Response({"detail": vsphere_services.request_sync(vcenter)}, status=status.HTTP_202_ACCEPTED)
 
 
 class VmSerializer(serializers.ModelSerializer):

@@ -1,5 +1,5 @@
-"""What people ask of vSphere, for the UI and the API alike: a power or snapshot action on
-a VM. The function checks, records the task and queues it, or raises ``Refused`` with the
+"""What people ask of vSphere, for the UI and the API alike: read a vCenter again, a power
+or snapshot action on a VM. Each checks, records and queues, or raises ``Refused`` with the
 sentence both show."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hosts.models import VirtualMachine, VmTask
+from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.vsphere import tasks
 from portal.refused import Refused
 
@@ -52,3 +52,9 @@ def request_vm_action(
     tasks.publish_task(task)
     tasks.run_vm_action.delay(task.pk)
     return task
+
+
+def request_sync(vcenter: VCenter) -> str:
+    """Read ``vcenter``'s inventory again, in a task; returns what to tell the person."""
+    tasks.sync_vcenter.delay(vcenter.pk)
+    return f"Reading {vcenter.name}."

@@ -198,8 +198,7 @@ def vcenter_sync(request: HttpRequest, pk: int) -> HttpResponse:
     vcenter = VCenter.objects.filter(pk=pk).first()
     if vcenter is None:
         raise Http404("No such vCenter.")
-    vsphere_tasks.sync_vcenter.delay(vcenter.pk)
-    messages.info(request, f"Reading {vcenter.name}.")
+    messages.info(request, vsphere_services.request_sync(vcenter))
     return redirect("hosts:vcenters")
 
 
