@@ -4,12 +4,16 @@ raises ``ChangeError``, a ``portal.refused.Refused``."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from hosts.changes import desired, planning, tasks
+from django.db.models import Q
+
+from hosts.changes import desired, planning, revert, rotation, tasks
 from hosts.changes.errors import ChangeError
-from hosts.models.changes import Change, Profile
+from hosts.models import Host
+from hosts.models.changes import Change, Drift, Profile
+from portal import access
 from portal.refused import Refused
 
 
@@ -30,4 +34,41 @@ def request_plan(profile: Profile, user: Any, chosen: Collection[int] = ()) -> C
         # A profile stored before a rule existed: refused before any host is read.
         raise ChangeError(str(exc), exc.problems, field="settings", status=400) from None
     tasks.plan_change.delay(change.pk, [h.pk for h in targets])
+    return change
+
+
+def request_revert(original: Change, user: Any) -> Change:
+    """Undo ``original``: a new change that plans its kept originals back onto its hosts."""
+    change = revert.start_revert(original, user)
+    hosts = [run.host_id for run in original.runs.filter(backups__isnull=False).distinct()]
+    tasks.plan_change.delay(change.pk, hosts)
+    return change
+
+
+def request_rotation(hosts: Sequence[Host], user: Any) -> Change:
+    """Replace ``hosts``' credentials (SSH key, Docker client CA) through a planned change."""
+    change = rotation.start(list(hosts), user)
+    tasks.plan_change.delay(change.pk, [h.pk for h in hosts])
+    return change
+
+
+def request_drift_check(user: Any) -> int:
+    """Check now every host with a profile that ``user`` may plan changes on; how many."""
+    hosts = list(
+        Host.objects.filter(project__in=access.projects(user, "change.plan"))
+        .filter(Q(profiles__isnull=False) | Q(tags__profiles__isnull=False))
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    if not hosts:
+        raise Refused("No host of yours has a profile to check against.")
+    tasks.check_drift.delay(hosts)
+    return len(hosts)
+
+
+def request_drift_fix(drift: Drift, user: Any) -> Change:
+    """Bring one drifted host back to its profile: a new change (plan, approval, apply)."""
+    profile = drift.profile
+    change = planning.profile_change(profile, user, f"Bring {drift.host.name} back to {profile.name}")
+    tasks.plan_change.delay(change.pk, [drift.host_id])
     return change

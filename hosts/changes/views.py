@@ -11,15 +11,13 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from hosts.changes import approval as change_approval
-from hosts.changes import desired, errors, news, planning, revert, rotation, services
+from hosts.changes import desired, errors, news, services
 from hosts.changes import runs as change_runs
-from hosts.changes import tasks as change_tasks
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
@@ -377,12 +375,10 @@ def change_apply(request: HttpRequest, pk: int) -> HttpResponse:
 def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
     original = change_or_404(request, pk, "change.plan")
     try:
-        change = revert.start_revert(original, request.user)
+        change = services.request_revert(original, request.user)
     except errors.ChangeError as exc:
         messages.error(request, str(exc))
         return redirect("hosts:change", pk=original.pk)
-    hosts = [run.host_id for run in original.runs.filter(backups__isnull=False).distinct()]
-    change_tasks.plan_change.delay(change.pk, hosts)
     return redirect("hosts:change", pk=change.pk)
 
 
@@ -394,28 +390,21 @@ def host_rotate(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such host.")
     access.require(request.user, "change.plan", host.project_id)
     try:
-        change = rotation.start([host], request.user)
+        change = services.request_rotation([host], request.user)
     except errors.ChangeError as exc:
         messages.error(request, f"{exc}.")
         return redirect("hosts:host", pk=host.pk)
-    change_tasks.plan_change.delay(change.pk, [host.pk])
     return redirect("hosts:change", pk=change.pk)
 
 
 @require_POST
 def drift_check(request: HttpRequest) -> HttpResponse:
-    projects = access.projects(request.user, "change.plan")
-    hosts = list(
-        Host.objects.filter(project__in=projects)
-        .filter(Q(profiles__isnull=False) | Q(tags__profiles__isnull=False))
-        .distinct()
-        .values_list("pk", flat=True)
-    )
-    if not hosts:
-        messages.error(request, "No host of yours has a profile to check against.")
+    try:
+        count = services.request_drift_check(request.user)
+    except Refused as exc:
+        messages.error(request, str(exc))
     else:
-        change_tasks.check_drift.delay(hosts)
-        messages.success(request, f"Checking {len(hosts)} host(s) for drift.")
+        messages.success(request, f"Checking {count} host(s) for drift.")
     return redirect("hosts:changes")
 
 
@@ -426,13 +415,9 @@ def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
     if not access.can(request.user, "change.view", drift.host.project_id):
         raise Http404("no such host")
     access.require(request.user, "change.plan", drift.host.project_id)
-    profile = drift.profile
     try:
-        change = planning.profile_change(
-            profile, request.user, f"Bring {drift.host.name} back to {profile.name}"
-        )
+        change = services.request_drift_fix(drift, request.user)
     except errors.ChangeError as exc:
         messages.error(request, f"{exc}. Edit the profile first.")
         return redirect("hosts:changes")
-    change_tasks.plan_change.delay(change.pk, [drift.host_id])
     return redirect("hosts:change", pk=change.pk)

@@ -187,7 +187,7 @@ def vcenter_confirm(request: HttpRequest) -> HttpResponse:
         obj=vcenter,
         after={"url": vcenter.url, "user": vcenter.username, "thumbprint": vcenter.thumbprint, **about},
     )
-    vsphere_tasks.sync_vcenter.delay(vcenter.pk)
+    vsphere_services.request_sync(vcenter)
     messages.success(request, f"{vcenter.name} added: {about['vms']} VMs are being read.")
     return redirect("hosts:vcenters")
 
