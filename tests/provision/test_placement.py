@@ -13,7 +13,7 @@ from pyVmomi import vim
 from hosts.models import ProvisionedVm, ProvisionRequest, VCenter
 from hosts.provision import services as provision_services
 from hosts.provision import tasks as provision_tasks
-from hosts.provision.views import ProvisionForm
+from hosts.provision.forms import ProvisionForm
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import placement
 from hosts.vsphere.client import collector as vsphere_collector
