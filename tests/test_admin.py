@@ -10,7 +10,7 @@ from django.contrib import admin
 NOT_IN_ADMIN = {
     "hosts.filebackup": "original file contents, secret at rest; seen through a change's page",
     "hosts.certificateauthority": "the portal's CA and its keys; managed by the portal itself",
-    "hosts.changehost": "shown inline on its change",
+    "hosts.changerun": "shown inline on its change",
     "hosts.datacenter": "vSphere inventory, seen on the vSphere page",
     "hosts.cluster": "vSphere inventory, seen on the vSphere page",
     "hosts.esxhost": "vSphere inventory, seen on the vSphere page",
@@ -19,7 +19,7 @@ NOT_IN_ADMIN = {
     "hosts.portalsshkey": "the portal's own SSH key; its private half is secret and made by the portal",
     "hosts.provisionedvm": "shown inline on its provisioning request",
     "registry.deleteprefix": "edited inline on its registry",
-    "hosts.deployrequest": "a deploy waiting for its task (its environment is secret)",
+    "hosts.deploy": "a deploy and how it went (its environment is secret until its task has run)",
 }
 
 

@@ -120,8 +120,9 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     runs = list(change.runs.select_related("host"))
     if request.GET.get("runs"):
         # The page's second read, once its socket is live (static/portal/page.js): a plan
-        # that finished before the subscription published its cards to nobody.
-        return render(request, "hosts/changes/partials/runs.html", {"change": change, "runs": runs})
+        # that finished before the subscription published its cards and its status to nobody.
+        context = {"change": change, "runs": runs, "progress": change.progress(), "reread": True}
+        return render(request, "hosts/changes/partials/runs.html", context)
     context = {
         "change": change,
         "runs": runs,

@@ -138,3 +138,16 @@ def test_the_drift_check_runs_as_a_watcher() -> None:
     from portal.watchers import WATCHERS
 
     assert "drift" in WATCHERS
+
+
+def test_the_second_read_brings_the_status_the_plan_ended_in(client, setup) -> None:
+    # The plan may end before the page subscribes: its status, published to nobody, comes
+    # with the cards (swapped in out of band), not only the cards.
+    _project, _host, _profile, change, users = setup
+    change.status = "awaiting_approval"
+    change.save(update_fields=["status"])
+    client.force_login(users["viewer"])
+    cards = client.get(f"/hosts/changes/{change.pk}/?runs=1").content.decode()
+    summary = cards.split(f'id="change-{change.pk}-summary"', 1)[1].split(">", 1)[0]
+    assert 'hx-swap-oob="true"' in summary and 'data-status="awaiting_approval"' in summary
+    assert ">Awaiting approval</span>" in cards
