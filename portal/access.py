@@ -180,7 +180,7 @@ def can_subscribe(user: User | None, topic: str) -> bool:
         if scope == "project" and ident.isdigit():
             return can(user, f"{kind}.view", int(ident))
         return False
-    if kind == "requests":  # one's own requests on My work (portal.work_views)
+    if kind == "requests":  # one's own requests on My work (portal.work)
         return scope == "user" and ident == str(user.pk)
     if kind == "project":
         return scope.isdigit() and can(user, "project.view", int(scope))

@@ -188,7 +188,7 @@ async def plan_one(item: RotationInput) -> render.HostPlan:
 
 
 def pending(run: ChangeRun) -> Pending | None:
-    """The rotation ``run`` applies (None: the run is not a rotation's). Called in _claim."""
+    """The rotation ``run`` applies (None: the run is not a rotation's). Called in runs.claim."""
     if not desired.is_rotation(run.change):
         return None
     stored = str(run.credentials or "")

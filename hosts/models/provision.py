@@ -38,7 +38,7 @@ class ProvisionQuota(models.Model):
 
 
 class ProvisionRequest(models.Model):
-    """What someone asked for; how it goes is its VMs' states (hosts.provision.flow.summary)."""
+    """What someone asked for; how it goes is its VMs' states (hosts.provision.summary)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="provision_requests")
     requester = models.ForeignKey(
