@@ -22,7 +22,7 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     sdk = sdk or engine.client_for(host)
     try:
         summary = engine_containers.container_summary(sdk, container_id)
-        running, total = _counts(sdk)
+        running, total = engine_containers.counts(sdk)
     finally:
         if own:
             sdk.close()
@@ -38,8 +38,3 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
 
 def _state(summary: engine_containers.ContainerSummary | None) -> str:
     return summary.state if summary is not None else "removed"
-
-
-def _counts(sdk: Any) -> tuple[int, int]:
-    items = sdk.api.containers(all=True)
-    return sum(1 for i in items if i.get("State") == "running"), len(items)

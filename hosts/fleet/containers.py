@@ -1,10 +1,14 @@
 """Containers and images on an engine: the container table of a host page, actions on
-one container, its inspect (secrets hidden), and the engine's event history."""
+one container, its inspect (secrets hidden), pulling an image and running a new container,
+and the engine's streams (events, a container's stats and logs). Every docker SDK call of
+the fleet is here or in ``hosts.fleet.engine`` (connecting, facts)."""
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,3 +124,69 @@ def list_images(sdk: docker.DockerClient) -> list[dict[str, Any]]:
             }
         )
     return sorted(images, key=lambda i: (i["tags"] or ["~"])[0])
+
+
+def counts(sdk: docker.DockerClient) -> tuple[int, int]:
+    """Containers running, and in all."""
+    items = sdk.api.containers(all=True)
+    return sum(1 for i in items if i.get("State") == "running"), len(items)
+
+
+def has_image(sdk: docker.DockerClient, image: str) -> bool:
+    try:
+        sdk.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def pull(sdk: docker.DockerClient, image: str, auth: dict[str, str] | None) -> Iterator[dict[str, Any]]:
+    """The engine's progress events while it pulls ``image``; an error event raises."""
+    repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    for event in sdk.api.pull(repository, tag=tag or "latest", stream=True, decode=True, auth_config=auth):
+        if "error" in event:
+            raise docker.errors.APIError(event["error"])
+        yield event
+
+
+def create(sdk: docker.DockerClient, spec: dict[str, Any]) -> str:
+    """Create a container from a deploy's ``spec`` (image, name, command, environment, ports,
+    restart_policy, network); its id."""
+    host_config = sdk.api.create_host_config(
+        port_bindings=spec.get("ports") or None,
+        restart_policy={"Name": spec["restart_policy"]} if spec.get("restart_policy", "no") != "no" else None,
+        network_mode=spec.get("network") or "bridge",
+    )
+    created = sdk.api.create_container(
+        spec["image"],
+        command=shlex.split(spec["command"]) if spec.get("command") else None,
+        name=spec.get("name") or None,
+        environment=spec.get("environment") or None,
+        ports=list(spec.get("ports") or {}) or None,
+        host_config=host_config,
+    )
+    return str(created["Id"])
+
+
+def start_or_remove(sdk: docker.DockerClient, container_id: str) -> None:
+    """Start a new container; one that cannot start is not left behind under its name."""
+    try:
+        sdk.api.start(container_id)
+    except docker.errors.APIError:
+        sdk.api.remove_container(container_id, force=True)
+        raise
+
+
+def events(sdk: docker.DockerClient) -> Any:
+    """The engine's live stream of container and image events (close it to stop)."""
+    return sdk.api.events(decode=True, filters={"type": ["container", "image"]})
+
+
+def stats(sdk: docker.DockerClient, container_id: str) -> Any:
+    """A container's live resource samples (close it to stop)."""
+    return sdk.api.stats(container_id, stream=True, decode=True)
+
+
+def logs(sdk: docker.DockerClient, container_id: str, tail: int) -> Any:
+    """A container's log, its last ``tail`` lines then following (close it to stop)."""
+    return sdk.api.logs(container_id, stream=True, follow=True, tail=tail, timestamps=False)

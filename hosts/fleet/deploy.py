@@ -9,7 +9,6 @@ expect: image not found, name in use, port taken.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import docker.errors
 from django.template.loader import render_to_string
 
 from hosts.fleet import container_rows, engine
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.models import Deploy, Host
 from portal import live
@@ -139,52 +139,23 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
         _say(topic, str(exc), level="danger", done=True)
         return str(exc)
     try:
-        try:
-            sdk.api.inspect_image(image)
+        if engine_containers.has_image(sdk, image):
             _say(topic, f"Image {image} is already on the host.")
-        except docker.errors.ImageNotFound:
+        else:
             _say(topic, f"Pulling {image}")
-            repository, _, tag = (
-                image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-            )
             login = pull_credentials(host, image)
             if login.withheld:
                 _say(topic, login.withheld, level="warning")
-            pulled = sdk.api.pull(
-                repository, tag=tag or "latest", stream=True, decode=True, auth_config=login.auth
-            )
-            for event in pulled:
-                if "error" in event:
-                    raise docker.errors.APIError(event["error"]) from None
+            for event in engine_containers.pull(sdk, image, login.auth):
                 if event.get("id") and event.get("status"):
                     detail = event.get("progress") or ""
                     _layer(topic, token, event["id"], f"{event['status']} {detail}".strip())
                 elif event.get("status"):
                     _say(topic, event["status"])
         _say(topic, "Creating the container")
-        host_config = sdk.api.create_host_config(
-            port_bindings=spec.get("ports") or None,
-            restart_policy={"Name": spec["restart_policy"]}
-            if spec.get("restart_policy", "no") != "no"
-            else None,
-            network_mode=spec.get("network") or "bridge",
-        )
-        created = sdk.api.create_container(
-            image,
-            command=shlex.split(spec["command"]) if spec.get("command") else None,
-            name=spec.get("name") or None,
-            environment=spec.get("environment") or None,
-            ports=list(spec.get("ports") or {}) or None,
-            host_config=host_config,
-        )
-        container_id = created["Id"]
+        container_id = engine_containers.create(sdk, spec)
         _say(topic, f"Starting {container_id[:12]}")
-        try:
-            sdk.api.start(container_id)
-        except docker.errors.APIError:
-            # A container that cannot start is not left behind under the chosen name.
-            sdk.api.remove_container(container_id, force=True)
-            raise
+        engine_containers.start_or_remove(sdk, container_id)
         _say(
             topic,
             f"Container {spec.get('name') or container_id[:12]} is running.",

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
 
+from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import engine, status
 from hosts.fleet import trust as engine_trust
@@ -182,7 +183,7 @@ class Stream:
                 sdk = engine.connect(self.target.url, self.target.trust)
                 try:
                     sdk.ping()
-                    self._current = sdk.api.events(decode=True, filters={"type": ["container", "image"]})
+                    self._current = engine_containers.events(sdk)
                     self.connected.set()
                     delay = 1.0
                     for event in self._current:
@@ -339,16 +340,14 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
             sdk = engine.connect(target.url, target.trust, timeout=10)
             holder["sdk"] = sdk
             if match["stats"]:
-                stream = sdk.api.stats(match["container"], stream=True, decode=True)
+                stream = engine_containers.stats(sdk, match["container"])
                 holder["stream"] = stream
                 for sample in stream:
                     if stopped.is_set():
                         break
                     hand_over(_stats(sample))
             else:
-                stream = sdk.api.logs(
-                    match["container"], stream=True, follow=True, tail=int(match["tail"]), timestamps=False
-                )
+                stream = engine_containers.logs(sdk, match["container"], int(match["tail"]))
                 holder["stream"] = stream
                 for chunk in stream:
                     if stopped.is_set():
