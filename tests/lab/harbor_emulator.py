@@ -1,7 +1,7 @@
 """Harbor's REST API (/api/v2.0) emulated in front of a real distribution registry.
 
 Harbor cannot be installed in the lab, so this server answers the subset of
-Harbor's API a registry browser uses, shaped as ``shared/reference/harbor/swagger.yaml``
+Harbor's API a registry browser uses, shaped as ``tests/lab/reference/harbor/swagger.yaml``
 says (tests/lab/test_harbor.py validates every route against it).  What a
 registry knows (repositories, tags, manifests, configs, sizes) is read live from
 the backend; what only Harbor has (projects' metadata, labels, scan overviews,

@@ -8,8 +8,8 @@ Photon OS 5's files: os-release, sshd_config (OpenSSH's stock file with
 Photon's patch applied), the iptables script and rules, and the unit files of
 sshd, iptables and docker, driven by the ``systemctl`` of the PyPI package
 docker-systemctl-replacement.  Photon's files are read at run time from
-``shared/reference/photon-5.0`` beside the clone, and changed only where the
-lab must (see ``_adapt_docker_unit``).
+``tests/lab/reference/photon-5.0`` (sources and licences in its README), and
+changed only where the lab must (see ``_adapt_docker_unit``).
 
 State that ``down`` needs from another process lives in
 ``workdir/photon_hosts.json``, written before anything is created.
@@ -36,8 +36,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from . import common
 
-REFERENCE = common.REPO.parent / "shared" / "reference" / "photon-5.0"
 HERE = Path(__file__).resolve().parent
+REFERENCE = HERE / "reference" / "photon-5.0"
 INIT = HERE / "photon_init.sh"
 FILES = HERE / "photon_files"
 STATE = "photon_hosts.json"
@@ -157,9 +157,9 @@ def _start(workdir: Path, planned: list[Host]) -> list[dict[str, object]]:
 
 
 def _hidden_trees(workdir: Path) -> list[str]:
-    """What hosts must not see of the machine: the project tree (code, keys) and the lab's files."""
+    """What hosts must not see of the machine: the clone (code, keys) and the lab's files."""
     kept: list[Path] = []
-    for tree in sorted({Path("/work"), common.REPO.parent, workdir}, key=lambda p: len(p.parts)):
+    for tree in sorted({common.REPO, workdir}, key=lambda p: len(p.parts)):
         # A host's /tmp is its own already; a tree inside a hidden one is hidden with it.
         if (
             tree.is_dir()
@@ -185,7 +185,7 @@ def _check_machine(*, full: bool) -> None:
         )
     if not REFERENCE.is_dir():
         raise common.LabUnavailable(
-            f"Photon OS reference files not found at {REFERENCE} (shared/ beside the clone)"
+            f"Photon OS reference files not found at {REFERENCE}: the clone is incomplete"
         )
     if importlib.util.find_spec("systemctl2") is None:
         raise common.LabUnavailable("pip install docker-systemctl-replacement (the hosts' systemctl)")

@@ -23,9 +23,7 @@ from tests.lab import harbor
 from tests.lab.fixtures import start
 from tests.lab.harbor_emulator import API, ROUTES
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "harbor" / "swagger.yaml"
-if not SPEC_PATH.exists():
-    SPEC_PATH = Path("/work/shared/reference/harbor/swagger.yaml")
+SPEC_PATH = Path(__file__).resolve().parent / "reference" / "harbor" / "swagger.yaml"
 #: Where the spec disagrees with what Harbor really sends (go-swagger maps these loosely, so
 #: Harbor never notices).  The emulator sends what Harbor sends; each entry says why.
 SPEC_ERRATA = {
