@@ -28,7 +28,7 @@ lint: venv-test var/keys.env
 	. ./var/keys.env && $(BIN)/mypy portal hosts registry
 
 # The lab's real peers, registered in the local portal (then `make run` shows them).
-lab: venv-test assets var/keys.env
+lab: system-packages venv-test assets var/keys.env
 	@. ./var/keys.env && $(BIN)/python -m tests.lab up --register
 
 lab-down: venv-test
@@ -59,14 +59,17 @@ var/keys.env:
 	print("export PORTAL_SECRET_KEY=\"$${PORTAL_SECRET_KEY:-" + secrets.token_urlsafe(50) + "}\""); \
 	print("export PORTAL_ENCRYPTION_KEY=\"$${PORTAL_ENCRYPTION_KEY:-" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "}\"")' > $@
 
+# As root: install what is missing. Otherwise: name what is missing (the lab needs root anyway).
 system-packages:
-	@if [ "$$(id -u)" = 0 ]; then \
-		missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-		if [ -n "$$missing" ]; then \
-			echo "installing Debian packages:" $$missing; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-		fi; \
-	else echo "not root: skipping Debian packages (lab and browser tests will say what is missing)"; fi
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+		echo "not root: Debian packages not installed:" $$missing; \
+		echo "  the lab and the browser tests need them (and root): sudo apt-get install" $$missing; \
+	fi
 
 clean:
 	rm -rf $(VENV) node_modules var/static

@@ -64,6 +64,8 @@ ADMIN_ACTIONS = frozenset(
         # vCenters and registries are added by Admins and shared with projects.
         "vcenter.manage",
         "registry.manage",
+        # People who may sign in are made by Admins (Project admins add existing people).
+        "user.create",
         # Linking a VM to a host puts it in the host's project: by provisioning's proof or an Admin.
         "vm.link",
     }

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import access, audit
-from .models import Membership, Project, Role
+from . import access, audit, people
+from .models import Project, Role
+from .refused import Refused
 
 
 class ProjectForm(forms.ModelForm):
@@ -27,13 +26,10 @@ class ProjectForm(forms.ModelForm):
 
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"class": "clr-input"}))
-    role = forms.ChoiceField(choices=Role.choices, widget=forms.Select(attrs={"class": "clr-select"}))
-
-    def clean_username(self) -> object:
-        try:
-            return get_user_model().objects.get(username=self.cleaned_data["username"], is_active=True)
-        except get_user_model().DoesNotExist:
-            raise forms.ValidationError("No active user has that name.") from None
+    # The least power first: who gets more is a decision, not a default.
+    role = forms.ChoiceField(
+        choices=Role.choices, initial=Role.VIEWER, widget=forms.Select(attrs={"class": "clr-select"})
+    )
 
 
 def project_list(request: HttpRequest) -> HttpResponse:
@@ -63,7 +59,10 @@ def _visible_project(request: HttpRequest, pk: int) -> Project:
 
 
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    project = _visible_project(request, pk)
+    return _project_page(request, _visible_project(request, pk), MemberForm())
+
+
+def _project_page(request: HttpRequest, project: Project, form: MemberForm, **extra: object) -> HttpResponse:
     return render(
         request,
         "portal/project_detail.html",
@@ -71,9 +70,12 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "project": project,
             "memberships": project.memberships.select_related("user"),
             "can_manage": access.can(request.user, "project.manage_members", project),
-            "form": MemberForm(),
+            "may_create_people": access.can(request.user, "user.create"),
+            "form": form,
             "roles": Role.choices,
+            **extra,
         },
+        status=getattr(extra.get("refused"), "status", 200),
     )
 
 
@@ -82,23 +84,26 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     project = _visible_project(request, pk)
     access.require(request.user, "project.manage_members", project)
     form = MemberForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
-        return redirect("project-detail", pk=pk)
-    user, role = form.cleaned_data["username"], form.cleaned_data["role"]
     try:
-        with transaction.atomic():
-            membership = Membership.objects.create(project=project, user=user, role=role)
-    except IntegrityError:
-        messages.error(request, f"{user.get_username()} is already a member; change their role instead.")
-        return redirect("project-detail", pk=pk)
-    audit.record(
-        "project.member_add",
-        obj=membership,
-        project=project,
-        after={"user": user.get_username(), "role": role},
-    )
-    messages.success(request, f"{user.get_username()} added as {membership.get_role_display()}.")
+        added = people.add_member(
+            project,
+            request.user,
+            request.POST.get("username", ""),
+            request.POST.get("role", ""),
+            create=request.POST.get("create") == "1",
+        )
+    except people.UnknownPerson as refusal:
+        # Rendered, not redirected: an Admin gets the button that makes the person.
+        return _project_page(request, project, form, refused=refusal, unknown=refusal)
+    except Refused as refusal:
+        return _project_page(request, project, form, refused=refusal)
+    user = added.membership.user.get_username()
+    if added.password:
+        # Rendered, not redirected: the password is in this page once, never in a cookie or a log.
+        return _project_page(
+            request, project, MemberForm(), created={"username": user, "password": added.password}
+        )
+    messages.success(request, f"{user} added as {added.membership.get_role_display()}.")
     return redirect("project-detail", pk=pk)
 
 

@@ -51,7 +51,7 @@ def test_bad_member_input_changes_nothing(client, make_user, web) -> None:
     response = client.post(
         f"/projects/{web.pk}/members/", {"username": "nobody", "role": "viewer"}, follow=True
     )
-    assert b"No active user has that name" in response.content
+    assert b"No one named nobody can sign in yet" in response.content
     response = client.post(f"/projects/{web.pk}/members/", {"username": "pa", "role": "viewer"}, follow=True)
     assert b"already a member" in response.content
     assert Membership.objects.get(project=web, user__username="pa").role == Role.PROJECT_ADMIN

@@ -1,6 +1,6 @@
 """The lab's one entry point.
 
-    python -m tests.lab up [--hosts N] [--full-hosts K] [--vms M] [--repos R] [--json]
+    python -m tests.lab up [--hosts N] [--full-hosts K] [--vms M] [--templates T] [--repos R] [--json] [--register]
     python -m tests.lab status [--json]
     python -m tests.lab down
 
@@ -29,6 +29,17 @@ from typing import Any
 from tests.lab import common, engines, harbor, photon_hosts, registries, vcenter
 
 STATE = "lab.json"
+FIRST_STEPS = """
+Next: `make run`, open http://127.0.0.1:8000/ and sign in as admin (its password is
+printed by `make run` on its first start, or set PORTAL_ADMIN_PASSWORD). Project "Lab"
+has it all. Where to click first:
+  Hosts       every lab host ON, live; open one for its containers
+  Registries  Lab harbor, Lab token, ...: browse, then deploy a tag to a host
+  Changes     profile "Docker remote API": applied; plan another change and approve it
+  vSphere     Lab vCenter: power a VM off and on, follow the task
+  Provision   clone photon-5-template-1 into a new host (the Lab project's quota allows it)
+README.md, "Ten minutes with the lab", walks through each.
+"""
 
 
 def peer_dirs(root: Path) -> dict[str, Path]:
@@ -39,10 +50,13 @@ def up(
     root: Path = common.LAB_ROOT,
     *,
     hosts: int = 2,
-    full_hosts: int = 0,
+    full_hosts: int | None = None,
     vms: int = 100,
+    templates: int = 1,
     repos: int = 300,
 ) -> dict[str, Any]:
+    """Start every peer; ``full_hosts`` of the hosts (all by default) run dockerd, as Photon hosts do."""
+    full_hosts = hosts if full_hosts is None else full_hosts
     common.require_root()
     if (root / STATE).exists():
         raise common.LabUnavailable(
@@ -60,7 +74,7 @@ def up(
             # discovery links them to the hosts the portal reaches over SSH.
             guests = [{"ip": str(h["address"]), "hostname": str(h["name"])} for h in host_docs]
             document = {
-                "vcenter": vcenter.up(dirs["vcenter"], vms=vms, guests=guests),
+                "vcenter": vcenter.up(dirs["vcenter"], vms=vms, guests=guests, templates=templates),
                 "docker": started_engines.result(),
                 "registries": [*started_registries.result(), started_harbor.result()],
                 "hosts": host_docs,
@@ -128,8 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start every peer")
     start.add_argument("--hosts", type=int, default=2, help="Photon-like SSH hosts (default 2)")
-    start.add_argument("--full-hosts", type=int, default=0, help="of those, how many run dockerd inside")
+    start.add_argument(
+        "--full-hosts", type=int, default=None, help="of those, how many run dockerd inside (default all)"
+    )
     start.add_argument("--vms", type=int, default=100, help="VMs in vCenter (default 100)")
+    start.add_argument(
+        "--templates", type=int, default=1, help="Photon VMs marked as templates in vCenter (default 1)"
+    )
     start.add_argument("--repos", type=int, default=300, help="repositories per registry (default 300)")
     start.add_argument("--json", action="store_true", help="print the JSON document only")
     start.add_argument(
@@ -152,11 +171,18 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         else:
             began = time.monotonic()
-            document = up(hosts=args.hosts, full_hosts=args.full_hosts, vms=args.vms, repos=args.repos)
+            document = up(
+                hosts=args.hosts,
+                full_hosts=args.full_hosts,
+                vms=args.vms,
+                templates=args.templates,
+                repos=args.repos,
+            )
             if not args.json:
                 print(f"lab up in {time.monotonic() - began:.1f}s")
             if args.register:
                 print(f"registered in the portal: {register_in_portal(document)}", file=sys.stderr)
+                print(FIRST_STEPS, file=sys.stderr)
     except (common.LabUnavailable, TimeoutError, RuntimeError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1

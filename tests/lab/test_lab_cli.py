@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -26,10 +28,12 @@ PHOTON = "vmwarePhoton64Guest"
 
 
 def lab(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    # `--register` writes to the portal of PORTAL_VAR_DIR: a scratch one, on the embedded default.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return subprocess.run(
         [sys.executable, "-m", "tests.lab", *args],
         cwd=common.REPO,
-        env={**os.environ, "PORTAL_LAB_DIR": str(root)},
+        env={**env, "PORTAL_LAB_DIR": str(root), "PORTAL_VAR_DIR": str(root.parent / "portal-var")},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -38,13 +42,19 @@ def lab(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def lab_document(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("lab-cli")
-    started = lab(root, "up", "--hosts", "2", "--vms", "100", "--json")
+    # As `make lab` runs it: every peer up, then registered in a (scratch) portal.
+    root = tmp_path_factory.mktemp("lab-cli") / "lab"
+    started = lab(root, "up", "--hosts", "2", "--vms", "100", "--json", "--register", timeout=600)
     if started.returncode != 0:
         lab(root, "down")
         unavailable(RuntimeError(started.stderr.strip()))
-    yield root, json.loads(started.stdout)
+    yield root, json.loads(started.stdout), started.stderr
     lab(root, "down")
+
+
+def portal_rows(root: Path, query: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(root.parent / "portal-var" / "portal.sqlite3")) as db:
+        return db.execute(query).fetchall()
 
 
 def photon_vm_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,7 +123,7 @@ async def os_release(host: dict[str, Any], host_key: str) -> str:
 
 
 def test_up_gives_every_peer_working_as_documented(lab_document, monkeypatch: pytest.MonkeyPatch) -> None:
-    root, document = lab_document
+    root, document, _ = lab_document
     assert set(document) == {"vcenter", "docker", "registries", "hosts"}
 
     rows = photon_vm_rows(document["vcenter"])
@@ -174,8 +184,33 @@ def test_up_gives_every_peer_working_as_documented(lab_document, monkeypatch: py
     assert status.returncode == 0 and json.loads(status.stdout) == document
 
 
+def test_register_brings_the_whole_lab_into_the_portal_every_host_on(lab_document) -> None:
+    root, document, said = lab_document
+    # Every lab host runs dockerd, as a Photon host does, and the portal moved its API to
+    # TLS with its own CA: every host is ON, none waits for a change by hand.
+    assert all(h["full"] for h in document["hosts"])
+    hosts = portal_rows(root, "SELECT name, status, docker_url, tls_fingerprint, last_error FROM hosts_host")
+    assert len(hosts) == len(document["hosts"]) + len(document["docker"])
+    assert {name: status for name, status, *_ in hosts} == {name: "on" for name, *_ in hosts}, hosts
+    photon = {h["name"] for h in document["hosts"]}
+    for name, _, url, fingerprint, _ in hosts:
+        if name in photon:
+            assert url.startswith("tcp://") and url.endswith(":2376") and fingerprint, name
+    # vCenter's inventory is read, with a Photon template, and project Lab may clone from it.
+    templates = portal_rows(root, "SELECT name FROM hosts_virtualmachine WHERE is_template")
+    assert [name for (name,) in templates] == document["vcenter"]["templates"] == ["photon-5-template-1"]
+    quota = portal_rows(
+        root,
+        "SELECT p.name FROM hosts_provisionquota q JOIN portal_project p ON p.id = q.project_id"
+        " JOIN hosts_provisionquota_vcenters v ON v.provisionquota_id = q.id",
+    )
+    assert quota == [("Lab",)]
+    # And the newcomer is told where to go next.
+    assert "make run" in said and "Ten minutes with the lab" in said
+
+
 def test_down_leaves_nothing_and_up_works_again(lab_document) -> None:
-    root, document = lab_document
+    root, document, _ = lab_document
     ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in [document["vcenter"]["url"]]]
     ports += [int(e["url"].rsplit(":", 1)[1]) for e in document["docker"]]
     ports += [int(r["url"].rsplit(":", 1)[1]) for r in document["registries"]]

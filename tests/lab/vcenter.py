@@ -44,6 +44,7 @@ def up(
     vms: int = 100,
     photon_share: float = 0.3,
     guests: Sequence[dict[str, str]] = (),
+    templates: int = 0,
     user: str = USER,
     password: str | None = None,
 ) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def up(
 
     ``guests`` (``{"ip": ..., "hostname": ...}``) replace the documentation-range
     address and host name of the first Photon VMs, to point them at real lab hosts.
+    ``templates`` Photon VMs are marked as templates (``photon-5-template-N``), for provisioning.
     """
     if datacenters < 1 or clusters < 1 or hosts < 1:
         raise ValueError("vcsim needs at least one datacenter, cluster and host")
@@ -69,6 +71,7 @@ def up(
         f"-host={hosts}",
         f"-vm={vms_per_pool(vms, datacenters=datacenters, clusters=clusters)}",
         f"-photon-share={photon_share}",
+        f"-templates={templates}",
         f"-username={user}",
         f"-password={password or 'Lab-' + secrets.token_urlsafe(12)}",
         f"-tls-cert={cert}",
@@ -165,6 +168,7 @@ def _start(workdir: Path, argv: list[str], *, timeout: float) -> dict[str, Any]:
         "photon_vms": info["photon_vms"],
         "awkward_names": info["awkward_names"],
         "powered_off_photon": info["powered_off_photon"],
+        "templates": info["templates"],
     }
 
 

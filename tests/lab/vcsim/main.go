@@ -70,6 +70,7 @@ type readyInfo struct {
 	PhotonVMs  int      `json:"photon_vms"`
 	Awkward    []string `json:"awkward_names"`
 	PoweredOff []string `json:"powered_off_photon"`
+	Templates  []string `json:"templates"`
 }
 
 type options struct {
@@ -78,6 +79,7 @@ type options struct {
 	readyFile, guestsFile      string
 	datacenters, clusters      int
 	hosts, vmsPerPool          int
+	templates                  int
 	photonShare                float64
 }
 
@@ -95,6 +97,7 @@ func parseFlags() options {
 	flag.IntVar(&o.hosts, "host", 2, "hosts per cluster")
 	flag.IntVar(&o.vmsPerPool, "vm", 2, "VMs per cluster resource pool")
 	flag.Float64Var(&o.photonShare, "photon-share", 0.3, "fraction of VMs that are Photon OS guests")
+	flag.IntVar(&o.templates, "templates", 0, "Photon VMs to mark as templates (powered off, named photon-5-template-N)")
 	flag.Parse()
 	return o
 }
@@ -123,7 +126,11 @@ func main() {
 	if err != nil {
 		log.Fatalf("guests: %v", err)
 	}
-	info := shapeFleet(o.photonShare, guests)
+	info, photonVMs := shapeFleet(o.photonShare, guests)
+	if err := markTemplates(&info, photonVMs, o.templates, len(guests)); err != nil {
+		model.Remove()
+		log.Fatalf("templates: %v", err)
+	}
 	installPagingCollector()
 
 	model.Service.Listen = &url.URL{Host: o.listen, User: url.UserPassword(o.username, o.password)}
@@ -180,14 +187,15 @@ func morefNumber(vm *simulator.VirtualMachine) int {
 // addresses and host names, gives the rest other guests, renames the first
 // Photon VMs to awkward names, and powers the last Photon VM off (a real fleet
 // has one; its guest then reports no address).
-func shapeFleet(share float64, guests []guestAddress) readyInfo {
+func shapeFleet(share float64, guests []guestAddress) (readyInfo, []*simulator.VirtualMachine) {
 	vms := vmsInOrder()
 	total := len(vms)
 	photon := int(float64(total)*share + 0.5)
 	if photon > total {
 		photon = total
 	}
-	info := readyInfo{VMs: total, PhotonVMs: photon, Awkward: []string{}, PoweredOff: []string{}}
+	info := readyInfo{VMs: total, PhotonVMs: photon, Awkward: []string{}, PoweredOff: []string{}, Templates: []string{}}
+	var photonVMs []*simulator.VirtualMachine
 	nPhoton, nOther := 0, 0
 	for i, vm := range vms {
 		isPhoton := photon > 0 && (i*photon)/total != ((i+1)*photon)/total
@@ -212,9 +220,34 @@ func shapeFleet(share float64, guests []guestAddress) readyInfo {
 		} else {
 			setPhotonGuest(vm, &addr)
 		}
+		photonVMs = append(photonVMs, vm)
 		nPhoton++
 	}
-	return info
+	return info, photonVMs
+}
+
+// markTemplates turns n Photon VMs into templates, as an admin keeps a Photon OS
+// image to clone from: the ones just before the last (which stays the fleet's
+// powered-off VM), never one that points at a lab host.
+func markTemplates(info *readyInfo, photon []*simulator.VirtualMachine, n int, guests int) error {
+	if n <= 0 {
+		return nil
+	}
+	last := len(photon) - 1
+	if last-n < guests || last-n < len(awkwardNames) {
+		return fmt.Errorf("%d templates asked of %d Photon VMs (%d point at lab hosts)", n, len(photon), guests)
+	}
+	for i := 1; i <= n; i++ {
+		vm := photon[last-i]
+		setPhotonGuest(vm, nil)
+		powerOff(vm)
+		rename(vm, fmt.Sprintf("photon-5-template-%d", i))
+		if res := vm.MarkAsTemplate(&types.MarkAsTemplate{This: vm.Self}); res.Fault() != nil {
+			return fmt.Errorf("mark %s as template: %v", vm.Name, res.Fault().VimFault())
+		}
+		info.Templates = append(info.Templates, vm.Name)
+	}
+	return nil
 }
 
 // documentationIP gives the n-th Photon guest an address nobody can reach:
