@@ -234,11 +234,12 @@ func markTemplates(info *readyInfo, photon []*simulator.VirtualMachine, n int, g
 		return nil
 	}
 	last := len(photon) - 1
-	if last-n < guests || last-n < len(awkwardNames) {
+	if last-n < guests {
 		return fmt.Errorf("%d templates asked of %d Photon VMs (%d point at lab hosts)", n, len(photon), guests)
 	}
 	for i := 1; i <= n; i++ {
 		vm := photon[last-i]
+		info.Awkward = without(info.Awkward, vm.Name)
 		setPhotonGuest(vm, nil)
 		powerOff(vm)
 		rename(vm, fmt.Sprintf("photon-5-template-%d", i))
@@ -248,6 +249,16 @@ func markTemplates(info *readyInfo, photon []*simulator.VirtualMachine, n int, g
 		info.Templates = append(info.Templates, vm.Name)
 	}
 	return nil
+}
+
+func without(names []string, name string) []string {
+	kept := []string{}
+	for _, n := range names {
+		if n != name {
+			kept = append(kept, n)
+		}
+	}
+	return kept
 }
 
 // documentationIP gives the n-th Photon guest an address nobody can reach:
