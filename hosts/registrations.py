@@ -5,16 +5,19 @@ the core never imports this app."""
 
 from __future__ import annotations
 
+from hosts.changes import cards as change_cards
 from hosts.changes import drift
 from hosts.changes import tasks as change_tasks
 from hosts.changes import work as change_work
-from hosts.fleet import status
+from hosts.fleet import cards as fleet_cards
 from hosts.fleet import tasks as fleet_tasks
 from hosts.fleet import watch as fleet_watch
 from hosts.fleet import work as fleet_work
+from hosts.models import Host, ProvisionQuota, VCenter
 from hosts.provision import flow as provision
 from hosts.provision import tasks as provision_tasks
 from hosts.provision import work as provision_work
+from hosts.vsphere import cards as vsphere_cards
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere import watch as vsphere_watch
 from hosts.vsphere import work as vsphere_work
@@ -24,12 +27,42 @@ from portal import dashboard, watchers, work
 TASK_MODULES = (change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
 
 
+#: An Admin's first hour, the hosts app's part (portal.dashboard.first_steps).
+FIRST_STEPS = (
+    dashboard.Step(
+        "Add a vCenter",
+        "hosts:vcenter_add",
+        lambda: VCenter.objects.exists(),
+        "its Photon VMs appear under vSphere, and new hosts can be cloned there",
+        order=20,
+    ),
+    dashboard.Step(
+        "Add a host",
+        "hosts:add",
+        lambda: Host.objects.exists(),
+        "by its Docker endpoint, into a project",
+        order=30,
+    ),
+    dashboard.Step(
+        "Let a project provision hosts",
+        "hosts:provision",
+        lambda: ProvisionQuota.objects.filter(vcenters__isnull=False).exists(),
+        "a provisioning quota on a vCenter",
+        order=50,
+    ),
+)
+
+
 def register() -> None:
     work.register(
         sources=(change_work.rows, vsphere_work.rows, fleet_work.rows, provision_work.rows),
         panels=(fleet_work.panel, change_work.panel),
     )
-    dashboard.register(status.dashboard_panel)
+    for card in (fleet_cards.CARD, vsphere_cards.CARD, change_cards.CARD):
+        dashboard.register_card(card)
+    dashboard.register_badge(change_cards.APPROVALS_BADGE)
+    for step in FIRST_STEPS:
+        dashboard.register_step(step)
     watchers.register("engines", fleet_watch.watch_engines)
     watchers.register("vcenters", vsphere_watch.watch_vcenters)
     watchers.register("drift", drift.watch_drift)

@@ -10,11 +10,14 @@ to declare itself fails closed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.urls import reverse
 
+from . import dashboard
 from .models import Membership, Project, Role
 
 if TYPE_CHECKING:
@@ -193,13 +196,32 @@ def can_subscribe(user: User | None, topic: str) -> bool:
     return False
 
 
+@dataclass
+class NavItem:
+    """A section in the header or the bar below it. Its badge (a count, e.g. approvals
+    waiting) is read only when the header is drawn, not for every fragment rendered."""
+
+    url_name: str
+    label: str
+    user: Any
+    active: bool = False
+
+    @cached_property
+    def href(self) -> str:
+        return reverse(self.url_name)
+
+    @cached_property
+    def badge(self) -> Any:
+        return dashboard.badge_on(self.user, self.url_name)
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """Template context: the sections in the header (the work) and the bar below it
     (the people and records around it)."""
     user = getattr(request, "user", None)
     if not is_signed_in(user):
         return {"nav": [], "subnav": []}
-    nav = [
+    sections = [
         ("dashboard", "Dashboard"),
         ("work", "My work"),
         ("hosts:index", "Hosts"),
@@ -208,12 +230,23 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
     ]
-    subnav = [
+    records = [
         ("projects", "Projects"),
         ("events", "Events"),
         ("audit", "Audit"),
         ("api-tokens", "API tokens"),
     ]
     if getattr(user, "is_staff", False):
-        subnav.append(("admin:index", "Administration"))
+        records.append(("admin:index", "Administration"))
+    nav = [NavItem(name, label, user) for name, label in sections]
+    subnav = [NavItem(name, label, user) for name, label in records]
+    # A page is in the section whose address is the longest start of its own: a VM's
+    # page is in vSphere (/hosts/vsphere/), not Hosts (/hosts/); the dashboard only at "/".
+    within = [
+        i
+        for i in nav + subnav
+        if request.path == i.href or (i.href != "/" and request.path.startswith(i.href))
+    ]
+    if within:
+        max(within, key=lambda i: len(i.href)).active = True
     return {"nav": nav, "subnav": subnav}

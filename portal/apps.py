@@ -8,6 +8,19 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from . import access_news, audit  # noqa: F401 - audit connects the trail's handlers on import
+        from . import access_news, audit, dashboard  # noqa: F401 - audit connects the trail's handlers on import
+        from .models import Membership, Project  # app loading
 
         access_news.connect()
+        dashboard.register_step(
+            dashboard.Step("Create a project", "project-create", lambda: Project.objects.exists(), order=10)
+        )
+        dashboard.register_step(
+            dashboard.Step(
+                "Add people to a project",
+                "projects",
+                lambda: Membership.objects.exists(),
+                "Viewers, Provisioners and Project admins",
+                order=60,
+            )
+        )

@@ -10,6 +10,8 @@ from . import audit_views, project_views, token_views, views, work_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/cards/<slug:name>/", views.dashboard_card, name="dashboard-card"),
+    path("nav/badges/<slug:name>/", views.nav_badge, name="nav-badge"),
     path("accounts/login/", views.PortalLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -25,17 +25,41 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     memberships = Membership.objects.filter(user=request.user).select_related("project")
     entries, topics = visible_audit(request.user)
+    is_admin = access.is_admin(request.user)
+    steps = dashboard_panels.first_steps() if is_admin else []
     return render(
         request,
         "portal/dashboard.html",
         {
             "memberships": memberships,
-            "is_admin": access.is_admin(request.user),
+            "is_admin": is_admin,
             "audit_entries": entries.select_related(None)[:15],
             "audit_topics": topics,
-            **dashboard_panels.panels(request.user),
+            "cards": dashboard_panels.cards(request.user),
+            # Shown until every step is done: then the portal is set up and it steps aside.
+            "first_steps": steps if not all(s.done for s in steps) else [],
         },
     )
+
+
+@require_GET
+def dashboard_card(request: AuthenticatedHttpRequest, name: str) -> HttpResponse:
+    """One dashboard card again, after a live event said it changed."""
+    access.require(request.user, "portal.use")
+    shown = dashboard_panels.card_for(request.user, name)
+    if shown is None:
+        raise Http404("no such card")
+    return render(request, "portal/partials/dashboard_card.html", {"shown": shown})
+
+
+@require_GET
+def nav_badge(request: AuthenticatedHttpRequest, name: str) -> HttpResponse:
+    """A header badge again (its count), after a live event said it changed."""
+    access.require(request.user, "portal.use")
+    shown = dashboard_panels.badge_for(request.user, name)
+    if shown is None:
+        raise Http404("no such badge")
+    return render(request, "portal/partials/nav_badge.html", {"b": shown})
 
 
 @login_not_required

@@ -10,10 +10,21 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: these read the models, loaded after this module (app loading).
         from hosts.fleet import deploy  # app loading
-        from portal import work  # app loading
-        from registry import pull  # app loading
+        from portal import dashboard, work  # app loading
+        from registry import cards, pull  # app loading
         from registry import work as registry_work  # app loading
+        from registry.models import Registry  # app loading
 
         work.register(panels=(registry_work.panel,))
+        dashboard.register_card(cards.CARD)
+        dashboard.register_step(
+            dashboard.Step(
+                "Add a registry",
+                "registry:add",
+                lambda: Registry.objects.exists(),
+                "Harbor or Docker Registry v2, shared with projects",
+                order=40,
+            )
+        )
         if pull.login_for not in deploy.PULL_LOGINS:
             deploy.PULL_LOGINS.append(pull.login_for)

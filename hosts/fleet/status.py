@@ -186,8 +186,3 @@ def fleet_summary(
         "live_topics": live_topics(user, project_ids),
         "projects": len(project_ids),
     }
-
-
-def dashboard_panel(user: Any) -> dict[str, Any]:
-    """The dashboard's Hosts card (registered in ``portal.dashboard`` by the hosts app)."""
-    return {"fleet": fleet_summary(user)}

@@ -13,10 +13,22 @@
   if (!status) return; // signed out: nothing to subscribe to
 
   let delay = 500;
+  let failures = 0;
+  //: What the header says in each state: the truth about the socket, not a fixed word.
+  const LABELS = {
+    connecting: ["Connecting", "Live updates: connecting"],
+    live: ["Live", "Live updates: on"],
+    partial: ["Live (partly)", "Live updates: on, but some of this page's topics were refused"],
+    reconnecting: ["Reconnecting", "Live updates: lost, reconnecting; this page may be out of date"],
+    offline: ["Offline", "Live updates: off (the portal cannot be reached); this page may be out of date"],
+  };
+  const label = status.querySelector(".live-label");
 
   function setState(state) {
+    const [text, title] = LABELS[state] || [state, state];
     status.dataset.state = state;
-    status.title = "Live updates: " + state;
+    status.title = title;
+    if (label) label.textContent = text;
   }
 
   function containerFor(topic) {
@@ -55,13 +67,21 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/live/");
     socket.addEventListener("open", () => {
-      delay = 500;
-      setState("connected");
-      if (topics.size) socket.send(JSON.stringify({ subscribe: Array.from(topics) }));
+      if (topics.size) {
+        setState("connecting");
+        socket.send(JSON.stringify({ subscribe: Array.from(topics) }));
+      } else {
+        delay = 500;
+        failures = 0;
+        setState("live");
+      }
     });
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       if (message.subscribed) {
+        // Healed only once the subscription answered: a handshake that then fails is no cure.
+        delay = 500;
+        failures = 0;
         setState(message.refused.length ? "partial" : "live");
         return;
       }
@@ -70,8 +90,9 @@
     });
     socket.addEventListener("close", () => {
       // Reconnect with backoff: a restarted portal or a dropped network heals itself.
-      setState("reconnecting");
-      setTimeout(connect, delay);
+      failures += 1;
+      setState(failures > 3 || navigator.onLine === false ? "offline" : "reconnecting");
+      setTimeout(connect, delay * (0.75 + Math.random() / 2)); // jittered: no reconnect storm
       delay = Math.min(delay * 2, 15000);
     });
   }

@@ -50,4 +50,41 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", rereadWhenLive);
   else rereadWhenLive();
+
+  // <div data-live-topics="a b" data-refresh-url="URL">: a summary (a dashboard card, a
+  // header badge) read again, whole, when one of its topics speaks. A burst of events
+  // costs at most one read under way and one after it.
+  const pending = new Map();
+  function refresh(url) {
+    const state = pending.get(url);
+    if (state) {
+      state.again = true;
+      return;
+    }
+    pending.set(url, { again: false });
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then((response) => (response.ok ? response.text() : null))
+      .then((html) => {
+        const current = document.querySelector(`[data-refresh-url="${CSS.escape(url)}"]`);
+        if (html === null || !current) return;
+        const template = document.createElement("template");
+        template.innerHTML = html.trim();
+        const fresh = template.content.firstElementChild;
+        if (!fresh) return;
+        current.replaceWith(fresh);
+        if (window.htmx) window.htmx.process(fresh);
+      })
+      .finally(() => {
+        const again = pending.get(url)?.again;
+        pending.delete(url);
+        if (again) refresh(url);
+      });
+  }
+  document.addEventListener("portal:live", (event) => {
+    const topic = event.detail && event.detail.topic;
+    if (!topic) return;
+    for (const el of document.querySelectorAll("[data-refresh-url][data-live-topics]")) {
+      if (el.dataset.liveTopics.split(/\s+/).includes(topic)) refresh(el.dataset.refreshUrl);
+    }
+  });
 })();

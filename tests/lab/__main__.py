@@ -1,6 +1,7 @@
 """The lab's one entry point.
 
-    python -m tests.lab up [--hosts N] [--full-hosts K] [--vms M] [--templates T] [--repos R] [--json] [--register]
+    python -m tests.lab up [--hosts N] [--full-hosts K] [--vms M] [--templates T] [--repos R]
+                           [--json] [--register]
     python -m tests.lab status [--json]
     python -m tests.lab down
 

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 #: What the lab's Photon hosts get from the portal: the Docker remote API on 2376, TLS only.
 DOCKER_TLS_PROFILE = "Docker remote API"
 APPLY_TIMEOUT = 300.0
@@ -181,7 +180,9 @@ def move_engines_to_tls(project: Any, hosts: list[Any]) -> None:
         raise RuntimeError(f"the Docker TLS change was not planned: {change.get_status_display()}")
     approval.start_apply(change, admin)
     if not wait_settled([change], APPLY_TIMEOUT):
-        raise RuntimeError(f"the Docker TLS change did not end within {APPLY_TIMEOUT:.0f} s (no task worker?)")
+        raise RuntimeError(
+            f"the Docker TLS change did not end within {APPLY_TIMEOUT:.0f} s (no task worker?)"
+        )
     change.refresh_from_db()
     if change.status != ChangeStatus.APPLIED:
         failed = {r.host.name: r.reason for r in change.runs.select_related("host") if r.reason}
