@@ -62,3 +62,21 @@ def test_refresh_orders_the_tags_anew(client, viewer, lab_registry) -> None:  # 
     assert "Sorting" not in client.get(url, {"sort": "newest"}).content.decode()
     again = client.get(url, {"sort": "newest", "refresh": "1"}).content.decode()
     assert "Sorting 4 tags by date…" in again and "refresh=1" in again
+
+
+def test_dating_stops_at_the_deadline_and_says_what_it_could_not_date(  # type: ignore[no-untyped-def]
+    client, viewer, lab_registry, settings
+) -> None:
+    registry = lab_registry("anonymous")
+    client.force_login(viewer)
+    assert client.get(repo_url(registry)).status_code == 200  # the tag list, read and cached
+    # Far too short to read 1,050 manifests and configs: the order is partial, not a hang.
+    settings.REGISTRY_DEADLINE = 0.2
+    response = client.get(repo_url(registry, sort="newest"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    listing = response.context["listing"]
+    assert 0 < listing.undated <= 1050
+    assert f"{listing.undated:,} without a date come last." in response.content.decode()
+    with Browser(registry) as browser:
+        order = browser.cached_newest_order(MANY, list(SEED.tags[MANY]))
+    assert order is not None and not order.complete
