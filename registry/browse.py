@@ -7,6 +7,9 @@
 - A page of tags costs one tag-list fetch plus the details of that page's tags
   only; details (manifests, per-platform manifests, config blobs) are fetched
   ``CONCURRENCY`` at a time, each distinct digest once.
+- Newest first dates every tag of a repository once (``WIDE_CONCURRENCY`` at a time,
+  within ``REGISTRY_DEADLINE``) and keeps the order under the tag list's digest, so
+  every later page reads only its own tags (``registry.tag_list`` uses it).
 - Cache keys are hashed (names can be long) and carry the registry's version,
   so editing a registry never serves what its old settings fetched.
 """
