@@ -27,8 +27,8 @@ from .clients.distribution import check_reference, check_repository
 from .clients.errors import NotFound as RegistryNotFound
 from .clients.errors import RegistryError
 from .clients.harbor import check_project
-from .images import version_key
 from .models import Registry
+from .tag_list import SORTS, list_tags
 
 
 class RegistryFailed(APIException):
@@ -196,17 +196,29 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
         )
 
     @extend_schema(
-        parameters=[*PAGING, REPOSITORY],
+        parameters=[
+            *PAGING,
+            REPOSITORY,
+            OpenApiParameter("q", str, description="tag name contains (any case)"),
+            OpenApiParameter(
+                "sort", str, enum=SORTS, description="version (default) or newest (creation date)"
+            ),
+        ],
         responses={200: TagPage, 502: ERROR},
-        description="A repository's tags, newest version first, with their details.",
+        description="A repository's tags, newest version (or newest image) first, with their details.",
     )
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def tags(self, request: Request, pk: str) -> Response:
         registry = self.get_object()
-        repository = self._repository(self._params({"repository"}))
+        params = self._params({"repository", "q", "sort"})
+        repository = self._repository(params)
+        sort = params.get("sort", SORTS[0])
+        if sort not in SORTS:
+            raise ValidationError({"sort": [f"One of: {', '.join(SORTS)}."]})
 
         def read(browser: Browser) -> dict[str, Any]:
-            ordered = sorted(browser.tags(repository), key=version_key, reverse=True)
+            # The repository page's own list: the same filter, order and "no tags" rule.
+            ordered = list_tags(browser, repository, sort=sort, query=params.get("q", "")).tags
 
             def rows(start: int, n: int) -> list[Any]:
                 on_page = ordered[start : start + n]

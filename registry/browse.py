@@ -7,6 +7,9 @@
 - A page of tags costs one tag-list fetch plus the details of that page's tags
   only; details (manifests, per-platform manifests, config blobs) are fetched
   ``CONCURRENCY`` at a time, each distinct digest once.
+- Newest first dates every tag of a repository once (``WIDE_CONCURRENCY`` at a time,
+  within ``REGISTRY_DEADLINE``) and keeps the order under the tag list's digest, so
+  every later page reads only its own tags (``registry.tag_list`` uses it).
 - Cache keys are hashed (names can be long) and carry the registry's version,
   so editing a registry never serves what its old settings fetched.
 """
@@ -15,23 +18,42 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 
 from .clients.distribution import DistributionClient, Manifest
-from .clients.errors import RegistryError
+from .clients.errors import NotFound, RegistryError
 from .clients.harbor import HarborClient, Page
 from .clients.http import CONCURRENCY, Transport
-from .images import Image, TagDetails, child_descriptors, config_digest, image_from, known_type
+from .images import (
+    Image,
+    PlatformSize,
+    TagDetails,
+    child_descriptors,
+    compressed_size,
+    config_digest,
+    image_from,
+    known_type,
+    platform_of,
+    version_key,
+)
 from .models import Registry
 
 T = TypeVar("T")
 R = TypeVar("R")
 #: Digest-addressed content never changes: kept a day.
 IMMUTABLE_SECONDS = 24 * 3600
+#: A repository's newest-first order is keyed by its tag list, so a pushed or deleted tag
+#: orders it anew; only a tag moved to a newer image is missed, for at most this long
+#: (or until Refresh).
+ORDER_SECONDS = 3600
+#: Requests at once while dating every tag of a repository, or counting the tags of a
+#: page of the catalog: fewer than a page's details (CONCURRENCY), as there are many more.
+WIDE_CONCURRENCY = 8
 
 
 def mutable_seconds() -> int:
@@ -76,11 +98,11 @@ def _key(registry: Registry, *parts: object) -> str:
     return f"registry:{namespace}{registry.cache_version}:{digest}"
 
 
-def _run(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+def _run(function: Callable[[T], R], items: Iterable[T], workers: int = CONCURRENCY) -> list[R]:
     items = list(items)
     if len(items) <= 1:
         return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(items)), thread_name_prefix="registry") as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="registry") as pool:
         return list(pool.map(function, items))
 
 
@@ -128,6 +150,87 @@ class Browser:
 
     def tags(self, repository: str) -> list[str]:
         return self._cached(("tags", repository), lambda: self.distribution.tags(repository))
+
+    def listed(self, repository: str) -> bool:
+        """Whether the catalog still names ``repository`` (it does, after its tags are deleted,
+        until the registry is garbage-collected); False where the catalog cannot be read."""
+        try:
+            return repository in self.repositories()
+        except RegistryError:
+            return False
+
+    def tag_counts(self, repositories: list[str]) -> dict[str, int | None]:
+        """Tags per repository (a tag list each, ``WIDE_CONCURRENCY`` at a time, cached as
+        ``tags`` is); 0 for a repository whose tags are gone, None where the list failed."""
+
+        def count(repository: str) -> int | None:
+            try:
+                return len(self.tags(repository))
+            except NotFound:
+                return 0
+            except RegistryError:
+                return None
+
+        return dict(zip(repositories, _run(count, repositories, WIDE_CONCURRENCY), strict=True))
+
+    # -- newest first -----------------------------------------------------------------------------
+
+    def _order_key(self, repository: str, tags: list[str]) -> tuple[object, ...]:
+        listing = hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()
+        return ("newest", repository, listing)
+
+    def cached_newest_order(self, repository: str, tags: list[str]) -> NewestOrder | None:
+        """The newest-first order if it was computed for this very tag list, else None."""
+        if self.refresh:
+            return None
+        found = cache.get(_key(self.registry, *self._order_key(repository, tags)))
+        return found if isinstance(found, NewestOrder) else None
+
+    def newest_order(self, repository: str, tags: list[str]) -> NewestOrder:
+        """``tags`` by creation date, newest first, computed once and cached for every page.
+
+        Dating a tag takes its manifest and config (a platform's, for an index), so this
+        reads every tag, ``WIDE_CONCURRENCY`` at a time, within REGISTRY_DEADLINE as a whole:
+        tags not dated by then come last, and such a partial order is kept only briefly.
+        """
+        cached = self.cached_newest_order(repository, tags)
+        if cached is not None:
+            return cached
+        dates = self._creation_dates(repository, tags, float(settings.REGISTRY_DEADLINE))
+        ordered = sorted(tags, key=lambda t: (dates.get(t, ""), version_key(t)), reverse=True)
+        undated = sum(1 for t in tags if not dates.get(t))
+        order = NewestOrder(ordered, undated, complete=len(dates) == len(tags))
+        lifetime = ORDER_SECONDS if order.complete else mutable_seconds()
+        cache.set(_key(self.registry, *self._order_key(repository, tags)), order, lifetime)
+        return order
+
+    def _creation_dates(self, repository: str, tags: list[str], budget: float) -> dict[str, str]:
+        """Each tag's creation date ("" where it has none or failed); tags still unread when
+        ``budget`` seconds are up are left out."""
+
+        def created(tag: str) -> str:
+            top = _attempt(lambda: self.distribution.manifest(repository, tag))
+            if not isinstance(top, Manifest):
+                return ""
+            images = [top]
+            if top.is_index:
+                children = self._manifests(repository, [e["digest"] for e in child_descriptors(top)])
+                images = [m for m in children.values() if isinstance(m, Manifest) and m.is_image]
+            configs = self._configs(repository, sorted({config_digest(m) for m in images} - {""}))
+            return max(
+                (str(c.get("created") or "") for c in configs.values() if isinstance(c, dict)), default=""
+            )
+
+        dates: dict[str, str] = {}
+        pool = ThreadPoolExecutor(max_workers=WIDE_CONCURRENCY, thread_name_prefix="registry-dates")
+        try:
+            jobs = {pool.submit(created, tag): tag for tag in tags}
+            done, _ = wait(jobs, timeout=budget)
+            dates = {jobs[job]: job.result() for job in done}
+        finally:
+            # What has not started is dropped; what is under way ends within its own deadline.
+            pool.shutdown(wait=False, cancel_futures=True)
+        return dates
 
     def tag_details(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
         """Details of ``tags``: from the cache where it has them, the rest fetched concurrently."""
@@ -233,6 +336,33 @@ class Browser:
             out[tag] = details
         return out
 
+    def platform_sizes(self, repository: str, digests: list[str]) -> dict[str, list[PlatformSize]]:
+        """Compressed size per platform of the manifests ``digests`` (Harbor's artifact size
+        adds an index's platforms together); from manifests only, cached for good."""
+        tops = self._manifests(repository, digests)
+        children = self._manifests(
+            repository,
+            sorted(
+                {
+                    entry["digest"]
+                    for top in tops.values()
+                    if isinstance(top, Manifest) and top.is_index
+                    for entry in child_descriptors(top)
+                }
+            ),
+        )
+        out: dict[str, list[PlatformSize]] = {}
+        for digest, top in tops.items():
+            if isinstance(top, Manifest) and top.is_image:
+                out[digest] = [PlatformSize("", compressed_size(top))]
+            elif isinstance(top, Manifest) and top.is_index:
+                out[digest] = [
+                    PlatformSize(platform_of(entry), compressed_size(child))
+                    for entry in child_descriptors(top)
+                    if isinstance(child := children.get(entry["digest"]), Manifest) and child.is_image
+                ]
+        return out
+
     def tag_digests(self, repository: str) -> dict[str, str]:
         """Every tag's digest (a HEAD each, concurrently): to know which tags share one."""
 
@@ -281,6 +411,15 @@ class Browser:
         for reference in references:
             self.forget("h-artifact", repository, reference)
             self.forget("tag", repository, reference)
+
+
+@dataclass(frozen=True)
+class NewestOrder:
+    """A repository's tags, newest first; ``undated`` of them had no date (listed last)."""
+
+    tags: list[str]
+    undated: int = 0
+    complete: bool = True
 
 
 def _annotations(manifest: Manifest) -> dict[str, str]:

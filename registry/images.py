@@ -57,6 +57,14 @@ class Image:
         return self.config_size + sum(layer.size for layer in self.layers)
 
 
+@dataclass(frozen=True)
+class PlatformSize:
+    """Compressed layers plus config of one image; ``platform`` is "" for a tag's only image."""
+
+    platform: str
+    size: int
+
+
 @dataclass
 class TagDetails:
     repository: str
@@ -85,8 +93,10 @@ class TagDetails:
         return [image.platform for image in self.images]
 
     @property
-    def size(self) -> int:
-        return self.manifest_size + sum(image.size for image in self.images)
+    def sizes(self) -> list[PlatformSize]:
+        """What a pull downloads, per platform: an index's platforms are pulled one at a
+        time, so their sizes are never added up (nor the manifests' own bytes counted)."""
+        return [PlatformSize(image.platform if self.is_index else "", image.size) for image in self.images]
 
     @property
     def created(self) -> str:
@@ -119,6 +129,21 @@ def config_digest(manifest: Manifest) -> str:
     config = manifest.doc.get("config")
     digest = config.get("digest", "") if isinstance(config, dict) else ""
     return digest if isinstance(digest, str) and DIGEST.match(digest) else ""
+
+
+def compressed_size(manifest: Manifest) -> int:
+    """An image manifest's layers plus its config, as its descriptors declare them."""
+    layers = manifest.doc.get("layers")
+    config = manifest.doc.get("config")
+    declared = [*(layers if isinstance(layers, list) else []), config]
+    return sum(_int(d.get("size")) for d in declared if isinstance(d, dict))
+
+
+def platform_of(descriptor: dict[str, Any]) -> str:
+    """``os/architecture[/variant]`` from an index entry's ``platform``."""
+    platform = found if isinstance(found := descriptor.get("platform"), dict) else {}
+    parts = (str(platform.get(k) or "") for k in ("os", "architecture", "variant"))
+    return "/".join(part for part in parts if part) or "unknown"
 
 
 def child_descriptors(manifest: Manifest) -> list[dict[str, Any]]:

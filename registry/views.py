@@ -28,8 +28,8 @@ from .clients.errors import NotFound, RegistryError
 from .clients.harbor import check_project
 from .forms import RegistryForm
 from .grants import delete_grant
-from .images import version_key
 from .models import Registry
+from .tag_list import TagList, list_tags
 
 #: Tags per page of a repository; also what the benchmark renders.
 TAGS_PER_PAGE = 50
@@ -187,6 +187,13 @@ def registry_page(request: HttpRequest, pk: int) -> HttpResponse:
                     first_query="" if not last else "?",
                     next_query=_query(last=following) if following else "",
                 )
+            # Distribution says nothing of a repository but its name: a tag list each, for
+            # the names on this page only (bounded, and cached as the repository pages use it).
+            shown = [name for name, linkable in context["repositories"] if linkable]
+            counts = browser.tag_counts(shown)
+            context["catalog_rows"] = [
+                (name, linkable, counts.get(name)) for name, linkable in context["repositories"]
+            ]
     except RegistryError as error:
         return failed(request, registry, error)
     return render(request, "registry/registry.html", context)
@@ -217,6 +224,8 @@ def repository_page(request: HttpRequest, pk: int, repository: str) -> HttpRespo
         "can_delete": can_delete(request.user, registry, repository),
         "project": repository.split("/", 1)[0] if "/" in repository else "",
     }
+    # The tag table alone (htmx: the filter box, or the placeholder of newest first).
+    fragment = bool(getattr(request, "htmx", False)) and registry.kind != Registry.Kind.HARBOR
     try:
         check_repository(repository)
         with Browser(registry, refresh=_refresh(request)) as browser:
@@ -224,43 +233,55 @@ def repository_page(request: HttpRequest, pk: int, repository: str) -> HttpRespo
                 page, size = _int_param(request, "page", 1), _page_size(request)
                 artifacts = browser.harbor_artifacts(repository, page, size)
                 context.update(_harbor_paging(request, artifacts.total, page, size))
-                context["artifacts"] = [_artifact_row(a) for a in artifacts.items]
-                return render(request, "registry/harbor_repository.html", context)
-            context.update(
-                tag_page(
-                    browser, repository, request.GET.get("sort", "version"), _int_param(request, "page", 1)
+                sizes = browser.platform_sizes(
+                    repository, sorted({str(a.get("digest", "")) for a in artifacts.items} - {""})
                 )
+                context["artifacts"] = [
+                    {**_artifact_row(a), "sizes": sizes.get(str(a.get("digest", "")), [])}
+                    for a in artifacts.items
+                ]
+                return render(request, "registry/harbor_repository.html", context)
+            listing = list_tags(
+                browser,
+                repository,
+                sort=request.GET.get("sort", ""),
+                query=request.GET.get("q", ""),
+                # A full page never waits for newest first: it shows a placeholder that asks.
+                wait=fragment,
             )
+            context.update(tag_page(browser, repository, listing, _int_param(request, "page", 1)))
+            # The placeholder's own request recomputes what a Refresh asked for.
+            context["load_query"] = context["this_query"] + ("&refresh=1" if _refresh(request) else "")
     except RegistryError as error:
+        if fragment:
+            # htmx swaps only a 2xx answer: the message replaces the table, in its place.
+            context.update(error=str(error), what=repository)
+            return render(request, "registry/_tags_failed.html", context)
         return failed(request, registry, error, what=repository)
-    return render(request, "registry/repository.html", context)
+    return render(request, "registry/_tags.html" if fragment else "registry/repository.html", context)
 
 
-def tag_page(browser: Browser, repository: str, sort: str, page: int) -> dict[str, Any]:
-    """One page of a v2 repository's tags with their details (the benchmark renders this).
-
-    By version: one tag-list fetch plus this page's details. Newest first needs every
-    tag's creation date, so it gathers all details once (cached afterwards).
-    """
-    tags = browser.tags(repository)
-    if sort == "newest":
-        everything = browser.tag_details(repository, tags)
-        ordered = sorted(tags, key=lambda t: (everything[t].created, version_key(t)), reverse=True)
-    else:
-        sort = "version"
-        ordered = sorted(tags, key=version_key, reverse=True)
-    pages = max(1, math.ceil(len(ordered) / TAGS_PER_PAGE))
+def tag_page(browser: Browser, repository: str, listing: TagList, page: int) -> dict[str, Any]:
+    """One page of ``listing`` with its tags' details (the benchmark renders this): the
+    details of that page's tags only, however the list was ordered."""
+    pages = max(1, math.ceil(len(listing.tags) / TAGS_PER_PAGE))
     page = min(page, pages)
-    on_page = ordered[(page - 1) * TAGS_PER_PAGE : page * TAGS_PER_PAGE]
+    on_page = listing.tags[(page - 1) * TAGS_PER_PAGE : page * TAGS_PER_PAGE]
     details = browser.tag_details(repository, on_page)
+    keep = {"sort": listing.sort, "q": listing.query}
     return {
+        "listing": listing,
         "rows": [details[tag] for tag in on_page],
-        "tag_count": len(tags),
-        "sort": sort,
+        "tag_count": listing.total,
+        "sort": listing.sort,
+        "q": listing.query,
         "page": page,
         "pages": pages,
-        "prev_query": _query(sort=sort, page=page - 1) if page > 1 else "",
-        "next_query": _query(sort=sort, page=page + 1) if page < pages else "",
+        "this_query": _query(**keep, page=page),
+        "version_query": _query(sort="version", q=listing.query),
+        "newest_query": _query(sort="newest", q=listing.query),
+        "prev_query": _query(**keep, page=page - 1) if page > 1 else "",
+        "next_query": _query(**keep, page=page + 1) if page < pages else "",
     }
 
 

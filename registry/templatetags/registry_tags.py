@@ -40,3 +40,12 @@ def link_to(name: str, *args: object) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
+
+
+@register.filter
+def thousands(value: int) -> str:
+    """1050 -> "1,050" (the pages are in English)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
