@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from hosts.changes import approval, news, planning
 from hosts.changes import runs as change_runs
@@ -187,8 +188,6 @@ def test_diffs_are_coloured_escaped_and_kept_inside_their_box(client, world) -> 
 
 
 def test_the_diff_stylesheet_colours_lines_and_wraps_long_ones() -> None:
-    from django.conf import settings
-
     css = (settings.BASE_DIR / "static" / "hosts" / "changes.css").read_text()
     box = css.split("pre.diff", 1)[1].split("}", 1)[0]
     assert "white-space: pre-wrap" in box and "overflow-wrap: anywhere" in box and "max-width: 100%" in box
@@ -221,8 +220,8 @@ def test_applying_is_replaced_by_the_end_live_and_on_reload(client, world, publi
 
 
 def test_a_file_already_as_wanted_says_already_set_instead_of_an_empty_diff(client, world) -> None:
-    settings = {"sshd": {"MaxAuthTries": 3}, "sysctl": {"vm.swappiness": "10"}}
-    change = change_with(world, ["planned", "unchanged"], settings=settings)
+    wanted = {"sshd": {"MaxAuthTries": 3}, "sysctl": {"vm.swappiness": "10"}}
+    change = change_with(world, ["planned", "unchanged"], settings=wanted)
     client.force_login(world["admin"])
     page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
     h1 = page.split('data-host="h1"', 1)[1].split('data-host="h2"', 1)[0]
