@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 
 from hosts import ca as portal_ca
 from hosts import ssh
+from hosts.changes import drift
 from hosts.changes.desired import TLS_FILES
 from hosts.changes.errors import StepFailed
 from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
@@ -91,6 +92,7 @@ async def apply_run(run_id: int) -> str:
         await _db(finish_run)(run_id, state, f"{step} failed: {reason}; nothing was changed on the host")
         return state
     await _db(finish_run)(run_id, RunState.APPLIED, "", endpoint=endpoint)
+    await _db(drift.after_apply)(run_id)
     return RunState.APPLIED
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hosts.changes import outcome
 from hosts.changes.desired import is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.news import publish_change
@@ -67,16 +68,20 @@ def may_apply(change: Change, user: Any) -> bool:
 
 def start_apply(change: Change, user: Any) -> list[int]:
     """Queue one task per host still to do; returns the run ids queued."""
-    runnable = RUNNABLE
     with transaction.atomic():
         change = Change.objects.select_for_update().get(pk=change.pk)
+        nothing = outcome.nothing_to_apply(change.runs.all())
+        if nothing:
+            raise ChangeError(outcome.why_nothing(nothing))
         if not may_apply(change, user):
             raise ChangeError("this change cannot be applied now, or not by you")
         if not change.reverts_id and not is_rotation(change):
             # Planned before a rule existed: what it would write is refused now.
             refuse_stored(change.settings, f"{change}")
         sweep_interrupted(change=change)
-        runs = list(change.runs.select_for_update().filter(state__in=runnable))
+        runs = [
+            run for run in change.runs.select_for_update().filter(state__in=RUNNABLE) if outcome.has_plan(run)
+        ]
         if not runs:
             raise ChangeError("no host of this change has anything left to apply")
         for run in runs:

@@ -20,6 +20,9 @@ class DiffLine:
     text: str
     #: Why this line needs a careful look ("" for an ordinary line).
     reason: str = ""
+    #: What the line is, for its colour: "file" (the ---/+++ header), "hunk" (@@), "add",
+    #: "del", or "" for context and anything else.
+    kind: str = ""
 
 
 #: sshd_config keywords (lower case) -> what a changed line of it does.
@@ -66,6 +69,8 @@ DAEMON_JSON = {
     "runtimes": "changes the programs Docker runs containers with",
     "default-runtime": "changes the program Docker runs containers with",
 }
+#: A diff line's first character -> its kind (hunk headers and file headers are found apart).
+_KIND = {"+": "add", "-": "del"}
 _JSON_KEY = re.compile(r'^(\s*)"([^"]+)"\s*:')
 _SYSCTL = re.compile(r"^\s*-?([^=#;\s]+)\s*=")
 
@@ -82,7 +87,7 @@ def mark(diff: str) -> list[DiffLine]:
             if line.startswith("+++ "):
                 path = _path(line[4:])
                 json_key, json_indent = "", -1
-            result.append(DiffLine(line))
+            result.append(DiffLine(line, kind="file"))
             continue
         sign = line[:1]
         content = line[1:] if sign in ("+", "-", " ") else line
@@ -91,7 +96,8 @@ def mark(diff: str) -> list[DiffLine]:
             if found and (json_indent < 0 or len(found[1]) <= json_indent):
                 json_key, json_indent = found[2], len(found[1])
         reason = _reason(path, sign, content, json_key) if sign in ("+", "-") else ""
-        result.append(DiffLine(line, reason))
+        kind = "hunk" if line.startswith("@@") else _KIND.get(sign, "")
+        result.append(DiffLine(line, reason, kind))
     return result
 
 

@@ -3,9 +3,11 @@ approvals queue. ``publish`` never raises; news lost is not a change failed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.template.loader import render_to_string
 
-from hosts.changes import work
+from hosts.changes import outcome, work
 from hosts.models.changes import (
     Change,
     ChangeRun,
@@ -18,6 +20,15 @@ def topic(change: Change | int, project_id: int) -> str:
     return f"project:{project_id}:change:{change_id}"
 
 
+def summary(change: Change, runs: list[ChangeRun] | None = None) -> dict[str, Any]:
+    """What the change's summary shows whoever reads it: its status in words and its progress."""
+    return {
+        "change": change,
+        "status_label": outcome.status_label(change, runs),
+        "progress": change.progress(),
+    }
+
+
 def publish_run(run: ChangeRun) -> None:
     live.publish(
         topic(run.change_id, run.change.project_id),
@@ -28,12 +39,11 @@ def publish_run(run: ChangeRun) -> None:
 
 
 def publish_change(change: Change) -> None:
+    # Rendered once for every subscriber: without ``steps`` the summary asks each browser to
+    # fetch the buttons its user may press (hosts.changes.next_steps).
     live.publish(
         topic(change, change.project_id),
-        html=render_to_string(
-            "hosts/changes/partials/summary.html",
-            {"change": change, "progress": change.progress(), "pushed": True},
-        ),
+        html=render_to_string("hosts/changes/partials/summary.html", summary(change)),
         data={"change": change.pk, "status": change.status},
     )
     work.publish(change)

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hosts import ssh
-from hosts.changes import rotation
+from hosts.changes import outcome, rotation
 from hosts.changes.desired import RESTART_ORDER, is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, docker, firewall, sshd, sysctl
@@ -124,8 +124,11 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
                 credentials=result.credentials,
             )
         can_approve = change.created_by is not None and can(change.created_by, "change.approve", change)
-        change.status = ChangeStatus.PLANNED if can_approve else ChangeStatus.AWAITING_APPROVAL
-        change.save(update_fields=["status"])
+        change.status = outcome.status_after_plan(change.runs.all(), can_approve=can_approve)
+        if change.status not in (ChangeStatus.PLANNED, ChangeStatus.AWAITING_APPROVAL):
+            # Nothing for any host to write: the change ends here, with nothing to decide.
+            change.finished_at = timezone.now()
+        change.save(update_fields=["status", "finished_at"])
     for run in change.runs.select_related("host", "change"):
         publish_run(run)
     audit.record(

@@ -196,6 +196,19 @@ def restarts_for(entries: Iterable[Mapping[str, Any]], *, docker_running: bool) 
     return [s for s in RESTART_ORDER if s in services]
 
 
+def managed_paths(settings: Mapping[str, Any]) -> list[str]:
+    """The files these settings write, in ``render_host``'s order: those a plan leaves out of
+    its files are already as wanted on the host."""
+    wanted = {
+        sshd.PATH: "sshd" in settings,
+        daemon_json.PATH: "daemon_json" in settings,
+        docker.DROP_IN: "docker_api" in settings,
+        sysctl.PATH: "sysctl" in settings,
+        firewall.PATH: firewall_desired(settings) is not None,
+    }
+    return [path for path, managed in wanted.items() if managed]
+
+
 def paths_for(settings: Mapping[str, Any]) -> list[str]:
     """The files to read for these settings (sshd's and the firewall's always: the lock-out guard)."""
     paths = [sshd.PATH, firewall.PATH]

@@ -17,6 +17,7 @@ from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import rotation
 from hosts.changes.news import publish_change, publish_run
+from hosts.changes.outcome import RUNNABLE as RUNNABLE  # manage.py change and rotate_credentials read it here
 from hosts.changes.render import Checks
 from hosts.models import Host
 from hosts.models.changes import (
@@ -32,15 +33,6 @@ from portal.models import Event
 #: A run still "applying" without a heartbeat for this long lost its worker.
 INTERRUPTED_AFTER = timedelta(minutes=5)
 
-
-#: Hosts of a change that (re)applying takes on.
-RUNNABLE = (
-    RunState.PLANNED,
-    RunState.INTERRUPTED,
-    RunState.FAILED,
-    RunState.ROLLED_BACK,
-    RunState.UNREACHABLE,
-)
 
 # Keyed by str: a run's state arrives as a plain string, and a RunState is one.
 #: The step a finished run shows, by its final state (any other: "failed").

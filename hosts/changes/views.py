@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from hosts.changes import approval as change_approval
-from hosts.changes import desired, errors, news, services
+from hosts.changes import desired, errors, news, next_steps, outcome, services
 from hosts.changes import runs as change_runs
 from hosts.changes.forms import ProfileForm
 from hosts.models import Host
@@ -52,9 +52,16 @@ def changes(request: HttpRequest) -> HttpResponse:
     for profile in profiles:
         profile.targets = desired.hosts_of(profile)  # type: ignore[attr-defined]
         profile.may_plan = profile.project_id in plannable  # type: ignore[attr-defined]
+    changes = list(
+        Change.objects.filter(project__in=projects)
+        .select_related("project", "created_by")
+        .prefetch_related("runs")[:50]
+    )
+    for change in changes:
+        change.status_label = outcome.status_label(change)  # type: ignore[attr-defined]
     context = {
         "profiles": profiles,
-        "changes": Change.objects.filter(project__in=projects).select_related("project", "created_by")[:50],
+        "changes": changes,
         "drift": Drift.objects.filter(host__project__in=projects).select_related("host", "profile"),
         "may_plan": bool(plannable),
         "drift_topics": " ".join(f"project:{pk}:drift" for pk in projects.values_list("pk", flat=True)),
@@ -118,35 +125,34 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if change.status == ChangeStatus.APPLYING:
         change_runs.sweep_interrupted(change=change)
     runs = list(change.runs.select_related("host"))
-    if request.GET.get("runs"):
-        # The page's second read, once its socket is live (static/portal/page.js): a plan
-        # that finished before the subscription published its cards and its status to nobody.
-        context = {"change": change, "runs": runs, "progress": change.progress(), "reread": True}
-        return render(request, "hosts/changes/partials/runs.html", context)
+    # Every read is the reader's own: it carries the buttons their role allows now.
     context = {
-        "change": change,
+        **news.summary(change, runs),
         "runs": runs,
-        "progress": change.progress(),
-        "topic": news.topic(change, change.project_id),
-        "may_approve": change.status == ChangeStatus.AWAITING_APPROVAL
-        and access.can(request.user, "change.approve", change.project_id),
-        "may_apply": change_approval.may_apply(change, request.user)
-        and any(r.state in change_runs.RUNNABLE for r in runs),
-        "may_revert": change.status in (ChangeStatus.APPLIED, ChangeStatus.PARTIAL, ChangeStatus.FAILED)
-        and access.can(request.user, "change.plan", change.project_id)
-        and not desired.is_rotation(change)
-        and change.runs.filter(backups__isnull=False).exists(),
+        "steps": next_steps.for_user(change, request.user, runs),
     }
-    return render(request, "hosts/changes/detail.html", context)
+    if request.GET.get("actions"):
+        # Fetched by the live summary (pushed alike to every subscriber) for its reader.
+        return render(request, "hosts/changes/partials/actions.html", context)
+    if request.GET.get("runs"):
+        # The page's second read, once its socket is live (static/portal/page.js): a plan that
+        # finished before the subscription published its cards and its status to nobody.
+        return render(request, "hosts/changes/partials/runs.html", {**context, "reread": True})
+    return render(
+        request, "hosts/changes/detail.html", {**context, "topic": news.topic(change, change.project_id)}
+    )
 
 
-def _act(request: HttpRequest, action: Any, change: Change, done: str) -> HttpResponse:
+def _act(request: HttpRequest, action: Any, change: Change, done: str = "") -> HttpResponse:
+    """``done``: the message for a decision taken; none for work under way, whose state the
+    page's summary shows and replaces live when it ends."""
     try:
         action()
     except errors.ChangeError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, done)
+        if done:
+            messages.success(request, done)
     return redirect("hosts:change", pk=change.pk)
 
 
@@ -168,7 +174,7 @@ def change_apply(request: HttpRequest, pk: int) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm you have read the diffs.")
         return redirect("hosts:change", pk=change.pk)
-    return _act(request, lambda: change_approval.start_apply(change, request.user), change, "Applying.")
+    return _act(request, lambda: change_approval.start_apply(change, request.user), change)
 
 
 @require_POST

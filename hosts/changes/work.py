@@ -13,6 +13,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from hosts.changes import outcome
 from hosts.models.changes import Change, Profile
 from portal import access, live, work
 from portal.models import AuditEntry
@@ -57,7 +58,7 @@ def change_request(change: Change, note: str = "") -> work.Request:
         url=reverse("hosts:change", args=[change.pk]),
         project=change.project.name,
         status=status,
-        status_label=change.get_status_display(),
+        status_label=outcome.status_label(change),
         bucket=bucket,
         progress=change.progress() if status == "applying" else None,
         when=change.created,
@@ -69,7 +70,9 @@ def rows(user: Any) -> list[work.Request]:
     """The changes the user asked for, in projects they can still see."""
     visible = access.projects(user, "project.view")
     changes = list(
-        Change.objects.filter(created_by=user, project__in=visible).select_related("project")[: work.LIMIT]
+        Change.objects.filter(created_by=user, project__in=visible)
+        .select_related("project")
+        .prefetch_related("runs")[: work.LIMIT]
     )
     notes = decisions([c.pk for c in changes])
     return [change_request(c, notes.get(c.pk, "")) for c in changes]

@@ -1,4 +1,5 @@
-"""Template helpers for configuration changes: a diff's lines with the risky ones marked."""
+"""Template helpers for configuration changes: a diff's lines with the risky ones marked, a
+host card's files."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Any
 
 from django import template
 
+from hosts.changes import run_files as change_run_files
 from hosts.changes.diff_risk import DiffLine, mark
+from hosts.models.changes import ChangeRun
 
 register = template.Library()
 
@@ -24,3 +27,9 @@ def risk_reasons(files: list[dict[str, Any]]) -> list[str]:
         line.reason for f in files or [] if not f.get("secret") for line in mark(str(f.get("diff") or ""))
     ]
     return list(dict.fromkeys(r for r in reasons if r))
+
+
+@register.filter
+def run_files(run: ChangeRun) -> list[change_run_files.RunFile]:
+    """``{% for file in run|run_files %}``: each managed file, its diff "" when already as wanted."""
+    return change_run_files.of(run)

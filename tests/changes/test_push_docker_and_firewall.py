@@ -23,8 +23,10 @@ from tests.lab import common
 pytestmark = pytest.mark.lab
 
 
-def planned(project, user, host, settings):  # type: ignore[no-untyped-def]
-    change = Change.objects.create(project=project, title="test", settings=settings, created_by=user)
+def planned(project, user, host, settings, profile=None):  # type: ignore[no-untyped-def]
+    change = Change.objects.create(
+        project=project, title="test", settings=settings, created_by=user, profile=profile
+    )
     planning.plan(change, [host])
     return change
 
@@ -130,21 +132,24 @@ def test_firewall_change_opens_and_closes_a_port_seen_from_outside(
             what="the listener inside the host",
         )
         assert not verify.port_answers(address, 8080, timeout=1.5)
-        run = applied(planned(project, admin, host, {"firewall": {"open": ["tcp/8080"]}}), admin, host)
+        # Drift compares a host with the profiles applied there: this one, from here on.
+        profile = host.project.profiles.create(name="web", settings={"firewall": {"open": ["tcp/8080"]}})
+        profile.hosts.add(host)
+        run = applied(planned(project, admin, host, profile.settings, profile), admin, host)
         assert run.state == "applied", f"{run.reason}\n{run.log}"
         assert requests.get(f"http://{address}:8080/", timeout=5).status_code == 200
         assert "tcp/8080 is open as seen from the portal" in run.log
 
         # Hand-edited on the host: the portal's drift check sees it, with the diff.
-        profile = host.project.profiles.create(name="web", settings={"firewall": {"open": ["tcp/8080"]}})
-        profile.hosts.add(host)
         assert [d.state for d in change_drift.check_drift([host])] == ["in_sync"]
         lab_run(lab, "sed -i '/--dport 8080/d' /etc/systemd/scripts/ip4save")
         (drift,) = change_drift.check_drift([host])
         assert drift.state == "drifted" and "+-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT" in drift.diff
         assert Drift.objects.get(host=host).state == "drifted"
-        fix = planned(project, admin, host, profile.settings)
+        fix = planned(project, admin, host, profile.settings, profile)
         assert applied(fix, admin, host).state == "applied"
+        # The repair resolved the row as it finished, before any new check.
+        assert Drift.objects.get(host=host).state == "in_sync"
         assert [d.state for d in change_drift.check_drift([host])] == ["in_sync"]
 
         run = applied(planned(project, admin, host, {"firewall": {"closed": ["tcp/8080"]}}), admin, host)

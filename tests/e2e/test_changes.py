@@ -64,7 +64,6 @@ def test_plan_approve_apply_and_revert_an_sshd_change(
     run = approver.locator(f'.run[data-host="{host.name}"]')
     expect(run).to_have_attribute("data-state", "planned", timeout=30000)
     expect(run.locator("pre.diff")).to_contain_text("-MaxAuthTries 3")
-    approver.click("#review")
     approver.check("#confirm")
     approver.click("#apply")
     expect(approver.locator(f'.run[data-host="{host.name}"]')).to_have_attribute(

@@ -132,5 +132,5 @@ def test_the_change_page_and_the_approvals_queue_show_the_marks_escaped(client, 
             in html
         )
         assert "<script>alert(1)" not in html
-        assert "\n+MaxAuthTries 3\n" in html  # ordinary lines stay plain
+        assert '">+MaxAuthTries 3\n</span>' in html  # ordinary lines stay plain (a line's block, unmarked)
         assert 'class="label label-warning">changes whether root may log in</span>' in html  # the summary
