@@ -260,6 +260,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage": access.can(request.user, "host.manage", host.project_id),
         "can_rotate": access.can(request.user, "change.plan", host.project_id),
         "host_topic": status.host_topic(host),
+        "no_deploy": services.why_no_deploy(host),
         "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
     }
     if host.enabled:
@@ -368,7 +369,11 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
-            services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
+            try:
+                services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
+            except Refused as exc:
+                context = {"host": host, "form": form, "refused": exc.message}
+                return render(request, "hosts/fleet/deploy_form_fields.html", context, status=exc.status)
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)
@@ -385,5 +390,6 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             "deploy_topic": f"{status.host_topic(host)}:deploy:{token}",
             "projects": Project.objects.none(),
             "action_url": reverse("hosts:deploy", args=[host.pk]),
+            "refused": services.why_no_deploy(host),
         },
     )
