@@ -305,11 +305,36 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         else:
             messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
-    return render(
-        request,
-        "hosts/fleet/confirm.html",
-        {"host": host, "what": f"container {container_id[:12]}", "remove": True},
-    )
+    container, unread = _container_to_remove(host, container_id)
+    context = {
+        "host": host,
+        "what": f"container {container.name if container else container_id[:12]}",
+        "remove": True,
+        "container": container,
+        "short_id": container_id[:12],
+        "unread": unread,
+    }
+    return render(request, "hosts/fleet/confirm.html", context)
+
+
+def _container_to_remove(
+    host: Host, container_id: str
+) -> tuple[engine_containers.ContainerSummary | None, str]:
+    """The container as its confirmation names it (its name and image), or why only its id
+    can be shown; a container the engine does not have is a 404."""
+    if not host.enabled:
+        return None, f"Host {host.name} is disabled: the portal does not connect to it."
+    try:
+        sdk = engine.client_for(host, timeout=4)
+        try:
+            found = engine_containers.container_summary(sdk, container_id)
+        finally:
+            sdk.close()
+    except Exception as exc:  # noqa: BLE001 - the person may still confirm by id
+        return None, engine.describe_error(exc, host.docker_url)
+    if found is None:
+        raise Http404("No such container.")
+    return found, ""
 
 
 @require_GET
