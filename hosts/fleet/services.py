@@ -83,14 +83,16 @@ def check_container_action(host: Host, container_id: str, action: str) -> None:
         raise Refused(_disabled(host))
 
 
-def request_container_action(host: Host, container_id: str, action: str) -> None:
+def request_container_action(host: Host, container_id: str, action: str) -> str:
     """Audit and queue a container action (``hosts.container_action``); its outcome reaches
-    the host page live."""
+    the host page live. Returns what the container's row says meanwhile ("Stopping…")."""
     check_container_action(host, container_id, action)
     audit.record(
         f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
     )
+    in_flight = container_rows.mark_in_flight(host, container_id, action)
     tasks.container_action.delay(host.pk, container_id, action)
+    return in_flight
 
 
 def remove_container(host: Host, container_id: str) -> None:

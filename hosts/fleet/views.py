@@ -19,13 +19,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from hosts.fleet import container_rows, engine, services, status
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
-from hosts.fleet import engine, services, status
 from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, Tag
@@ -267,7 +268,9 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             sdk = engine.client_for(host, timeout=4)
             try:
-                context["containers"] = engine_containers.list_containers(sdk)
+                context["containers"] = [
+                    (c, container_rows.in_flight(host, c)) for c in engine_containers.list_containers(sdk)
+                ]
                 context["images"] = engine_containers.list_images(sdk)
                 context["engine_events"] = engine_containers.recent_events(sdk)
             finally:
@@ -284,13 +287,24 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def container_action(request: HttpRequest, pk: int, container_id: str, action: str) -> HttpResponse:
     host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
     try:
-        services.request_container_action(host, container_id, action)
+        in_flight = services.request_container_action(host, container_id, action)
     except Refused as exc:
         html = format_html('<span class="label label-danger container-refused">{}</span>', exc.message)
-        return HttpResponse(html, status=exc.status)
-    return HttpResponse(
-        f'<span class="label label-info container-pending">{action} requested</span>', status=202
+        response = HttpResponse(html, status=exc.status)
+        response["HX-Reswap"] = "beforeend"  # beside the buttons, which stay: nothing was done
+        return response
+    # The actions' cell, and (out of band) the row's state: "Stopping…" until the row's news.
+    context = {
+        "host": host,
+        "container_id": container_id,
+        "short_id": container_id[:12],
+        "in_flight": in_flight,
+        "oob": True,
+    }
+    html = render_to_string("hosts/fleet/container_actions.html", context) + render_to_string(
+        "hosts/fleet/container_state.html", context
     )
+    return HttpResponse(html, status=202)
 
 
 @require_http_methods(["GET", "POST"])
