@@ -87,16 +87,6 @@ class Credential(models.Model):
         return self.name
 
 
-#: How actions read to people; an action not listed shows its code.
-ACTION_LABELS = {
-    "auth.login": "Signed in",
-    "auth.logout": "Signed out",
-    "auth.login_failed": "Sign-in failed",
-    "auth.locked_out": "Sign-in locked out",
-    "audit.prune": "Audit trail pruned",
-}
-
-
 class AuditTrailIsImmutable(Exception):
     """Raised by any attempt to change or delete audit entries other than by retention."""
 
@@ -179,10 +169,6 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditTrailIsImmutable("audit entries cannot be deleted (only pruned by retention)")
-
-    @property
-    def action_label(self) -> str:
-        return ACTION_LABELS.get(self.action, self.action)
 
 
 class Event(models.Model):

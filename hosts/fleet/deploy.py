@@ -23,16 +23,20 @@ from hosts.models import Deploy, Host
 from portal import live
 
 
-def _say(topic: str, message: str, *, level: str = "info", done: bool = False, step: str = "status") -> None:
+def _say(topic: str, step: str, message: str, *, level: str = "info", done: bool = False) -> None:
+    """One line of the deploy's progress: ``step`` is its label (Pulling, Creating, Done...)."""
     html = render_to_string(
         "hosts/fleet/deploy_progress.html", {"step": step, "message": message, "level": level, "done": done}
     )
     live.publish(topic, html=html, data={"step": step, "message": message, "level": level, "done": done})
 
 
-def _layer(topic: str, token: str, layer: str, text: str) -> None:
-    html = render_to_string("hosts/fleet/deploy_layer.html", {"token": token, "layer": layer, "text": text})
-    live.publish(topic, html=html, data={"layer": layer, "text": text})
+def _layer(topic: str, token: str, layer: str, status: str, detail: str) -> None:
+    """A layer's line, replaced as it goes: ``status`` is the engine's word for where the
+    layer is (Waiting, Downloading, Extracting, Pull complete), its label."""
+    context = {"token": token, "layer": layer, "status": status, "detail": detail}
+    html = render_to_string("hosts/fleet/deploy_layer.html", context)
+    live.publish(topic, html=html, data={"layer": layer, "text": f"{status} {detail}".strip()})
 
 
 def explain(exc: BaseException, spec: dict[str, Any], no_login: str = "") -> str:
@@ -136,35 +140,37 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
     try:
         sdk = engine.client_for(host, timeout=60)
     except engine_endpoint.EngineError as exc:
-        _say(topic, str(exc), level="danger", done=True)
+        _say(topic, "Failed", str(exc), level="danger", done=True)
         return str(exc)
     try:
         if engine_containers.has_image(sdk, image):
-            _say(topic, f"Image {image} is already on the host.")
+            _say(topic, "Image", f"Image {image} is already on the host.")
         else:
-            _say(topic, f"Pulling {image}")
+            _say(topic, "Pulling", f"Pulling {image}")
             login = pull_credentials(host, image)
             if login.withheld:
-                _say(topic, login.withheld, level="warning")
+                _say(topic, "No login", login.withheld, level="warning")
             for event in engine_containers.pull(sdk, image, login.auth):
-                if event.get("id") and event.get("status"):
-                    detail = event.get("progress") or ""
-                    _layer(topic, token, event["id"], f"{event['status']} {detail}".strip())
-                elif event.get("status"):
-                    _say(topic, event["status"])
-        _say(topic, "Creating the container")
+                status = str(event.get("status") or "")
+                # The first line names the tag pulled, with the tag as its "id": not a layer.
+                if event.get("id") and status and not status.startswith("Pulling from"):
+                    _layer(topic, token, event["id"], status, event.get("progress") or "")
+                elif status:
+                    _say(topic, "Pulling", status)
+        _say(topic, "Creating", "Creating the container")
         container_id = engine_containers.create(sdk, spec)
-        _say(topic, f"Starting {container_id[:12]}")
+        _say(topic, "Starting", f"Starting {container_id[:12]}")
         engine_containers.start_or_remove(sdk, container_id)
         _say(
             topic,
+            "Done",
             f"Container {spec.get('name') or container_id[:12]} is running.",
             level="success",
             done=True,
         )
     except Exception as exc:  # noqa: BLE001 - every failure is told to the person deploying
         message = explain(exc, spec, login.withheld)
-        _say(topic, message, level="danger", done=True)
+        _say(topic, "Failed", message, level="danger", done=True)
         return message
     finally:
         sdk.close()

@@ -12,7 +12,7 @@ from django.http import Http404
 from hosts.fleet import container_rows, engine, tasks
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy as deploy_work
-from hosts.models import Deploy, Host
+from hosts.models import Deploy, Host, HostStatus
 from portal import audit
 from portal.refused import Refused
 
@@ -20,10 +20,32 @@ from portal.refused import Refused
 CONTAINER_ACTIONS = frozenset({"start", "stop", "restart", "remove"})
 
 
+def _disabled(host: Host) -> str:
+    return f"Host {host.name} is disabled: enable it first."
+
+
+def why_no_deploy(host: Host) -> str:
+    """Why ``host`` cannot take a deploy now ("" when it can): a disabled host's engine is
+    not asked, and an OFF one stopped answering the portal's checks, so the deploy would
+    only fail later, after the person has left its page. A degraded host (one failed check)
+    or one not seen yet may well answer: its deploy is tried."""
+    if not host.enabled or host.status == HostStatus.DISABLED:
+        return _disabled(host)
+    if host.status == HostStatus.OFF:
+        return (
+            f"Host {host.name} is off: its engine has not answered the portal's last checks. "
+            "Deploy once it is back on."
+        )
+    return ""
+
+
 def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> Deploy:
     """Record and queue a deploy: the audit entry holds the full spec (the environment's
     keys, never its values), the task gets only the id of the Deploy holding it (values
     encrypted); the requester's My work shows it from now on."""
+    refused = why_no_deploy(host)
+    if refused:
+        raise Refused(refused)
     environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
     kept = {name: spec.get(name) for name in deploy_work.SPEC_FIELDS}
     audit.record(
@@ -58,17 +80,19 @@ def check_container_action(host: Host, container_id: str, action: str) -> None:
     if action not in CONTAINER_ACTIONS:
         raise Http404("No such action.")
     if not host.enabled:
-        raise Refused(f"Host {host.name} is disabled: enable it first.")
+        raise Refused(_disabled(host))
 
 
-def request_container_action(host: Host, container_id: str, action: str) -> None:
+def request_container_action(host: Host, container_id: str, action: str) -> str:
     """Audit and queue a container action (``hosts.container_action``); its outcome reaches
-    the host page live."""
+    the host page live. Returns what the container's row says meanwhile ("Stopping…")."""
     check_container_action(host, container_id, action)
     audit.record(
         f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
     )
+    in_flight = container_rows.mark_in_flight(host, container_id, action)
     tasks.container_action.delay(host.pk, container_id, action)
+    return in_flight
 
 
 def remove_container(host: Host, container_id: str) -> None:

@@ -28,8 +28,11 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
             engine_containers.act(sdk, container_id, action)
         finally:
             sdk.close()
+            # Done either way: the row shows what the engine says from now on.
+            container_rows.clear_in_flight(host, container_id)
         container_rows.publish_container(host, container_id)
     except Exception as exc:  # noqa: BLE001 - shown to the person who asked
+        container_rows.clear_in_flight(host, container_id)
         message = engine.describe_error(exc, host.docker_url)
         html = render_to_string(
             "hosts/fleet/container_error.html",

@@ -19,13 +19,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from hosts.fleet import container_rows, engine, services, status
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
-from hosts.fleet import engine, services, status
 from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, Tag
@@ -260,13 +261,16 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage": access.can(request.user, "host.manage", host.project_id),
         "can_rotate": access.can(request.user, "change.plan", host.project_id),
         "host_topic": status.host_topic(host),
+        "no_deploy": services.why_no_deploy(host),
         "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
     }
     if host.enabled:
         try:
             sdk = engine.client_for(host, timeout=4)
             try:
-                context["containers"] = engine_containers.list_containers(sdk)
+                context["containers"] = [
+                    (c, container_rows.in_flight(host, c)) for c in engine_containers.list_containers(sdk)
+                ]
                 context["images"] = engine_containers.list_images(sdk)
                 context["engine_events"] = engine_containers.recent_events(sdk)
             finally:
@@ -283,13 +287,24 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def container_action(request: HttpRequest, pk: int, container_id: str, action: str) -> HttpResponse:
     host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
     try:
-        services.request_container_action(host, container_id, action)
+        in_flight = services.request_container_action(host, container_id, action)
     except Refused as exc:
         html = format_html('<span class="label label-danger container-refused">{}</span>', exc.message)
-        return HttpResponse(html, status=exc.status)
-    return HttpResponse(
-        f'<span class="label label-info container-pending">{action} requested</span>', status=202
+        response = HttpResponse(html, status=exc.status)
+        response["HX-Reswap"] = "beforeend"  # beside the buttons, which stay: nothing was done
+        return response
+    # The actions' cell, and (out of band) the row's state: "Stopping…" until the row's news.
+    context = {
+        "host": host,
+        "container_id": container_id,
+        "short_id": container_id[:12],
+        "in_flight": in_flight,
+        "oob": True,
+    }
+    html = render_to_string("hosts/fleet/container_actions.html", context) + render_to_string(
+        "hosts/fleet/container_state.html", context
     )
+    return HttpResponse(html, status=202)
 
 
 @require_http_methods(["GET", "POST"])
@@ -304,11 +319,36 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         else:
             messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
-    return render(
-        request,
-        "hosts/fleet/confirm.html",
-        {"host": host, "what": f"container {container_id[:12]}", "remove": True},
-    )
+    container, unread = _container_to_remove(host, container_id)
+    context = {
+        "host": host,
+        "what": f"container {container.name if container else container_id[:12]}",
+        "remove": True,
+        "container": container,
+        "short_id": container_id[:12],
+        "unread": unread,
+    }
+    return render(request, "hosts/fleet/confirm.html", context)
+
+
+def _container_to_remove(
+    host: Host, container_id: str
+) -> tuple[engine_containers.ContainerSummary | None, str]:
+    """The container as its confirmation names it (its name and image), or why only its id
+    can be shown; a container the engine does not have is a 404."""
+    if not host.enabled:
+        return None, f"Host {host.name} is disabled: the portal does not connect to it."
+    try:
+        sdk = engine.client_for(host, timeout=4)
+        try:
+            found = engine_containers.container_summary(sdk, container_id)
+        finally:
+            sdk.close()
+    except Exception as exc:  # noqa: BLE001 - the person may still confirm by id
+        return None, engine.describe_error(exc, host.docker_url)
+    if found is None:
+        raise Http404("No such container.")
+    return found, ""
 
 
 @require_GET
@@ -368,7 +408,11 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
-            services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
+            try:
+                services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
+            except Refused as exc:
+                context = {"host": host, "form": form, "refused": exc.message}
+                return render(request, "hosts/fleet/deploy_form_fields.html", context, status=exc.status)
             return render(request, "hosts/fleet/deploy_started.html", {"host": host, "spec": spec})
         return render(request, "hosts/fleet/deploy_form_fields.html", {"host": host, "form": form})
     token = secrets.token_urlsafe(12)
@@ -385,5 +429,6 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             "deploy_topic": f"{status.host_topic(host)}:deploy:{token}",
             "projects": Project.objects.none(),
             "action_url": reverse("hosts:deploy", args=[host.pk]),
+            "refused": services.why_no_deploy(host),
         },
     )

@@ -5,9 +5,10 @@ sentence both show."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from hosts.models import VCenter, VirtualMachine, VmTask
+from hosts.models.vsphere import PowerState
 from hosts.vsphere import tasks
 from portal.refused import Refused
 
@@ -23,6 +24,47 @@ class NeedsConfirmation(Refused):
         self.argument = argument
 
 
+class Pointless(NamedTuple):
+    """Why an action cannot work in a power state: ``title`` on its disabled button,
+    ``sentence`` (``{vm}`` the VM's name) in the refusal the UI and the API show."""
+
+    title: str
+    sentence: str
+
+
+_ALREADY_OFF = Pointless("Already powered off", "{vm} is already powered off.")
+
+#: action -> power state -> why vCenter would only answer InvalidPowerState. Powering on a
+#: suspended VM resumes it and powering it off discards its suspended state: both work.
+POINTLESS: dict[str, dict[str, Pointless]] = {
+    "power_on": {PowerState.ON: Pointless("Already powered on", "{vm} is already powered on.")},
+    "power_off": {PowerState.OFF: _ALREADY_OFF},
+    "reset": {
+        PowerState.OFF: Pointless(
+            "Powered off: nothing to reset",
+            "{vm} is powered off: there is nothing to reset; power it on instead.",
+        ),
+        PowerState.SUSPENDED: Pointless(
+            "Suspended: nothing to reset",
+            "{vm} is suspended: there is nothing to reset; power it on instead.",
+        ),
+    },
+    "shutdown_guest": {
+        PowerState.OFF: _ALREADY_OFF,
+        PowerState.SUSPENDED: Pointless(
+            "Suspended: no guest running",
+            "{vm} is suspended: its guest cannot shut down; power it on or off instead.",
+        ),
+    },
+}
+
+
+def pointless(vm: VirtualMachine, action: str) -> Pointless | None:
+    """Why ``action`` cannot work on ``vm`` in its last known power state; None when it may
+    (an unknown state refuses nothing: vCenter decides, and a fault there is told in words)."""
+    return POINTLESS.get(action, {}).get(vm.power_state)
+
+
 def request_vm_action(
     vm: VirtualMachine, user: Any, action: str, argument: str, *, confirmed: bool
 ) -> VmTask:
@@ -32,6 +74,9 @@ def request_vm_action(
     label, destructive = tasks.ACTIONS[action]
     if vm.gone:
         raise Refused("This VM is gone from vCenter.")
+    why = pointless(vm, action)
+    if why is not None:
+        raise Refused(why.sentence.format(vm=vm.name))
     argument = argument.strip()
     if action == "snapshot_create":
         argument = argument or f"portal-{vm.tasks.count() + 1}"

@@ -8,6 +8,7 @@ because vcsim (like some vCenters) sends no update for some of its own changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from django.utils import timezone
 from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.vsphere import announce as vsphere_announce
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import faults as vsphere_faults
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import work
 from hosts.vsphere.client import collector as vsphere_collector
@@ -95,9 +97,7 @@ def _follow(si: vsphere.ServiceInstance, vtask: Any, task: VmTask) -> None:
                 if state == "success":
                     return
                 if state == "error":
-                    error = props.get("info.error") or {}
-                    message = error.get("localizedMessage") if isinstance(error, dict) else None
-                    raise RuntimeError(message or "vCenter reported the task failed")
+                    raise vsphere_faults.from_task_error(props.get("info.error"))
         raise TimeoutError(f"the vSphere task did not finish within {ACTION_TIMEOUT:.0f} s")
     finally:
         vsphere_collector.destroy(pc)
@@ -113,14 +113,27 @@ def run_vm_action(task_id: int) -> str:
     project = vm_row.host.project if vm_row.host is not None else None
     try:
         with vsphere.session(vm_row.vcenter) as si:
-            vm = vsphere_vm.ref(si, vm_row.moref)
-            vtask = vsphere_vm.start_action(vm, task)
-            if vtask is not None:
-                _save(task, vsphere_task=vsphere_vm.moref_of(vtask))
-                _follow(si, vtask, task)
+            try:
+                vm = vsphere_vm.ref(si, vm_row.moref)
+                vtask = vsphere_vm.start_action(vm, task)
+                if vtask is not None:
+                    _save(task, vsphere_task=vsphere_vm.moref_of(vtask))
+                    _follow(si, vtask, task)
+            except (vsphere.MethodFault, vsphere_faults.TaskFault):
+                # vCenter refused: the VM is not as the portal thought, so the page must learn
+                # how it is (a failure to read it must not hide the refusal).
+                with contextlib.suppress(Exception):
+                    _reread(si, vm_row)
+                raise
             _reread(si, vm_row)
     except Exception as exc:  # noqa: BLE001 - any failure is the task's result, shown to the person
-        message = vsphere.describe_failure(exc)
+        fault = vsphere_faults.fault_of(exc)
+        if fault is None:
+            message = vsphere.describe_failure(exc)
+        else:
+            # The fault's own name and text are for whoever reads the log, not the person.
+            log.warning("%s on %s failed with vSphere fault %s", task.action, vm_row.moref, fault)
+            message = vsphere_faults.in_words(fault)
         _save(task, state=VmTask.State.ERROR, error=message, finished=timezone.now())
         audit.record(
             f"vm.{task.action}.failed",

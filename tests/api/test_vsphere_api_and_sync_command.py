@@ -42,6 +42,7 @@ def test_power_a_vm_through_the_api(lab_vcenter, outside, make_user, celery_work
     # An Admin confirms the VM is that host (the sync links by provisioning's proof only).
     vsphere_links.link_vm(vm, host, actor=None)
     WaitForTask(find_vm(outside, vm.name).PowerOffVM_Task())
+    call_command("sync_vcenter", "lab")  # the portal learns it, as its watcher would tell it
     viewer = client_for(make_user("viewer", project=project, role=Role.VIEWER))
     provisioner = client_for(make_user("prov", project=project, role=Role.PROVISIONER))
     admin = client_for(make_user("root", admin=True))
