@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hosts.models import ProvisionedVm, ProvisionRequest
 from hosts.provision import checks as provision_checks
-from hosts.provision import cloud_config, enrollment, vm_state
+from hosts.provision import cloud_config, enrollment, guidance, vm_state
 from hosts.provision import flow as provision
 from hosts.provision import kickstart as provision_kickstart
 from hosts.provision import seed as provision_seed
@@ -48,9 +48,15 @@ def requests_list(request: HttpRequest) -> HttpResponse:
     rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")
     # A request's status is its VMs' (provision_summary.summary): one query for every row's VMs.
     rows = rows.prefetch_related("vms")[:100]
-    may_request = access.projects(request.user, "provision.request").exists()
+    next_step = guidance.on_list(request.user)
     requests = [(req, provision_summary.summary(req)) for req in rows]
-    return render(request, "hosts/provision/list.html", {"requests": requests, "may_request": may_request})
+    context = {
+        "requests": requests,
+        "may_request": next_step is None,
+        "next_steps": [next_step] if next_step else [],
+        "may_set_quotas": access.can(request.user, "provision.quota"),
+    }
+    return render(request, "hosts/provision/list.html", context)
 
 
 def _placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
@@ -112,6 +118,7 @@ def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             return redirect("hosts:provision_request", pk=req.pk)
     status = 400 if context["error"] or form.errors else 200
+    context["next_steps"] = guidance.on_form(request.user, form.vcenters_without_templates)
     return render(request, "hosts/provision/form.html", context, status=status)
 
 
