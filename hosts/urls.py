@@ -46,6 +46,7 @@ urlpatterns = [
     path("provision/<int:pk>/", provision.request_detail, name="provision_request"),
     path("provision/quotas/", provision_quotas.quotas, name="provision_quotas"),
     path("provision/quotas/<int:project_pk>/", provision_quotas.quota_edit, name="provision_quota"),
+    path("provision/vms/<int:pk>/cancel/", provision.vm_cancel, name="provision_vm_cancel"),
     path("provision/vms/<int:pk>/delete/", provision.vm_delete, name="provision_vm_delete"),
     path("provision/vms/<int:pk>/seed.iso", provision.vm_seed_iso, name="provision_vm_seed"),
     path("provision/vms/<int:pk>/seed/attach/", provision.vm_seed_attach, name="provision_vm_seed_attach"),

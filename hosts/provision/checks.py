@@ -164,8 +164,9 @@ def check_quota(request: ProvisionRequest) -> None:
     quota = ProvisionQuota.objects.filter(project=request.project).first()
     if quota is None:
         raise ProvisionError(f"Project {request.project} has no provisioning quota: an Admin must set one.")
+    # A failed or cancelled VM counts no more (its VM in vCenter is deleted from its request).
     live_vms = ProvisionedVm.objects.filter(request__project=request.project).exclude(
-        state=ProvisionedVm.State.FAILED
+        state__in=[ProvisionedVm.State.FAILED, ProvisionedVm.State.CANCELLED]
     )
     used = live_vms.aggregate(cpus=Sum("request__cpus"), memory=Sum("request__memory_mb"))
     vms = live_vms.count() + request.count

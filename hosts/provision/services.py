@@ -1,5 +1,5 @@
 """What people ask of provisioning, for the UI and the API alike: start a checked request,
-set a project's quota (Admins)."""
+set a project's quota (Admins), cancel a VM still waiting for enrollment."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from hosts.models import ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.models.vsphere import PHOTON_GUEST_ID
 from hosts.provision import tasks, tokens
 from hosts.provision.checks import check, quota_candidates
+from hosts.provision.vm_state import set_state
 from hosts.vsphere import client as vsphere
 from portal import access, audit
-from portal.models import Project
+from portal.models import Project, Role
 from portal.refused import Refused
 
 
@@ -117,3 +119,58 @@ def set_quota(
         )
     return quota
 
+
+# --- cancelling a VM before it enrolls -------------------------------------------------------
+
+#: Not yet cloned, or cloned and waiting for its phone-home: cloning and powering on are
+#: short steps in vCenter that a task is taking, and are let finish.
+CANCELLABLE = (ProvisionedVm.State.QUEUED, ProvisionedVm.State.WAITING)
+
+
+def may_cancel(user: Any, pvm: ProvisionedVm) -> bool:
+    """Whoever requested it (still a Provisioner of its project), or a Project admin."""
+    project = pvm.request.project
+    if not access.can(user, "provision.request", project):
+        return False
+    if access.is_admin(user) or pvm.request.requester_id == user.pk:
+        return True
+    return access.role_in(user, project) == Role.PROJECT_ADMIN
+
+
+def cancel_vm(pvm: ProvisionedVm, actor: Any) -> None:
+    """Stop ``pvm`` before it enrolls: its enrollment token stops working at once (its VM, if
+    cloned, stays in vCenter to delete from the request), and a queued one is never cloned."""
+    if not may_cancel(actor, pvm):
+        raise Refused(
+            f"Only whoever requested {pvm.name} or a Project admin of {pvm.request.project} can cancel it.",
+            status=403,
+        )
+    with transaction.atomic():
+        # Guarded: it may enroll, or its clone start, while this runs (enrollment claims
+        # the token only of a VM not cancelled, and the clone only a queued VM).
+        claimed = ProvisionedVm.objects.filter(
+            pk=pvm.pk, state__in=CANCELLABLE, token_used__isnull=True
+        ).update(state=ProvisionedVm.State.CANCELLED, token_expires=timezone.now())
+        pvm.refresh_from_db()
+        if not claimed:
+            raise Refused(
+                f"Only a VM still waiting for enrollment can be cancelled: {pvm.name} is "
+                f"{pvm.get_state_display().lower()}.",
+                status=409,
+            )
+        who = getattr(actor, "username", "") or "someone"
+        # The credentials made for it alone would only ever serve its enrollment.
+        set_state(
+            pvm,
+            ProvisionedVm.State.CANCELLED,
+            f"Cancelled by {who}: its enrollment token no longer works.",
+            client_ca_key="",
+            ssh_private_key="",
+        )
+        audit.record(
+            "provision.cancel_vm",
+            obj=pvm,
+            project=pvm.request.project,
+            actor=actor,
+            before={"moref": pvm.moref},
+        )

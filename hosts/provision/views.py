@@ -33,6 +33,7 @@ from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
 from portal import access, public_url, throttle
 from portal.http import AuthenticatedHttpRequest
+from portal.refused import Refused
 
 
 def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
@@ -136,6 +137,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+#: A new seed carries a new, working token: never for a VM that enrolled or was cancelled.
+_NO_NEW_SEED = (ProvisionedVm.State.ENROLLED, ProvisionedVm.State.CANCELLED)
+
+
 def _visible_vm(request: HttpRequest, pk: int) -> ProvisionedVm:
     pvm = ProvisionedVm.objects.select_related("request__project", "request__vcenter").filter(pk=pk).first()
     if pvm is None or not access.can(request.user, "provision.view", pvm.request.project):
@@ -164,12 +169,34 @@ def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "POST"])
+def vm_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """A VM not yet enrolled: confirm, then revoke its token; deleting its VM is offered next."""
+    pvm = _visible_vm(request, pk)
+    if not provision_services.may_cancel(request.user, pvm):
+        raise PermissionDenied("not allowed: cancel another's request")
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            provision_services.cancel_vm(pvm, request.user)
+        except Refused as refused:
+            error, status = refused.message, refused.status
+        else:
+            messages.success(
+                request, f"Provisioning {pvm.name} cancelled: its enrollment token no longer works."
+            )
+            if pvm.moref and pvm.request.vcenter_id:
+                return redirect("hosts:provision_vm_delete", pk=pvm.pk)
+            return redirect("hosts:provision_request", pk=pvm.request_id)
+    return render(request, "hosts/provision/confirm_cancel.html", {"pvm": pvm, "error": error}, status=status)
+
+
 @require_POST
 def vm_seed_iso(request: HttpRequest, pk: int) -> HttpResponse:
     """A NoCloud seed ISO for this VM (a new token and certificate: any earlier seed stops working)."""
     pvm = _visible_vm(request, pk)
-    if pvm.state == ProvisionedVm.State.ENROLLED:
-        raise Http404("already enrolled")
+    if pvm.state in _NO_NEW_SEED:
+        raise Http404("already enrolled or cancelled")
     files = provision_seed.seed_for(pvm, public_url.base_url(request))
     response = HttpResponse(cloud_config.seed_iso(files), content_type="application/x-iso9660-image")
     response["Content-Disposition"] = f'attachment; filename="{pvm.name}-seed.iso"'
@@ -209,7 +236,7 @@ def kickstart_new(request: HttpRequest) -> HttpResponse:
 def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
     """For a VM that cannot take guestinfo: upload a seed ISO beside it and attach it as its CD-ROM."""
     pvm = _visible_vm(request, pk)
-    if pvm.state == ProvisionedVm.State.ENROLLED or not pvm.moref or pvm.request.vcenter is None:
+    if pvm.state in _NO_NEW_SEED or not pvm.moref or pvm.request.vcenter is None:
         raise Http404("no VM to attach a seed to")
     try:
         iso = cloud_config.seed_iso(provision_seed.seed_for(pvm, public_url.base_url(request)))
