@@ -4,6 +4,7 @@ from django.urls import path
 
 from hosts.changes import views as changes
 from hosts.fleet import views as fleet
+from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
 from hosts.vsphere import views as vsphere
 
@@ -43,6 +44,9 @@ urlpatterns = [
     path("provision/", provision.requests_list, name="provision"),
     path("provision/new/", provision.request_new, name="provision_new"),
     path("provision/<int:pk>/", provision.request_detail, name="provision_request"),
+    path("provision/quotas/", provision_quotas.quotas, name="provision_quotas"),
+    path("provision/quotas/<int:project_pk>/", provision_quotas.quota_edit, name="provision_quota"),
+    path("provision/vms/<int:pk>/cancel/", provision.vm_cancel, name="provision_vm_cancel"),
     path("provision/vms/<int:pk>/delete/", provision.vm_delete, name="provision_vm_delete"),
     path("provision/vms/<int:pk>/seed.iso", provision.vm_seed_iso, name="provision_vm_seed"),
     path("provision/vms/<int:pk>/seed/attach/", provision.vm_seed_attach, name="provision_vm_seed_attach"),

@@ -71,6 +71,7 @@ ADMIN_ACTIONS = frozenset(
         "user.create",
         # Linking a VM to a host puts it in the host's project: by provisioning's proof or an Admin.
         "vm.link",
+        "provision.quota",  # where a project may clone and how much: set by Admins
     }
 )
 

@@ -79,6 +79,8 @@ class ProvisionedVm(models.Model):
         WAITING = "waiting", "Waiting for enrollment"
         ENROLLED = "enrolled", "Enrolled"
         FAILED = "failed", "Failed"
+        #: Stopped by a person before it enrolled: its token no longer works.
+        CANCELLED = "cancelled", "Cancelled"
 
     request = models.ForeignKey(ProvisionRequest, on_delete=models.CASCADE, related_name="vms")
     name = models.CharField(max_length=100)
@@ -87,6 +89,8 @@ class ProvisionedVm(models.Model):
     moref = models.CharField(max_length=255, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     detail = models.TextField(blank=True)
+    #: When it began to wait for its phone-home (the request page shows how long it has waited).
+    waiting_since = models.DateTimeField(null=True, blank=True)
     #: SHA-256 of the one-time token; the token itself exists only in the VM's guestinfo.
     token_hash = models.CharField(max_length=64, unique=True)
     token_expires = models.DateTimeField()

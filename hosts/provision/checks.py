@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest, VirtualMachine
 from hosts.models.vsphere import PHOTON_GUEST_ID
@@ -59,16 +59,31 @@ def template_vm(si: vsphere.ServiceInstance, moref: str) -> Any:
         raise ProvisionError("The template VM no longer exists in vCenter.") from None
 
 
-def template_choices(projects: Any, vcenters: Any) -> Any:
-    """The VMs that may be offered as templates to someone provisioning in ``projects``:
-    marked as templates in vSphere, or listed by an Admin on one of those projects'
-    quotas; never a VM that is a portal host (a clone would carry its disks and secrets)."""
-    listed = ProvisionQuota.templates.through.objects.filter(provisionquota__project__in=projects)
+def cloneable(vcenters: Any) -> QuerySet[VirtualMachine]:
+    """The VMs of ``vcenters`` that could ever be cloned into a portal host: Photon OS ones
+    (what ``check`` asks of the template at run time), never a portal host's VM (a clone
+    would carry its disks and secrets) nor one the portal made."""
     return (
-        VirtualMachine.objects.filter(vcenter__in=vcenters, gone=False, host__isnull=True)
-        .filter(Q(is_template=True) | Q(pk__in=listed.values("virtualmachine_id")))
+        VirtualMachine.objects.filter(
+            vcenter__in=vcenters, gone=False, host__isnull=True, guest_id=PHOTON_GUEST_ID
+        )
         .exclude(moref__in=ProvisionedVm.objects.exclude(moref="").values("moref"))
+        .select_related("vcenter", "datacenter")
     )
+
+
+def template_choices(projects: Any, vcenters: Any) -> QuerySet[VirtualMachine]:
+    """The VMs that may be offered as templates to someone provisioning in ``projects``:
+    cloneable ones marked as templates in vSphere, or listed by an Admin on one of those
+    projects' quotas."""
+    listed = ProvisionQuota.templates.through.objects.filter(provisionquota__project__in=projects)
+    return cloneable(vcenters).filter(Q(is_template=True) | Q(pk__in=listed.values("virtualmachine_id")))
+
+
+def quota_candidates(vcenters: Any) -> QuerySet[VirtualMachine]:
+    """The VMs an Admin may list on a quota: cloneable ones vSphere does not mark as
+    templates (those are offered without being listed)."""
+    return cloneable(vcenters).filter(is_template=False)
 
 
 def check_template(request: ProvisionRequest, template: Any = None) -> None:
@@ -149,8 +164,9 @@ def check_quota(request: ProvisionRequest) -> None:
     quota = ProvisionQuota.objects.filter(project=request.project).first()
     if quota is None:
         raise ProvisionError(f"Project {request.project} has no provisioning quota: an Admin must set one.")
+    # A failed or cancelled VM counts no more (its VM in vCenter is deleted from its request).
     live_vms = ProvisionedVm.objects.filter(request__project=request.project).exclude(
-        state=ProvisionedVm.State.FAILED
+        state__in=[ProvisionedVm.State.FAILED, ProvisionedVm.State.CANCELLED]
     )
     used = live_vms.aggregate(cpus=Sum("request__cpus"), memory=Sum("request__memory_mb"))
     vms = live_vms.count() + request.count

@@ -77,6 +77,8 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
         raise _refuse("unknown enrollment token", pvm=None, address=address)
     if pvm.token_used is not None:
         raise _refuse("the enrollment token was already used (replay)", pvm=pvm, address=address)
+    if pvm.state == ProvisionedVm.State.CANCELLED:
+        raise _refuse("its provisioning was cancelled", pvm=pvm, address=address)
     if pvm.token_expires <= timezone.now():
         raise _refuse("the enrollment token has expired", pvm=pvm, address=address)
     if posted.get("instance_id", "").strip() != pvm.instance_id:
@@ -112,9 +114,12 @@ def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
     alone when it was seeded (moved from the VM's row, not copied); None if the token was
     used meanwhile."""
     with transaction.atomic():
-        # Single use even under concurrent posts: only one update finds it unused.
-        claimed = ProvisionedVm.objects.filter(pk=pvm.pk, token_used__isnull=True).update(
-            token_used=timezone.now()
+        # Single use even under concurrent posts: only one update finds it unused; and
+        # none once it is cancelled, however late the cancel came (services.cancel_vm).
+        claimed = (
+            ProvisionedVm.objects.filter(pk=pvm.pk, token_used__isnull=True)
+            .exclude(state=ProvisionedVm.State.CANCELLED)
+            .update(token_used=timezone.now())
         )
         if not claimed:
             return None

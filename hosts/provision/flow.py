@@ -124,9 +124,9 @@ async def watch_overdue(shard: Any) -> None:
 
 
 def delete_vm(pvm: ProvisionedVm, actor: Any) -> None:
-    """Power off and destroy a VM that failed to enroll, then forget its row's moref."""
-    if pvm.state != ProvisionedVm.State.FAILED:
-        raise ProvisionError("Only a VM that failed can be deleted from its request.")
+    """Power off and destroy a VM that failed to enroll or was cancelled, then forget its row's moref."""
+    if pvm.state not in (ProvisionedVm.State.FAILED, ProvisionedVm.State.CANCELLED):
+        raise ProvisionError("Only a VM that failed or was cancelled can be deleted from its request.")
     if pvm.moref and pvm.request.vcenter is not None:
         with vsphere.session(pvm.request.vcenter) as si:
             try:
@@ -139,4 +139,6 @@ def delete_vm(pvm: ProvisionedVm, actor: Any) -> None:
         "provision.delete_vm", obj=pvm, project=pvm.request.project, actor=actor, before={"moref": pvm.moref}
     )
     pvm.moref = ""
-    set_state(pvm, ProvisionedVm.State.FAILED, "Deleted from vCenter.", moref="")
+    cancelled = pvm.state == ProvisionedVm.State.CANCELLED
+    detail = "Cancelled, then deleted from vCenter." if cancelled else "Deleted from vCenter."
+    set_state(pvm, pvm.state, detail, moref="")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from hosts.changes.desired import settings_problems
 from hosts.models import Profile, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.provision import checks as provision_checks
+from hosts.provision import offer
 from hosts.vsphere.placement import Placement
 from portal import access
 from portal.models import Project
@@ -86,8 +87,14 @@ class ProvisionForm(forms.Form):
         vcenters = allowed_vcenters(user)
         self.fields["project"].queryset = projects  # type: ignore[attr-defined]
         self.fields["vcenter"].queryset = vcenters  # type: ignore[attr-defined]
-        choices = provision_checks.template_choices(projects, vcenters)
-        self.fields["template"].queryset = choices.order_by("name")  # type: ignore[attr-defined]
+        offered = provision_checks.template_choices(projects, vcenters)
+        self.fields["template"].queryset = offered  # type: ignore[attr-defined]
+        # Offered in natural order with where each is (the queryset still decides what is valid).
+        templates = list(offered)
+        self.fields["template"].choices = [("", "---------"), *offer.choices(templates)]  # type: ignore[attr-defined]
+        with_templates = {vm.vcenter_id for vm in templates}
+        #: The vCenters this person may clone in that offer no template: the page says why.
+        self.vcenters_without_templates = [vc for vc in vcenters if vc.pk not in with_templates]
         self.fields["template"].lookup = VirtualMachine.objects.filter(vcenter__in=vcenters, gone=False)  # type: ignore[attr-defined]
         self.fields["profile"].queryset = Profile.objects.filter(project__in=projects)  # type: ignore[attr-defined]
         datacenter = str((self.data if self.is_bound else self.initial).get("datacenter") or "")
@@ -202,3 +209,47 @@ class KickstartForm(forms.Form):
 
     def clean_profile(self) -> Profile | None:
         return _allowed_profile(self.cleaned_data.get("profile"))
+
+
+class QuotaForm(forms.Form):
+    """A project's provisioning quota (Admins): hosts.provision.services.set_quota saves it."""
+
+    vcenters = forms.ModelMultipleChoiceField(
+        queryset=VCenter.objects.filter(enabled=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="vCenters it may clone in",
+        help_text="None: no cloning from templates (kickstart installs still work).",
+    )
+    max_vms = forms.IntegerField(min_value=0, max_value=10000, label="Most VMs")
+    max_cpus = forms.IntegerField(min_value=0, max_value=100000, label="Most CPUs")
+    max_memory_mb = forms.IntegerField(min_value=0, max_value=2**31 - 1, label="Most memory (MB)")
+    templates = forms.ModelMultipleChoiceField(
+        queryset=VirtualMachine.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Extra templates",
+        help_text="Photon OS VMs of the chosen vCenters that vSphere does not mark as templates "
+        "(those are offered anyway). Choose the vCenters and save to list theirs.",
+    )
+
+    def __init__(self, data: Any = None, *, quota: ProvisionQuota | None) -> None:
+        defaults = quota or ProvisionQuota()
+        initial = {name: getattr(defaults, name) for name in ("max_vms", "max_cpus", "max_memory_mb")}
+        if quota is not None:
+            initial |= {"vcenters": list(quota.vcenters.all()), "templates": list(quota.templates.all())}
+        super().__init__(data, initial=initial)
+        # The VMs that may be listed are those of the vCenters chosen: as posted, else as saved.
+        if self.is_bound:
+            values = (
+                self.data.getlist("vcenters") if hasattr(self.data, "getlist") else self.data.get("vcenters")
+            )
+            posted = [pk for pk in values or [] if str(pk).isdigit()]
+            chosen = VCenter.objects.filter(enabled=True, pk__in=posted)
+        else:
+            chosen = VCenter.objects.filter(
+                enabled=True, pk__in=[vc.pk for vc in initial.get("vcenters", [])]
+            )
+        candidates = provision_checks.quota_candidates(chosen)
+        self.fields["templates"].queryset = candidates  # type: ignore[attr-defined]
+        self.fields["templates"].choices = offer.choices(candidates)  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ def new_kickstart(project: Any, name: str, requester: Any, profile: Any = None) 
         token_expires=tokens.expiry(),
         kickstart_hash=hashlib.sha256(token.encode()).hexdigest(),
         state=ProvisionedVm.State.WAITING,
+        waiting_since=timezone.now(),
         detail="Waiting for the installer to fetch its kickstart.",
     )
     audit.record("provision.kickstart", obj=pvm, project=project, actor=requester)

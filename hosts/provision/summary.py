@@ -16,7 +16,7 @@ class RequestSummary:
     progress: int  # 0..100
 
 
-_ENDED = {ProvisionedVm.State.ENROLLED, ProvisionedVm.State.FAILED}
+_ENDED = {ProvisionedVm.State.ENROLLED, ProvisionedVm.State.FAILED, ProvisionedVm.State.CANCELLED}
 # How far along a VM in each state is, in percent: the request's progress is their mean.
 # Keyed by str: states arrive as plain strings, and a State is one.
 _PROGRESS: dict[str, int] = {
@@ -26,6 +26,7 @@ _PROGRESS: dict[str, int] = {
     ProvisionedVm.State.WAITING: 75,
     ProvisionedVm.State.ENROLLED: 100,
     ProvisionedVm.State.FAILED: 100,
+    ProvisionedVm.State.CANCELLED: 100,
 }
 
 
@@ -47,5 +48,7 @@ def summary(request: ProvisionRequest, states: list[str] | None = None) -> Reque
     if enrolled == len(states):
         return RequestSummary("done", "Enrolled", 100)
     if enrolled == 0:
-        return RequestSummary("failed", "Failed", 100)
+        # Nothing came of it: "failed" to My work's buckets, but cancelled says it was meant.
+        cancelled = all(s == ProvisionedVm.State.CANCELLED for s in states)
+        return RequestSummary("failed", "Cancelled" if cancelled else "Failed", 100)
     return RequestSummary("partial", f"Partly enrolled ({enrolled} of {len(states)})", 100)

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hosts.models import ProvisionedVm, ProvisionRequest
 from hosts.provision import checks as provision_checks
-from hosts.provision import cloud_config, enrollment, vm_state
+from hosts.provision import cloud_config, enrollment, guidance, vm_state
 from hosts.provision import flow as provision
 from hosts.provision import kickstart as provision_kickstart
 from hosts.provision import seed as provision_seed
@@ -33,6 +33,7 @@ from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
 from portal import access, public_url, throttle
 from portal.http import AuthenticatedHttpRequest
+from portal.refused import Refused
 
 
 def _visible(request: HttpRequest, pk: int) -> ProvisionRequest:
@@ -48,9 +49,15 @@ def requests_list(request: HttpRequest) -> HttpResponse:
     rows = ProvisionRequest.objects.filter(project__in=projects).select_related("project", "requester")
     # A request's status is its VMs' (provision_summary.summary): one query for every row's VMs.
     rows = rows.prefetch_related("vms")[:100]
-    may_request = access.projects(request.user, "provision.request").exists()
+    next_step = guidance.on_list(request.user)
     requests = [(req, provision_summary.summary(req)) for req in rows]
-    return render(request, "hosts/provision/list.html", {"requests": requests, "may_request": may_request})
+    context = {
+        "requests": requests,
+        "may_request": next_step is None,
+        "next_steps": [next_step] if next_step else [],
+        "may_set_quotas": access.can(request.user, "provision.quota"),
+    }
+    return render(request, "hosts/provision/list.html", context)
 
 
 def _placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
@@ -112,6 +119,7 @@ def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             return redirect("hosts:provision_request", pk=req.pk)
     status = 400 if context["error"] or form.errors else 200
+    context["next_steps"] = guidance.on_form(request.user, form.vcenters_without_templates)
     return render(request, "hosts/provision/form.html", context, status=status)
 
 
@@ -127,6 +135,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "hosts/provision/detail.html",
         {"req": req, "vms": req.vms.select_related("host"), "topic": vm_state.topic(req)},
     )
+
+
+#: A new seed carries a new, working token: never for a VM that enrolled or was cancelled.
+_NO_NEW_SEED = (ProvisionedVm.State.ENROLLED, ProvisionedVm.State.CANCELLED)
 
 
 def _visible_vm(request: HttpRequest, pk: int) -> ProvisionedVm:
@@ -157,12 +169,34 @@ def vm_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "POST"])
+def vm_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """A VM not yet enrolled: confirm, then revoke its token; deleting its VM is offered next."""
+    pvm = _visible_vm(request, pk)
+    if not provision_services.may_cancel(request.user, pvm):
+        raise PermissionDenied("not allowed: cancel another's request")
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            provision_services.cancel_vm(pvm, request.user)
+        except Refused as refused:
+            error, status = refused.message, refused.status
+        else:
+            messages.success(
+                request, f"Provisioning {pvm.name} cancelled: its enrollment token no longer works."
+            )
+            if pvm.moref and pvm.request.vcenter_id:
+                return redirect("hosts:provision_vm_delete", pk=pvm.pk)
+            return redirect("hosts:provision_request", pk=pvm.request_id)
+    return render(request, "hosts/provision/confirm_cancel.html", {"pvm": pvm, "error": error}, status=status)
+
+
 @require_POST
 def vm_seed_iso(request: HttpRequest, pk: int) -> HttpResponse:
     """A NoCloud seed ISO for this VM (a new token and certificate: any earlier seed stops working)."""
     pvm = _visible_vm(request, pk)
-    if pvm.state == ProvisionedVm.State.ENROLLED:
-        raise Http404("already enrolled")
+    if pvm.state in _NO_NEW_SEED:
+        raise Http404("already enrolled or cancelled")
     files = provision_seed.seed_for(pvm, public_url.base_url(request))
     response = HttpResponse(cloud_config.seed_iso(files), content_type="application/x-iso9660-image")
     response["Content-Disposition"] = f'attachment; filename="{pvm.name}-seed.iso"'
@@ -202,7 +236,7 @@ def kickstart_new(request: HttpRequest) -> HttpResponse:
 def vm_seed_attach(request: HttpRequest, pk: int) -> HttpResponse:
     """For a VM that cannot take guestinfo: upload a seed ISO beside it and attach it as its CD-ROM."""
     pvm = _visible_vm(request, pk)
-    if pvm.state == ProvisionedVm.State.ENROLLED or not pvm.moref or pvm.request.vcenter is None:
+    if pvm.state in _NO_NEW_SEED or not pvm.moref or pvm.request.vcenter is None:
         raise Http404("no VM to attach a seed to")
     try:
         iso = cloud_config.seed_iso(provision_seed.seed_for(pvm, public_url.base_url(request)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from hosts.models import ProvisionedVm, ProvisionRequest
 from hosts.provision import work
@@ -25,6 +26,8 @@ def publish_vm(pvm: ProvisionedVm) -> None:
 
 
 def set_state(pvm: ProvisionedVm, state: str, detail: str = "", **fields: Any) -> None:
+    if state == ProvisionedVm.State.WAITING and pvm.state != state:
+        fields.setdefault("waiting_since", timezone.now())
     pvm.state, pvm.detail = state, detail
     for name, value in fields.items():
         setattr(pvm, name, value)

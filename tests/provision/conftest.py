@@ -118,3 +118,37 @@ def assert_reachable(host: Any, boot_host: dict[str, Any], monkeypatch: pytest.M
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     client = wait_until(lambda: engine.client_for(host), timeout=30, what="dockerd on 2376 with TLS")
     assert client.version()["ApiVersion"]  # type: ignore[union-attr]
+
+
+# --- screens without the lab: rows made directly -----------------------------------------------
+
+
+@pytest.fixture
+def vc_row(db: None) -> VCenter:
+    """A vCenter row nobody connects to (the form's placement read is stubbed: ``no_placement``)."""
+    return VCenter.objects.create(name="vc-a", url="https://vc-a.test", username="u", password="p")
+
+
+@pytest.fixture
+def no_placement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request form reads a vCenter's placement live: here it has nothing to offer."""
+    from hosts.vsphere import placement
+
+    monkeypatch.setattr(placement, "for_vcenter", lambda vcenter: placement.Placement())
+
+
+def vm_row(
+    vcenter: VCenter, name: str, *, photon: bool = True, template: bool = True, **fields: Any
+) -> VirtualMachine:
+    """A synced VM: a Photon OS template unless told otherwise."""
+    from hosts.models.vsphere import PHOTON_GUEST_ID
+
+    return VirtualMachine.objects.create(
+        vcenter=vcenter,
+        moref=f"vm-{name}",
+        name=name,
+        guest_id=PHOTON_GUEST_ID if photon else "windows2019srv_64Guest",
+        is_photon=photon,
+        is_template=template,
+        **fields,
+    )
