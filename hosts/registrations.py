@@ -45,7 +45,7 @@ FIRST_STEPS = (
     ),
     dashboard.Step(
         "Let a project provision hosts",
-        "hosts:provision",
+        "hosts:provision_quotas",
         lambda: ProvisionQuota.objects.filter(vcenters__isnull=False).exists(),
         "a provisioning quota on a vCenter",
         order=50,

@@ -7,7 +7,7 @@ shows once to the Admin who made them (only its hash is kept)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,8 +23,8 @@ from .refused import Refused
 @dataclass(frozen=True)
 class Added:
     membership: Membership
-    #: Only when the person was made now: the one time anyone sees it.
-    password: str | None = None
+    #: Only when the person was made now: the one time anyone sees it (never in a repr or log).
+    password: str | None = field(default=None, repr=False)
 
 
 class UnknownPerson(Refused):

@@ -35,7 +35,7 @@ Next: `make run`, open http://127.0.0.1:8000/ and sign in as admin (its password
 printed by `make run` on its first start, or set PORTAL_ADMIN_PASSWORD). Project "Lab"
 has it all. Where to click first:
   Hosts       every lab host ON, live; open one for its containers
-  Registries  Lab harbor, Lab token, ...: browse, then deploy a tag to a host
+  Registries  Lab anonymous, lab/busybox: deploy its tag to a host; Lab harbor: labels, scans
   Changes     profile "Docker remote API": applied; plan another change and approve it
   vSphere     Lab vCenter: power a VM off and on, follow the task
   Provision   clone photon-5-template-1 into a new host (the Lab project's quota allows it)

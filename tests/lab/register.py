@@ -14,9 +14,11 @@ is reached the way enrolled hosts are, and shows ON.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 #: What the lab's Photon hosts get from the portal: the Docker remote API on 2376, TLS only.
 DOCKER_TLS_PROFILE = "Docker remote API"
@@ -84,6 +86,7 @@ def register(document: dict[str, Any]) -> dict[str, int]:
         audit.record("host.register", obj=host, project=project, actor_name="make lab")
         counts["engines"] += 1
 
+    publish_busybox(document["registries"])
     for info in document["registries"]:
         harbor = info["kind"] == "harbor"
         auth = Registry.Auth.ANONYMOUS
@@ -138,6 +141,30 @@ def check_every_host(project: Any) -> None:
 
     for host_id in Host.objects.filter(project=project).values_list("pk", flat=True):
         fleet_tasks.check_host(host_id)
+
+
+def publish_busybox(registries: list[dict[str, Any]]) -> str:
+    """Push the lab's busybox image to the anonymous registry: the seeded images carry no
+    program, and the walkthrough deploys one that runs. Returns its reference."""
+    from tests.lab import images
+
+    anonymous = next(r for r in registries if r["kind"] == "distribution" and r["auth"] == "none")
+    archive = images.build()
+    reference = f"{urlsplit(anonymous['url']).netloc}/{archive.busybox_ref}"
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"docker-archive:{archive.path}:{archive.busybox_ref}",
+            f"docker://{reference}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return reference
 
 
 def read_inventory(vcenter: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
 
-from hosts.models import Host
+from hosts.models import Host, HostStatus
 from portal.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,21 @@ def test_a_provisioner_deploys_a_tag_to_a_host_of_the_registrys_project(
     # Another project's host, or no host at all: not found, as if it did not exist.
     assert client.get(reverse("hosts:deploy_to"), {"host": theirs.pk, "image": image}).status_code == 404
     assert client.get(reverse("hosts:deploy_to"), {"host": "x"}).status_code == 404
+
+
+def test_the_host_picker_marks_an_off_host_and_offers_it_not(
+    client, make_user, lab_registry, project, lab_engines
+) -> None:
+    registry = lab_registry("anonymous")
+    engine = next(e for e in lab_engines if not e["tls"])
+    on = Host.objects.create(project=project, name="photon-01", docker_url=engine["url"], insecure=True)
+    off = Host.objects.create(
+        project=project, name="photon-02", docker_url=engine["url"], insecure=True, status=HostStatus.OFF
+    )
+    client.force_login(make_user("prov", project=project, role=Role.PROVISIONER))
+    page = client.get(reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])).content.decode()
+    assert f'<option value="{on.pk}">' in page
+    assert re.search(rf'<option value="{off.pk}" disabled title="Off: [^"]+">[^<]*photon-02 \(off\)</option>', page)
 
 
 def test_a_viewer_gets_no_deploy_form(client, make_user, lab_registry, project, lab_engines) -> None:
