@@ -53,7 +53,9 @@ def test_the_host_picker_marks_an_off_host_and_offers_it_not(
     client.force_login(make_user("prov", project=project, role=Role.PROVISIONER))
     page = client.get(reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])).content.decode()
     assert f'<option value="{on.pk}">' in page
-    assert re.search(rf'<option value="{off.pk}" disabled title="Off: [^"]+">[^<]*photon-02 \(off\)</option>', page)
+    assert re.search(
+        rf'<option value="{off.pk}" disabled title="Off: [^"]+">[^<]*photon-02 \(off\)</option>', page
+    )
 
 
 def test_a_viewer_gets_no_deploy_form(client, make_user, lab_registry, project, lab_engines) -> None:
