@@ -253,13 +253,15 @@ def test_a_viewer_or_another_projects_provisioner_rotates_nothing(make_user, cli
         call_command("rotate_credentials", "--all", "--user", "stranger")
     assert not Change.objects.exists()
 
-    # A Provisioner of the project may plan it; the plan waits for a Project admin (exit 3).
+    # A Provisioner of the project may plan it. Its one host has no SSH access set, so the
+    # plan refuses it and ends there, saying so (issue 14): nothing waits for an approval.
     out = io.StringIO()
-    with pytest.raises(SystemExit) as waiting:
+    with pytest.raises(SystemExit) as ended:
         call_command("rotate_credentials", "web-1", "--user", "prov", "--apply", stdout=out)
-    assert waiting.value.code == 3
-    assert "awaiting a Project admin's approval" in out.getvalue()
-    assert Change.objects.get().status == "awaiting_approval"
+    assert ended.value.code == 1
+    change = Change.objects.get()
+    assert change.created_by == _user("prov") and change.status == "failed"
+    assert "1 refused" in out.getvalue()
     assert not AuditEntry.objects.filter(action="host.credentials_rotated").exists()
 
 
