@@ -127,6 +127,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.access.navigation",
             ],
+            # {{ value|when }}: one way to show a moment, on every page (portal.templatetags.dates).
+            "builtins": ["portal.templatetags.dates"],
         },
     },
 ]

@@ -19,18 +19,6 @@
   }
   document.addEventListener("portal:live", sumCounters);
 
-  function render(iso) {
-    document.querySelectorAll("time[data-epoch]").forEach((el) => {
-      const epoch = parseInt(el.dataset.epoch, 10);
-      if (epoch && !el.dataset.rendered) {
-        el.textContent = new Date(epoch * 1000).toLocaleString();
-        el.dataset.rendered = "1";
-      }
-    });
-  }
-  render();
-  document.addEventListener("portal:live", render);
-
   function stream(topic, onMessage, onState) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/live/");
