@@ -25,6 +25,7 @@ from hosts.models import (
 )
 from portal import api_auth, audit, events
 from portal.models import Project
+from registry.models import Registry
 
 #: A SHA-256 fingerprint as vCenter and Docker show them: 95 characters without a space.
 FINGERPRINT = ":".join(["AB"] * 32)
@@ -41,6 +42,7 @@ class World:
     change: Change
     request: ProvisionRequest
     pvm: ProvisionedVm
+    registry: Registry
 
 
 @pytest.fixture
@@ -89,4 +91,6 @@ def world(make_user) -> World:  # type: ignore[no-untyped-def]
     audit.record("host.add", obj=host, project=project, actor=admin)
     events.notify("photon-1 is unreachable", obj=host, project=project)
     api_auth.issue(admin, "laptop")
-    return World(admin, project, host, vcenter, vm, change, request, pvm)
+    # Nothing listens on port 9: its pages say so at once.
+    registry = Registry.objects.create(name="lab", url="http://127.0.0.1:9")
+    return World(admin, project, host, vcenter, vm, change, request, pvm, registry)
