@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.template import engines
 from django.urls import reverse
 
 from tests.layout.conftest import World
@@ -71,7 +72,5 @@ def test_a_section_index_has_no_empty_breadcrumbs(client, world: World) -> None:
 
 
 def test_a_name_from_outside_is_escaped_in_the_breadcrumbs() -> None:
-    from django.template import engines
-
     page = engines["django"].from_string("{% filter breadcrumbs %}{% crumb name %}{% endfilter %}")
     assert "&lt;b&gt;" in page.render({"name": "<b>"})
