@@ -39,6 +39,12 @@ router.register("changes", changes_api.ChangeViewSet, basename="api-change")
 router.register("registries", registry_api.RegistryViewSet, basename="api-registry")
 
 
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI inside the portal's frame (its header and menus, a way back), not a bare page."""
+
+    template_name = "portal/api_docs.html"
+
+
 def _api_views(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     # DRF authenticates (token or session) inside the view; the login-redirect
     # middleware must not send API clients to an HTML sign-in page first.
@@ -55,9 +61,7 @@ urlpatterns = _api_views(
         # script. Swagger UI styles itself inline: on this page alone, styles may be.
         path(
             "docs/",
-            csp_update({"style-src": ["'unsafe-inline'"]})(
-                SpectacularSwaggerSplitView.as_view(url_name="api-schema")
-            ),
+            csp_update({"style-src": ["'unsafe-inline'"]})(ApiDocsView.as_view(url_name="api-schema")),
             name="api-docs",
         ),
         *router.urls,

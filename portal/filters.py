@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .forms import ClarityForm
+
 PAGE_SIZE = 50
 
 
@@ -26,13 +28,9 @@ def day_end(day: date | None) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, time.max)) if day else None
 
 
-class DateRangeForm(forms.Form):
-    since = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "clr-input"})
-    )
-    until = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "clr-input"})
-    )
+class DateRangeForm(ClarityForm, forms.Form):
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}

@@ -10,26 +10,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import access, audit, people
+from .forms import ClarityForm
 from .models import Project, Role
 from .refused import Refused
 
 
-class ProjectForm(forms.ModelForm):
+class ProjectForm(ClarityForm, forms.ModelForm):
     class Meta:
         model = Project
         fields = ["name", "description"]
         widgets = {
-            "name": forms.TextInput(attrs={"class": "clr-input"}),
-            "description": forms.Textarea(attrs={"class": "clr-textarea", "rows": 3}),
+            "description": forms.Textarea(attrs={"rows": 3}),
         }
 
 
-class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"class": "clr-input"}))
+class MemberForm(ClarityForm, forms.Form):
+    username = forms.CharField(max_length=150)
     # The least power first: who gets more is a decision, not a default.
-    role = forms.ChoiceField(
-        choices=Role.choices, initial=Role.VIEWER, widget=forms.Select(attrs={"class": "clr-select"})
-    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 
 def project_list(request: HttpRequest) -> HttpResponse:

@@ -127,6 +127,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.access.navigation",
             ],
+            # On every page without {% load %}: {{ value|when }}, one way to show a moment
+            # (portal.templatetags.dates); {% crumb %}, a step of the breadcrumbs (.crumbs), Clarity's.
+            "builtins": ["portal.templatetags.dates", "portal.templatetags.crumbs"],
         },
     },
 ]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import access, api_auth, audit, throttle
+from .forms import ClarityForm
 from .http import AuthenticatedHttpRequest
 from .models import ApiToken, Project
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 EXPIRY_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (180, "180 days"), (365, "1 year")]
 
 
-class TokenForm(forms.Form):
+class TokenForm(ClarityForm, forms.Form):
     name = forms.CharField(max_length=100, help_text="So you know later what uses it.")
     days = forms.TypedChoiceField(
         choices=EXPIRY_CHOICES, coerce=int, initial=api_auth.DEFAULT_DAYS, label="Expires after"

@@ -8,6 +8,7 @@ from cryptography import x509
 from django import forms
 
 from portal.fields import SecretAwareModelForm
+from portal.forms import ClarityForm
 
 from .browse import verify
 from .clients.errors import RegistryError
@@ -15,7 +16,7 @@ from .clients.http import normalize_url
 from .models import Registry
 
 
-class RegistryForm(SecretAwareModelForm):
+class RegistryForm(ClarityForm, SecretAwareModelForm):
     class Meta:
         model = Registry
         fields = [

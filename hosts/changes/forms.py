@@ -12,6 +12,7 @@ from hosts.changes import desired, errors
 from hosts.models import Host, Tag
 from hosts.models.changes import Profile
 from portal import access
+from portal.forms import ClarityForm
 from portal.models import Project
 
 BLANK = [("", "not managed")]
@@ -22,7 +23,7 @@ def _split(text: str) -> list[str]:
     return [item for item in re.split(r"[\s,]+", text or "") if item]
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(ClarityForm, forms.Form):
     project: forms.ModelChoiceField[Project] = forms.ModelChoiceField(queryset=None, empty_label=None)
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

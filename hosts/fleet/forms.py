@@ -12,6 +12,7 @@ from hosts.fleet import trust as engine_trust
 from hosts.models import Host, Tag
 from portal import access
 from portal.fields import SecretAwareModelForm
+from portal.forms import ClarityForm
 
 #: Where the portal signs in. Changing any of them on an existing host points its row at
 #: another machine: pinned trust and the credentials the portal issued for the old one are
@@ -36,7 +37,7 @@ ISSUED_CERT_STAYS = (
 )
 
 
-class HostForm(SecretAwareModelForm):
+class HostForm(ClarityForm, SecretAwareModelForm):
     tags_text = forms.CharField(
         label="Tags", required=False, max_length=500, help_text="Comma separated, e.g. prod, web."
     )
@@ -227,7 +228,7 @@ class HostForm(SecretAwareModelForm):
         return host
 
 
-class DeployForm(forms.Form):
+class DeployForm(ClarityForm, forms.Form):
     RESTART_POLICIES = [
         ("no", "Never"),
         ("on-failure", "On failure"),

@@ -14,6 +14,7 @@ from hosts.provision import checks as provision_checks
 from hosts.provision import offer
 from hosts.vsphere.placement import Placement
 from portal import access
+from portal.forms import ClarityForm
 from portal.models import Project
 
 #: The form's placement pickers: (field, Placement section).
@@ -62,7 +63,7 @@ class TemplateField(forms.ModelChoiceField):
             self.queryset = offered
 
 
-class ProvisionForm(forms.Form):
+class ProvisionForm(ClarityForm, forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     vcenter = forms.ModelChoiceField(queryset=VCenter.objects.none(), label="vCenter")
     template = TemplateField(
@@ -196,7 +197,7 @@ class ProvisionForm(forms.Form):
         return names
 
 
-class KickstartForm(forms.Form):
+class KickstartForm(ClarityForm, forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
     name = forms.CharField(max_length=63, help_text="The new host's name.")
     profile = forms.ModelChoiceField(queryset=Profile.objects.none(), required=False)
@@ -211,7 +212,7 @@ class KickstartForm(forms.Form):
         return _allowed_profile(self.cleaned_data.get("profile"))
 
 
-class QuotaForm(forms.Form):
+class QuotaForm(ClarityForm, forms.Form):
     """A project's provisioning quota (Admins): hosts.provision.services.set_quota saves it."""
 
     vcenters = forms.ModelMultipleChoiceField(

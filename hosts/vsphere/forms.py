@@ -8,10 +8,11 @@ from django import forms
 from hosts.models import VCenter
 from hosts.vsphere import client as vsphere
 from portal.fields import SecretFormField
+from portal.forms import ClarityForm
 from portal.models import Project
 
 
-class VCenterForm(forms.Form):
+class VCenterForm(ClarityForm, forms.Form):
     name = forms.CharField(max_length=100)
     url = forms.CharField(
         max_length=300, label="Address", help_text="https://vcenter.example.com (port optional)"

@@ -26,12 +26,6 @@ def short_digest(digest: str) -> str:
     return f"{algorithm}:{value[:12]}" if value else digest
 
 
-@register.filter
-def when(value: str) -> str:
-    """ISO 8601 from a registry, shown to the minute (it is text: no parsing surprises)."""
-    return value.replace("T", " ")[:16] if value else ""
-
-
 @register.simple_tag
 def link_to(name: str, *args: object) -> str:
     """``reverse`` that gives "" where a name from a registry cannot be part of a URL

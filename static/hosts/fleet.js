@@ -19,18 +19,6 @@
   }
   document.addEventListener("portal:live", sumCounters);
 
-  function render(iso) {
-    document.querySelectorAll("time[data-epoch]").forEach((el) => {
-      const epoch = parseInt(el.dataset.epoch, 10);
-      if (epoch && !el.dataset.rendered) {
-        el.textContent = new Date(epoch * 1000).toLocaleString();
-        el.dataset.rendered = "1";
-      }
-    });
-  }
-  render();
-  document.addEventListener("portal:live", render);
-
   function stream(topic, onMessage, onState) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/live/");
@@ -76,15 +64,24 @@
   // -- stats -------------------------------------------------------------------
   const chart = document.getElementById("stats-chart");
   if (chart) {
+    // The plot area of stats_chart.html: x 40..320 (30 readings, 10 apart, newest at the
+    // right), y 90 (zero) up to 10 (the scale's top).
     const cpu = [], mem = [];
-    const points = (values, max) => values.map((v, i) => `${i * 10},${80 - (v / (max || 1)) * 78}`).join(" ");
+    const points = (values, max) =>
+      values
+        .map((v, i) => `${320 - (values.length - 1 - i) * (280 / 29)},${90 - (v / (max || 1)) * 80}`)
+        .join(" ");
     stream(chart.dataset.topic, (message) => {
       const d = message.data || {};
       if (d.cpu_percent === undefined) return;
       cpu.push(d.cpu_percent); mem.push(d.memory_bytes);
       if (cpu.length > 30) { cpu.shift(); mem.shift(); }
-      document.getElementById("stats-cpu").setAttribute("points", points(cpu, Math.max(100, ...cpu)));
-      document.getElementById("stats-mem").setAttribute("points", points(mem, d.memory_limit || Math.max(...mem)));
+      const cpuTop = Math.max(100, ...cpu);
+      const memTop = d.memory_limit || Math.max(...mem);
+      document.getElementById("stats-cpu").setAttribute("points", points(cpu, cpuTop));
+      document.getElementById("stats-mem").setAttribute("points", points(mem, memTop));
+      document.getElementById("stats-cpu-top").textContent = cpuTop.toFixed(0) + " %";
+      document.getElementById("stats-mem-top").textContent = (memTop / 1048576).toFixed(0) + " MiB";
       document.getElementById("stats-cpu-now").textContent = d.cpu_percent.toFixed(1) + " %";
       document.getElementById("stats-mem-now").textContent = (d.memory_bytes / 1048576).toFixed(1) + " MiB";
     }, () => {});
