@@ -64,7 +64,7 @@ def test_deploy_logs_stats_restart_and_remove_through_the_ui(
     dashboard = browser.new_context().new_page()
     sign_in(dashboard, url, "prov")
     dashboard.goto(url + "/")
-    card = dashboard.locator("#hosts-summary")
+    card = dashboard.locator("#card-hosts")
     expect(dashboard.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10000)
     dashboard.evaluate("window.__notReloaded = true")
     expect(card.locator('[data-count="total"]')).to_have_text("0")
