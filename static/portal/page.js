@@ -12,7 +12,22 @@
       return;
     }
     const question = form.dataset.confirm;
-    if (question && !window.confirm(question)) event.preventDefault();
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    // A form that arrived live (rendered once for every subscriber, without a request)
+    // carries no CSRF token: give it the page's, the one htmx sends (body's hx-headers).
+    if (form.method.toLowerCase() === "post" && !form.querySelector("[name=csrfmiddlewaretoken]")) {
+      const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+      if (headers["X-CSRFToken"]) {
+        const token = document.createElement("input");
+        token.type = "hidden";
+        token.name = "csrfmiddlewaretoken";
+        token.value = headers["X-CSRFToken"];
+        form.append(token);
+      }
+    }
   });
 
   // <button data-copy="#selector">: copy that field's value to the clipboard.
