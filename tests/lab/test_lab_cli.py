@@ -48,7 +48,12 @@ def lab_document(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     if started.returncode != 0:
         lab(root, "down")
         unavailable(RuntimeError(started.stderr.strip()))
-    yield root, json.loads(started.stdout), started.stderr
+    try:
+        document = json.loads(started.stdout)
+    except ValueError:
+        lab(root, "down")  # up worked but said more than its document: nothing left running
+        raise
+    yield root, document, started.stderr
     lab(root, "down")
 
 
