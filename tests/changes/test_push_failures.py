@@ -45,7 +45,7 @@ def test_a_lock_out_is_refused_at_plan_time(change_lab, make_host, make_user, pr
         change = planned(project, admin, [host], settings)
         run = ChangeRun.objects.get(change=change)
         assert run.state == "refused" and words in run.reason, run.reason
-        with pytest.raises(errors.ChangeError, match="anything left to apply"):
+        with pytest.raises(errors.ChangeError, match="Nothing to apply: refused on all hosts"):
             approval.start_apply(change, admin)
 
 

@@ -29,7 +29,10 @@ FORGET_TLS = dict.fromkeys(
 )
 
 
-def register(document: dict[str, Any]) -> dict[str, int]:
+def register(document: dict[str, Any], *, shared: bool = False) -> dict[str, int]:
+    """Register every peer of ``document``; ``shared`` peers (the test suite's session lab,
+    which other tests use as they are) are only registered and pinned: no busybox pushed to
+    their registry, no Docker TLS change applied to their hosts."""
     from hosts.fleet import endpoint as engine_endpoint
     from hosts.fleet import trust as engine_trust
     from hosts.models import Host, ProvisionQuota, VCenter
@@ -86,7 +89,8 @@ def register(document: dict[str, Any]) -> dict[str, int]:
         audit.record("host.register", obj=host, project=project, actor_name="make lab")
         counts["engines"] += 1
 
-    publish_busybox(document["registries"])
+    if not shared:
+        publish_busybox(document["registries"])
     for info in document["registries"]:
         harbor = info["kind"] == "harbor"
         auth = Registry.Auth.ANONYMOUS
@@ -128,7 +132,7 @@ def register(document: dict[str, Any]) -> dict[str, int]:
         counts["ssh_hosts"] += 1
         if info["full"]:
             photon_hosts.append(host)
-    if photon_hosts:
+    if photon_hosts and not shared:
         move_engines_to_tls(project, photon_hosts)
     check_every_host(project)
     return counts

@@ -1,4 +1,8 @@
-"""`make lab` registers the lab's peers through the portal's own code, pinned, idempotently."""
+"""`make lab` registers the lab's peers through the portal's own code, pinned, idempotently.
+
+Here on the suite's shared lab, which other tests use as it is: registered only (no image
+pushed, no Docker TLS change). The whole of `make lab`, on a lab of its own, is
+tests/lab/test_lab_cli.py and tests/e2e/test_walkthrough.py."""
 
 from __future__ import annotations
 
@@ -26,9 +30,9 @@ def test_register_pins_every_peer_and_the_portal_can_use_them(
         "registries": [*lab_registries, lab_harbor],
         "hosts": lab_hosts,
     }
-    counts = register(document)
+    counts = register(document, shared=True)
     assert counts == {"vcenters": 1, "engines": 2, "registries": 4, "ssh_hosts": 2}
-    assert register(document) == counts  # again: the same rows, updated
+    assert register(document, shared=True) == counts  # again: the same rows, updated
     assert Host.objects.count() == 4 and Registry.objects.count() == 4 and VCenter.objects.count() == 1
 
     vcenter = VCenter.objects.get()
