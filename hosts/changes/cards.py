@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from hosts.changes import drift
 from hosts.changes.work import approvals_topic
 from hosts.models.changes import Change, ChangeStatus, Drift, DriftState
 from portal import access
@@ -19,13 +20,9 @@ from portal.dashboard import Badge, Card
 RECENT = timedelta(days=7)
 
 
-def drift_topic(project_id: int) -> str:
-    return f"project:{project_id}:drift"
-
-
 def topics(user: Any) -> list[str]:
     visible = access.projects(user, "change.view").values_list("pk", flat=True)
-    return [t for pk in visible for t in (approvals_topic(pk), drift_topic(pk))]
+    return [t for pk in visible for t in (approvals_topic(pk), drift.topic(pk))]
 
 
 def waiting_for(user: Any) -> int:

@@ -146,9 +146,14 @@ def release(rows: QuerySet[Drift]) -> None:
         row.delete()
 
 
+def topic(project_id: int) -> str:
+    """The live topic of a project's drift list (the changes page, the dashboard's card)."""
+    return f"project:{project_id}:drift"
+
+
 def _publish(row: Drift, *, released: bool = False) -> None:
     live.publish(
-        f"project:{row.host.project_id}:drift",
+        topic(row.host.project_id),
         html=render_to_string("hosts/changes/partials/drift_row.html", {"drift": row, "released": released}),
     )
 

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from hosts.changes import approval as change_approval
-from hosts.changes import desired, errors, news, next_steps, outcome, services
+from hosts.changes import desired, drift, errors, news, next_steps, outcome, services
 from hosts.changes import runs as change_runs
 from hosts.changes.forms import ProfileForm
 from hosts.models import Host
@@ -64,7 +64,7 @@ def changes(request: HttpRequest) -> HttpResponse:
         "changes": changes,
         "drift": Drift.objects.filter(host__project__in=projects).select_related("host", "profile"),
         "may_plan": bool(plannable),
-        "drift_topics": " ".join(f"project:{pk}:drift" for pk in projects.values_list("pk", flat=True)),
+        "drift_topics": " ".join(drift.topic(pk) for pk in projects.values_list("pk", flat=True)),
     }
     return render(request, "hosts/changes.html", context)
 
@@ -217,12 +217,12 @@ def drift_check(request: HttpRequest) -> HttpResponse:
 @require_POST
 def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
     """Bring one drifted host back to its profile: a new change (plan, approval, apply)."""
-    drift = get_object_or_404(Drift.objects.select_related("host", "profile"), pk=pk)
-    if not access.can(request.user, "change.view", drift.host.project_id):
+    row = get_object_or_404(Drift.objects.select_related("host", "profile"), pk=pk)
+    if not access.can(request.user, "change.view", row.host.project_id):
         raise Http404("no such host")
-    access.require(request.user, "change.plan", drift.host.project_id)
+    access.require(request.user, "change.plan", row.host.project_id)
     try:
-        change = services.request_drift_fix(drift, request.user)
+        change = services.request_drift_fix(row, request.user)
     except errors.ChangeError as exc:
         messages.error(request, f"{exc}. Edit the profile first.")
         return redirect("hosts:changes")

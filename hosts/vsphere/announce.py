@@ -4,12 +4,21 @@ pages that show it (and to its host's fleet row)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.template.loader import render_to_string
 
 from hosts.fleet.status import publish as publish_host
 from hosts.models import VirtualMachine
-from portal import live
+from portal import access, live
+
+
+def inventory_topics(user: Any) -> list[str]:
+    """What a person's inventory views follow: all of vSphere for Admins, their projects' VMs
+    for members (the inventory page, the dashboard's card)."""
+    if access.is_admin(user):
+        return ["vsphere:all"]
+    return [f"project:{p.pk}:vms" for p in access.projects(user, "vm.view")]
 
 
 def topics_for(vm: VirtualMachine) -> tuple[list[str], list[str]]:

@@ -9,15 +9,9 @@ from django.db.models import Count, Q
 
 from hosts.models import VCenter, VirtualMachine
 from hosts.models.vsphere import PowerState
+from hosts.vsphere.announce import inventory_topics
 from portal import access
 from portal.dashboard import Card
-
-
-def topics(user: Any) -> list[str]:
-    """The inventory's live topics: all of vSphere for Admins, their projects' VMs for members."""
-    if access.is_admin(user):
-        return ["vsphere:all"]
-    return [f"project:{p.pk}:vms" for p in access.projects(user, "vm.view")]
 
 
 def build(user: Any) -> dict[str, Any] | None:
@@ -48,6 +42,6 @@ CARD = Card(
     url_name="hosts:vsphere",
     template="hosts/vsphere/partials/dashboard_card.html",
     build=build,
-    topics=topics,
+    topics=inventory_topics,
     order=20,
 )

@@ -160,12 +160,6 @@ def vcenter_sync(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The inventory ------------------------------------------------------------------------
 
 
-def live_topics(user: Any) -> list[str]:
-    if access.is_admin(user):
-        return ["vsphere:all"]
-    return [f"project:{p.pk}:vms" for p in access.projects(user, "vm.view")]
-
-
 @require_GET
 def inventory(request: HttpRequest) -> HttpResponse:
     """Datacenter, cluster, ESXi host, VMs: with counts and power states."""
@@ -185,7 +179,7 @@ def inventory(request: HttpRequest) -> HttpResponse:
         "photon_only": photon_only,
         "q": query,
         "is_admin": access.is_admin(request.user),
-        "live_topics": live_topics(request.user),
+        "live_topics": vsphere_announce.inventory_topics(request.user),
     }
     return render(request, "hosts/vsphere/inventory.html", context)
 
