@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import heartbeat_sent, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -59,3 +60,18 @@ class PortalTask(Task):
 app = Celery("portal", task_cls=PortalTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@heartbeat_sent.connect
+def _worker_beats(sender: Any, **kwargs: Any) -> None:
+    """Celery's own worker heartbeat (every 2 s), recorded where /healthz reads it."""
+    from portal import heartbeats
+
+    heartbeats.beat(f"worker:{sender.eventer.hostname}")
+
+
+@worker_shutdown.connect
+def _worker_leaves(sender: Any, **kwargs: Any) -> None:
+    from portal import heartbeats
+
+    heartbeats.forget(f"worker:{sender.hostname}")

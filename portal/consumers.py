@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -21,8 +23,46 @@ MAX_TOPICS = 50
 CLOSE_ACCESS_GONE = 4403
 #: How often a running stream (logs, stats) re-checks its user's access.
 FOLLOWER_RECHECK_SECONDS = 5.0
+#: Close code for "try again later": this process is at capacity, or the channel layer
+#: (Redis) did not answer; live.js backs off longer on it. RFC 6455's own 1013 says the
+#: same, but daphne (autobahn) lets a server close only with 1000 or 3000-4999, so
+#: 4000 + 1013's last digits, like CLOSE_ACCESS_GONE.
+CLOSE_TRY_LATER = 4013
+#: Close code for a client that keeps sending what the protocol is not (1008's meaning).
+CLOSE_POLICY = 4008
+#: A subscribe frame is a few kilobytes at most (MAX_TOPICS short names).
+MAX_FRAME_CHARS = 16_384
+#: Malformed frames a socket may send (each answered with an error) before it is closed.
+MAX_BAD_FRAMES = 5
+#: Sockets one process serves; more are closed with CLOSE_TRY_LATER, not left to fail.
+MAX_SOCKETS = 5_000
 
 log = logging.getLogger(__name__)
+
+
+class _BadFrameLog:
+    """Malformed frames are counted and logged once a minute, not a traceback each:
+    a signed-in user could otherwise fill the logs."""
+
+    count = 0
+    since = 0.0
+
+    @classmethod
+    def note(cls, user_id: Any, what: str) -> None:
+        cls.count += 1
+        now = time.monotonic()
+        if now - cls.since >= 60:
+            log.warning(
+                "%d malformed websocket frame(s) in the last minute (latest: user %s, %s)",
+                cls.count,
+                user_id,
+                what,
+            )
+            cls.count, cls.since = 0, now
+
+
+#: Sockets open in this process.
+_open_sockets = 0
 
 #: Topics whose subscription starts a stream for this connection alone, ended when it
 #: closes (a container's logs and stats): pattern -> "module.function(user, topic)", an
@@ -41,33 +81,88 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     refused at the handshake; each topic is checked with portal.access."""
 
     async def connect(self) -> None:
+        global _open_sockets
         self.topics: set[str] = set()
+        self.groups: set[str] = set()
         self.followers: set[asyncio.Task[None]] = set()
+        self.bad_frames = 0
+        self.counted = False
         if not access.is_signed_in(self.scope.get("user")):
             await self.close()
             return
         bind_consumer_loop(asyncio.get_running_loop())
         await self.accept()
-        await self.channel_layer.group_add(access_group(self.scope["user"].pk), self.channel_name)
+        if _open_sockets >= MAX_SOCKETS:
+            await self.close(code=CLOSE_TRY_LATER)
+            return
+        _open_sockets += 1
+        self.counted = True
+        await self._join(access_group(self.scope["user"].pk))
+
+    async def _join(self, group: str) -> bool:
+        """Join a channel-layer group; if the layer (Redis) fails, close with "try again
+        later" (live.js backs off and comes back) instead of dying with 1011."""
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 - any layer failure means the same to the client
+            log.warning("live socket closed: the channel layer refused a subscription (%s)", exc)
+            await self.close(code=CLOSE_TRY_LATER)
+            return False
+        self.groups.add(group)
+        return True
 
     async def disconnect(self, code: int) -> None:
+        global _open_sockets
+        if getattr(self, "counted", False):
+            _open_sockets -= 1
+            self.counted = False
         for task in getattr(self, "followers", set()):
             task.cancel()
-        user = self.scope.get("user")
-        if access.is_signed_in(user):
-            await self.channel_layer.group_discard(access_group(user.pk), self.channel_name)
-        for topic in getattr(self, "topics", set()):
-            await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+        for group in getattr(self, "groups", set()):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer drops the local member before unsubscribing: nothing stale
+                log.debug("group_discard of %s failed", group, exc_info=True)
+        self.groups = set()
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Frames are small JSON texts; anything else is answered with an error (and,
+        repeated, the socket is closed) rather than ending in a traceback and 1011."""
+        if text_data is None:
+            await self._bad_frame("binary frame", "send JSON text frames")
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            await self._bad_frame("oversized frame", f"frames are at most {MAX_FRAME_CHARS} characters")
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self._bad_frame("not JSON", "frames must be JSON")
+            return
+        await self.receive_json(content)
+
+    async def _bad_frame(self, what: str, advice: str) -> None:
+        self.bad_frames += 1
+        _BadFrameLog.note(getattr(self.scope.get("user"), "pk", None), what)
+        if self.bad_frames > MAX_BAD_FRAMES:
+            await self.close(code=CLOSE_POLICY)
+            return
+        await self.send_json({"error": f"{what}: {advice}"})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         wanted = content.get("subscribe") if isinstance(content, dict) else None
         if not isinstance(wanted, list) or not all(isinstance(t, str) for t in wanted):
-            await self.send_json({"error": 'expected {"subscribe": ["topic", ...]}'})
+            await self._bad_frame("unexpected message", 'expected {"subscribe": ["topic", ...]}')
             return
         granted, refused = [], []
         for topic in wanted[:MAX_TOPICS]:
-            if len(self.topics) < MAX_TOPICS and await self._may_subscribe(topic):
-                await self.channel_layer.group_add(group_name(topic), self.channel_name)
+            if topic in self.topics:
+                granted.append(topic)
+            elif len(self.topics) < MAX_TOPICS and await self._may_subscribe(topic):
+                if not await self._join(group_name(topic)):
+                    return
                 self.topics.add(topic)
                 granted.append(topic)
                 self._start_follower(topic)
@@ -129,6 +224,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             if not await self._may_still_receive(topic):
                 await self._lose_access(topic)
                 return
+
+    async def live_resync(self, event: dict[str, Any]) -> None:
+        """The channel layer lost Redis and has it back (portal.channel_layer): events
+        may have been missed, so the page re-reads what it shows."""
+        await self.send_json({"resync": True})
 
     async def live_event(self, event: dict[str, Any]) -> None:
         topic = event["topic"]

@@ -1,8 +1,13 @@
-"""/healthz: is each service the portal depends on answering? Checked concurrently,
-each with a deadline, so one hung service cannot hang the probe.
+"""Health checks for load balancers and people.
 
-The probe is anonymous and a real check sends a Celery task, so callers share
-results: one check at a time per portal process, its answer reused for
+- ``/healthz/live``: the process answers (nothing else is asked).
+- ``/healthz/ready``: what a request needs answers: the database, Redis (PING) and the
+  cache. Each check runs concurrently with a deadline, so one hung service cannot hang
+  the probe; none goes through the channel layer, which users' websockets keep busy.
+- ``/healthz``: ready's checks plus the task workers, judged by their own heartbeats
+  (portal.heartbeats), never by sending them a task.
+
+Callers share results: one check at a time per portal process, its answer reused for
 HEALTHZ_CACHE_SECONDS. Kept in the process, not in the cache, because the cache is
 one of the things checked and must not be needed to say it is down.
 """
@@ -16,12 +21,11 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from .tasks import ping
+from . import heartbeats, redis_client
 
 DEADLINE = 3.0
 
@@ -44,24 +48,18 @@ def _cache() -> None:
     cache.delete(key)
 
 
-def _tasks() -> None:
-    # retry=False: with the broker down, fail now rather than retry for seconds.
-    result = ping.apply_async(retry=False)
-    try:
-        answer = result.get(timeout=DEADLINE - 0.5)
-    except TimeoutError as exc:
-        raise RuntimeError("no task worker answered") from exc
-    if answer != "pong":
-        raise RuntimeError(f"unexpected task answer {answer!r}")
+def _redis() -> None:
+    r = redis_client.client()
+    if r is not None and r.ping() is not True:
+        raise RuntimeError("Redis did not answer PING")
 
 
-async def _channel_layer() -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
-    await layer.send(channel, {"type": "healthz", "nonce": channel})
-    message = await layer.receive(channel)
-    if message.get("nonce") != channel:
-        raise RuntimeError("channel layer returned another message")
+def _workers() -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # the embedded default: tasks run in this very process
+    summary = heartbeats.workers_summary()
+    if summary != "ok":
+        raise RuntimeError(summary)
 
 
 def _scrub(text: str) -> str:
@@ -90,13 +88,15 @@ def _threaded(check: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     return sync_to_async(check, thread_sensitive=False)
 
 
+#: What a request needs; /healthz/ready answers on these alone.
+READY = ("database", "cache", "redis")
+
+
 async def report() -> dict[str, str]:
-    checks = {
-        "database": _threaded(_database),
-        "channel_layer": _channel_layer,
-        "cache": _threaded(_cache),
-        "tasks": _threaded(_tasks),
-    }
+    checks = {"database": _threaded(_database), "cache": _threaded(_cache)}
+    if settings.REDIS_URL:
+        checks["redis"] = _threaded(_redis)
+    checks["tasks"] = _threaded(_workers)
     results = await asyncio.gather(*(_check(check) for check in checks.values()))
     return dict(zip(checks, results, strict=True))
 

@@ -13,10 +13,14 @@ import asyncio
 import hashlib
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
+
+from . import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +85,22 @@ def access_changed(user_id: int) -> bool:
     return _group_send(access_group(user_id), {"type": "access.changed"}, f"access of user {user_id}")
 
 
+def _group_channel(group: str) -> str:
+    """The Redis pub/sub channel RedisPubSubChannelLayer uses for ``group``."""
+    config = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"]).get("CONFIG", {})
+    return f"{config.get('prefix', 'asgi')}__group__{group}"
+
+
 def _group_send(group: str, message: dict[str, Any], what: str) -> bool:
     layer = get_channel_layer()
     try:
+        if isinstance(layer, RedisPubSubChannelLayer):
+            # One PUBLISH on the process's shared client: through async_to_sync the layer
+            # would build an event loop, a pool and a connection for every event sent.
+            r = redis_client.client()
+            if r is not None:
+                r.publish(_group_channel(group), layer.serialize(message))
+                return True
         if isinstance(layer, InMemoryChannelLayer):
             coroutine = layer.group_send(group, message)
             if _send_on_consumer_loop(coroutine):

@@ -138,7 +138,10 @@ TEMPLATES = [
 _database_url = os.environ.get("DATABASE_URL", "")
 if _database_url:
     try:
-        _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+        # Connections come from a pool per process (below), not kept per thread: under
+        # ASGI every sync_to_async thread held its own for conn_max_age, and a burst left
+        # two daphnes holding all of PostgreSQL's 100 slots for minutes.
+        _database = dj_database_url.parse(_database_url, conn_max_age=0, conn_health_checks=True)
     except Exception as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from exc
     if _database["ENGINE"] not in {
@@ -158,6 +161,17 @@ else:
     }
 if _database["ENGINE"] == "django.db.backends.postgresql":
     _database.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    # psycopg's pool (Django's OPTIONS["pool"]): at most PORTAL_DB_POOL_SIZE connections
+    # per process, shared by its threads; a request over that waits for one (up to
+    # `timeout`) instead of failing "too many clients". Idle ones close after `max_idle`.
+    # CONN_HEALTH_CHECKS makes Django give the pool a check of each connection handed
+    # out, so after PostgreSQL restarts the dead ones are replaced instead of answering 500.
+    _database["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("PORTAL_DB_POOL_SIZE", "8")),
+        "max_idle": 30.0,
+        "timeout": 10.0,
+    }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,12 +180,14 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout by default, shorter than the
-            # layer's blocking BZPOPMIN: idle websockets were torn down every few seconds
-            # (channels_redis#422). Reads may block longer; connects still fail fast.
+            # Redis pub/sub: each process subscribes once to a topic its sockets follow and
+            # fans an event out to them itself, so an event costs one PUBLISH whatever the
+            # number of browsers, and no group membership is kept in Redis to go stale when
+            # a socket dies (the list-based layer did one operation per member: channels_redis#83).
+            # portal.channel_layer says what the portal's subclass changes.
+            "BACKEND": "portal.channel_layer.PortalChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 60, "socket_connect_timeout": 5}],
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 5, "health_check_interval": 15}],
                 "prefix": "portal",
             },
         }
@@ -181,7 +197,15 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "portal",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # A bounded pool that waits for a free connection at its limit rather than
+            # failing at once (redis-py's default pool raises "Too many connections").
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": int(os.environ.get("PORTAL_REDIS_POOL_SIZE", "16")),
+                "timeout": 5,
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -356,5 +380,8 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},  # one line per /healthz ping otherwise
+        # The pool warns at every reconnect attempt while PostgreSQL is away; the requests
+        # that cannot get a connection say so themselves.
+        "psycopg.pool": {"level": "ERROR"},
     },
 }

@@ -73,6 +73,25 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(checks, status=200 if healthy else 503)
 
 
+@login_not_required
+@never_cache
+@require_GET
+async def healthz_live(request: HttpRequest) -> JsonResponse:
+    """For a load balancer's liveness probe: the process answers; nothing else is asked."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@require_GET
+async def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """For a load balancer's readiness probe: database, Redis and cache answer (the task
+    workers are /healthz's business: a busy worker is no reason to take a web process out)."""
+    checks = {k: v for k, v in (await health.shared_report()).items() if k in health.READY}
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: JSON for API clients, the portal's page for people."""
     if request.path.startswith("/api/"):

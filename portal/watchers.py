@@ -64,7 +64,29 @@ async def supervise(name: str, watcher: Watcher, shard: Shard) -> None:
             delay = min(delay * 2, 60)
 
 
+#: How often a watch process says it is alive (portal.heartbeats).
+BEAT_SECONDS = 5.0
+
+
+async def _beat(shard: Shard) -> None:
+    """The shard's heartbeat, for the Admin's status page: shards are fixed (I/N), so a
+    dead one's hosts wait for it to be restarted (by its supervisor) and the page says so."""
+    from . import heartbeats
+
+    name = f"watch:{shard}"
+    try:
+        while True:
+            await asyncio.to_thread(heartbeats.beat, name)
+            await asyncio.sleep(BEAT_SECONDS)  # a period, not a wait for a condition
+    finally:
+        await asyncio.to_thread(heartbeats.forget, name)
+
+
 async def run_all(shard: Shard, names: list[str] | None = None) -> None:
     chosen = {name: w for name, w in WATCHERS.items() if names is None or name in names}
     log.info("watching %s (shard %s)", ", ".join(chosen) or "nothing", shard)
-    await asyncio.gather(*(supervise(name, watcher, shard) for name, watcher in chosen.items()))
+    beating = asyncio.ensure_future(_beat(shard))
+    try:
+        await asyncio.gather(*(supervise(name, watcher, shard) for name, watcher in chosen.items()))
+    finally:
+        beating.cancel()

@@ -192,19 +192,32 @@ def celery_worker_if_brokered(
         yield
         return
     log = tmp_path_factory.mktemp("celery") / "worker.log"
+    name = f"portal-test-{os.getpid()}@localhost"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--loglevel=WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "-n",
+            name,
+        ],
         cwd=REPO,
         env=daphne_env(),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    from portal.tasks import ping
+    from portal import heartbeats
 
     def answers() -> bool:
+        """Up once its own heartbeat is recorded (how /healthz judges workers)."""
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited: {log.read_text(errors='replace')[-2000:]}")
-        return ping.apply_async(retry=False).get(timeout=2) == "pong"
+        return any(b.name == f"worker:{name}" and b.alive for b in heartbeats.beats())
 
     try:
         wait_until(answers, timeout=60, what="a celery worker")

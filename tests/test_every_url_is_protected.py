@@ -16,6 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 PUBLIC = {
     "login",  # to sign in
     "healthz",  # load balancers and monitors: no secrets in it
+    "healthz-live",  # a load balancer's liveness probe: says only "ok"
+    "healthz-ready",  # a load balancer's readiness probe: as /healthz, without the workers
     "admin:login",  # the admin's own sign-in form
     "logout",  # signing out when signed out changes nothing
     # a new host's cloud-init phones home here: no account, its one-time token is the credential

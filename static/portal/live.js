@@ -4,6 +4,8 @@
 // otherwise it is prepended to the data-live-into container that asked for the
 // topic (trimmed to data-live-limit rows), if it matches the container's
 // data-live-accept selector when there is one. htmx then wires up the new content.
+// After a lost connection (or when the server says events were lost, "resync"),
+// "portal:resync" asks page.js to re-read every part of the page that can be.
 (function () {
   "use strict";
   const status = document.getElementById("live-status");
@@ -14,6 +16,9 @@
 
   let delay = 500;
   let failures = 0;
+  let lost = false; // a connection was lost since the page (or the last resync) was read
+  //: The portal's "try again later" close (at capacity, or Redis away): wait longer.
+  const TRY_LATER = 4013;
   //: What the header says in each state: the truth about the socket, not a fixed word.
   const LABELS = {
     connecting: ["Connecting", "Live updates: connecting"],
@@ -21,6 +26,7 @@
     partial: ["Live (partly)", "Live updates: on, but some of this page's topics were refused"],
     reconnecting: ["Reconnecting", "Live updates: lost, reconnecting; this page may be out of date"],
     offline: ["Offline", "Live updates: off (the portal cannot be reached); this page may be out of date"],
+    busy: ["Busy", "Live updates: the portal asked to try again later; retrying"],
   };
   const label = status.querySelector(".live-label");
 
@@ -63,6 +69,11 @@
     });
   }
 
+  function resync() {
+    lost = false;
+    document.dispatchEvent(new CustomEvent("portal:resync"));
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/live/");
@@ -83,15 +94,27 @@
         delay = 500;
         failures = 0;
         setState(message.refused.length ? "partial" : "live");
+        if (lost) resync();
         return;
       }
+      if (message.resync) {
+        resync(); // the server lost events meant for this page (Redis was away)
+        return;
+      }
+      if (message.error) return;
       apply(message);
       document.dispatchEvent(new CustomEvent("portal:live", { detail: message }));
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       // Reconnect with backoff: a restarted portal or a dropped network heals itself.
       failures += 1;
-      setState(failures > 3 || navigator.onLine === false ? "offline" : "reconnecting");
+      lost = true;
+      if (event.code === TRY_LATER) {
+        delay = Math.max(delay, 5000);
+        setState("busy");
+      } else {
+        setState(failures > 3 || navigator.onLine === false ? "offline" : "reconnecting");
+      }
       setTimeout(connect, delay * (0.75 + Math.random() / 2)); // jittered: no reconnect storm
       delay = Math.min(delay * 2, 15000);
     });

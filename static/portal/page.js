@@ -95,11 +95,37 @@
         if (again) refresh(url);
       });
   }
+  document.addEventListener("portal:refresh", (event) => {
+    const url = event.target instanceof Element ? event.target.dataset.refreshUrl : null;
+    if (url) refresh(url);
+  });
   document.addEventListener("portal:live", (event) => {
     const topic = event.detail && event.detail.topic;
     if (!topic) return;
     for (const el of document.querySelectorAll("[data-refresh-url][data-live-topics]")) {
       if (el.dataset.liveTopics.split(/\s+/).includes(topic)) refresh(el.dataset.refreshUrl);
+    }
+  });
+})();
+
+// Events were lost (a dropped connection, or Redis away on the server): re-read what can
+// be re-read; a page with live lists and nothing to re-read them from asks for a reload.
+(function () {
+  "use strict";
+  document.addEventListener("portal:resync", () => {
+    for (const target of document.querySelectorAll("[data-reread-when-live]")) {
+      if (!window.htmx) break;
+      window.htmx.ajax("GET", target.dataset.rereadWhenLive, { target: target, swap: "innerHTML" });
+    }
+    for (const el of document.querySelectorAll("[data-refresh-url]")) {
+      el.dispatchEvent(new CustomEvent("portal:refresh", { bubbles: true }));
+    }
+    const status = document.getElementById("live-status");
+    if (status && document.querySelector("[data-live-into]:not([data-reread-when-live])")) {
+      status.dataset.state = "stale";
+      status.title = "Live updates: back on; some events may have been missed while disconnected. Reload to see them.";
+      const label = status.querySelector(".live-label");
+      if (label) label.textContent = "Live (reload to catch up)";
     }
   });
 })();

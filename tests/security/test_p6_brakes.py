@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from celery.signals import before_task_publish, task_prerun
 from django.test import AsyncClient, Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -199,23 +198,19 @@ def test_making_tokens_is_rate_limited(client, make_user) -> None:
 
 
 @pytest.fixture
-def real_checks() -> Iterator[list[str]]:
-    """Each ping task /healthz sends: run here (embedded default) or published to a worker."""
-    sent: list[str] = []
+def real_checks(monkeypatch) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Each real check /healthz runs (health.report, counted and still run)."""
+    from portal import health
 
-    def ran(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        if getattr(sender, "name", None) == "portal.ping":
-            sent.append("ran")
+    ran: list[str] = []
+    real = health.report
 
-    def published(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        if sender == "portal.ping":
-            sent.append("published")
+    async def counted() -> dict[str, str]:
+        ran.append("ran")
+        return await real()
 
-    task_prerun.connect(ran, weak=False)
-    before_task_publish.connect(published, weak=False)
-    yield sent
-    task_prerun.disconnect(ran)
-    before_task_publish.disconnect(published)
+    monkeypatch.setattr(health, "report", counted)
+    yield ran
 
 
 def test_a_hundred_anonymous_healthz_calls_run_one_real_check(
