@@ -62,6 +62,8 @@ ADMIN_ACTIONS = frozenset(
     {
         "portal.admin",
         "audit.view_all",
+        # The status page: services and the processes behind the portal.
+        "portal.status",
         # Only an Admin may accept a plain, unauthenticated Docker endpoint (tcp://...:2375).
         "host.allow_insecure",
         # vCenters and registries are added by Admins and shared with projects.
@@ -237,6 +239,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("audit", "Audit"),
         ("api-tokens", "API tokens"),
     ]
+    if is_admin(user):
+        records.append(("status", "Status"))
     if getattr(user, "is_staff", False):
         records.append(("admin:index", "Administration"))
     nav = [NavItem(name, label, user) for name, label in sections]

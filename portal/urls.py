@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("healthz/live", views.healthz_live, name="healthz-live"),
     path("healthz/ready", views.healthz_ready, name="healthz-ready"),
+    path("status/", views.status, name="status"),
     path("audit/", audit_views.audit_list, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
     path("events/", audit_views.event_list, name="events"),

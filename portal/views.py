@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -9,7 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import access, health
+from . import access, health, heartbeats
 from . import dashboard as dashboard_panels
 from .audit_views import visible_audit
 from .http import AuthenticatedHttpRequest
@@ -90,6 +92,22 @@ async def healthz_ready(request: HttpRequest) -> JsonResponse:
     checks = {k: v for k, v in (await health.shared_report()).items() if k in health.READY}
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(checks, status=200 if healthy else 503)
+
+
+def status(request: HttpRequest) -> HttpResponse:
+    """The Admin's status page: a fresh health check and every process's heartbeat."""
+    access.require(request.user, "portal.status")
+    checks = async_to_sync(health.report)()
+    try:
+        beats = heartbeats.beats()
+    except Exception:  # noqa: BLE001 - Redis away: the checks above say why
+        checks["heartbeats"] = "not readable: Redis did not answer"
+        beats = []
+    return render(
+        request,
+        "portal/status.html",
+        {"checks": sorted(checks.items()), "beats": beats, "embedded": settings.CELERY_TASK_ALWAYS_EAGER},
+    )
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
