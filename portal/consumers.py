@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils.module_loading import import_string
 
-from . import access
+from . import access, replay
 from .live import access_group, bind_consumer_loop, group_name
 
 #: A page subscribes to a handful of topics; more is a misbehaving client.
@@ -34,6 +34,8 @@ CLOSE_POLICY = 4008
 MAX_FRAME_CHARS = 16_384
 #: Malformed frames a socket may send (each answered with an error) before it is closed.
 MAX_BAD_FRAMES = 5
+#: A replay position as replay.mark/record make them: "milliseconds-sequence".
+POSITION = re.compile(r"\d{1,20}-\d{1,20}")
 #: Sockets one process serves; more are closed with CLOSE_TRY_LATER, not left to fail.
 MAX_SOCKETS = 5_000
 
@@ -86,6 +88,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.groups: set[str] = set()
         self.followers: set[asyncio.Task[None]] = set()
         self.bad_frames = 0
+        #: Per topic, the position of the last event replayed (to drop its live twin).
+        self.seen: dict[str, tuple[int, int]] = {}
         self.counted = False
         if not access.is_signed_in(self.scope.get("user")):
             await self.close()
@@ -156,6 +160,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(wanted, list) or not all(isinstance(t, str) for t in wanted):
             await self._bad_frame("unexpected message", 'expected {"subscribe": ["topic", ...]}')
             return
+        since = content.get("since")
+        since = since if isinstance(since, dict) else {}
         granted, refused = [], []
         for topic in wanted[:MAX_TOPICS]:
             if topic in self.topics:
@@ -169,6 +175,31 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             else:
                 refused.append(topic)
         await self.send_json({"subscribed": granted, "refused": refused})
+        await self._replay(
+            {t: since[t] for t in granted if isinstance(since.get(t), str) and POSITION.fullmatch(since[t])}
+        )
+
+    async def _replay(self, since: dict[str, str]) -> None:
+        """Send what each topic published after the position the page asked from (it was
+        rendered then, or saw that last); events arriving live meanwhile are not sent twice.
+        A topic whose missed events are no longer kept gets the page told to re-read."""
+        lost = False
+        for topic, position in since.items():
+            try:
+                missed = await asyncio.to_thread(replay.since, topic, position)
+            except Exception as exc:  # noqa: BLE001 - Redis away: the page re-reads instead
+                log.info("no replay for %s: %s", topic, exc)
+                missed = None
+            if missed is None:
+                lost = True
+                continue
+            for seq, event in missed:
+                self.seen[topic] = replay.parse(seq)
+                await self.send_json(
+                    {"topic": topic, "html": event.get("html", ""), "data": event.get("data"), "seq": seq}
+                )
+        if lost:
+            await self.send_json({"resync": True})
 
     def _start_follower(self, topic: str) -> None:
         for pattern, dotted in FOLLOWERS:
@@ -234,4 +265,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         topic = event["topic"]
         if getattr(self, "access_gone", False) or topic not in self.topics:
             return
-        await self.send_json({"topic": topic, "html": event.get("html", ""), "data": event.get("data")})
+        seq = event.get("seq") or ""
+        if seq and topic in self.seen:
+            if replay.parse(seq) <= self.seen[topic]:
+                return  # sent already, from the replay
+            del self.seen[topic]  # live from here on: positions only grow
+        await self.send_json(
+            {"topic": topic, "html": event.get("html", ""), "data": event.get("data"), "seq": seq}
+        )

@@ -19,8 +19,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
-from . import redis_client
+from . import redis_client, replay
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,32 @@ def group_name(topic: str) -> str:
     return f"live.{safe[:60]}.{digest}"
 
 
-def _message(topic: str, html: str, data: Any) -> dict[str, Any]:
-    return {"type": "live.event", "topic": topic, "html": html, "data": data}
+def _message(topic: str, html: str, data: Any, position: str) -> dict[str, Any]:
+    return {"type": "live.event", "topic": topic, "html": html, "data": data, "seq": position}
+
+
+def _keep(topic: str, html: str, data: Any) -> str:
+    """Keep the event for pages that subscribe late or come back (portal.replay); its
+    position, or "" when it could not be kept (the event itself still goes out)."""
+    try:
+        return replay.record(topic, html, data)
+    except Exception:
+        log.warning("live event for %s not kept for replay", topic, exc_info=True)
+        return ""
+
+
+def position_now(request: Any = None) -> dict[str, Any]:
+    """Template context: ``live_since``, the position a page is rendered at (its
+    subscription asks for what came after). Read only if the page uses it."""
+
+    def now() -> str:
+        try:
+            return replay.mark()
+        except Exception:
+            log.warning("no replay position for this page", exc_info=True)
+            return ""
+
+    return {"live_since": SimpleLazyObject(now)}
 
 
 #: The event loop the websocket consumers run on (daphne's), once one has connected.
@@ -71,7 +96,8 @@ def publish(topic: str, *, html: str = "", data: Any = None) -> bool:
     The database is the truth and the event only news of it, so a channel layer
     that is down is logged, not raised: the change itself must not fail.
     """
-    return _group_send(group_name(topic), _message(topic, html, data), topic)
+    position = _keep(topic, html, data)
+    return _group_send(group_name(topic), _message(topic, html, data, position), topic)
 
 
 def access_group(user_id: int) -> str:
@@ -115,8 +141,9 @@ def _group_send(group: str, message: dict[str, Any], what: str) -> bool:
 
 async def apublish(topic: str, *, html: str = "", data: Any = None) -> bool:
     """``publish`` for async code (consumers, watchers)."""
+    position = await asyncio.to_thread(_keep, topic, html, data)
     try:
-        await get_channel_layer().group_send(group_name(topic), _message(topic, html, data))
+        await get_channel_layer().group_send(group_name(topic), _message(topic, html, data, position))
     except Exception:
         log.warning("live event for %s not delivered", topic, exc_info=True)
         return False

@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.access.navigation",
+                "portal.live.position_now",
             ],
             # On every page without {% load %}: {{ value|when }}, one way to show a moment
             # (portal.templatetags.dates); {% crumb %}, a step of the breadcrumbs (.crumbs), Clarity's.

@@ -17,6 +17,13 @@
   let delay = 500;
   let failures = 0;
   let lost = false; // a connection was lost since the page (or the last resync) was read
+  // Replay: the page was rendered at data-since; each topic's events after that (or after
+  // the last one seen, once one arrived) are sent again on subscribing, so nothing
+  // published between the render and the subscription, or while reconnecting, is missed.
+  const since = {};
+  topics.forEach((t) => {
+    if (status.dataset.since) since[t] = status.dataset.since;
+  });
   //: The portal's "try again later" close (at capacity, or Redis away): wait longer.
   const TRY_LATER = 4013;
   //: What the header says in each state: the truth about the socket, not a fixed word.
@@ -80,7 +87,7 @@
     socket.addEventListener("open", () => {
       if (topics.size) {
         setState("connecting");
-        socket.send(JSON.stringify({ subscribe: Array.from(topics) }));
+        socket.send(JSON.stringify({ subscribe: Array.from(topics), since: since }));
       } else {
         delay = 500;
         failures = 0;
@@ -94,7 +101,9 @@
         delay = 500;
         failures = 0;
         setState(message.refused.length ? "partial" : "live");
-        if (lost) resync();
+        // Without a position (the portal could not give one) a reconnect re-reads instead.
+        if (lost && !status.dataset.since) resync();
+        lost = false;
         return;
       }
       if (message.resync) {
@@ -102,6 +111,7 @@
         return;
       }
       if (message.error) return;
+      if (message.topic && message.seq) since[message.topic] = message.seq;
       apply(message);
       document.dispatchEvent(new CustomEvent("portal:live", { detail: message }));
     });

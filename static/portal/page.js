@@ -41,31 +41,6 @@
     }
   });
 
-  // <tbody data-reread-when-live="URL">: events published between the page's rendering
-  // and its subscription would be lost, so once live, read the rows once more (later
-  // changes arrive live).
-  function rereadWhenLive() {
-    const status = document.getElementById("live-status");
-    if (!status || !window.htmx) return;
-    for (const target of document.querySelectorAll("[data-reread-when-live]")) {
-      const reread = () =>
-        window.htmx.ajax("GET", target.dataset.rereadWhenLive, { target: target, swap: "innerHTML" });
-      // The socket may be live already (it opens as soon as live.js runs).
-      if (status.dataset.state === "live") {
-        reread();
-        continue;
-      }
-      const observer = new MutationObserver(() => {
-        if (status.dataset.state !== "live") return;
-        observer.disconnect();
-        reread();
-      });
-      observer.observe(status, { attributes: true, attributeFilter: ["data-state"] });
-    }
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", rereadWhenLive);
-  else rereadWhenLive();
-
   // <div data-live-topics="a b" data-refresh-url="URL">: a summary (a dashboard card, a
   // header badge) read again, whole, when one of its topics speaks. A burst of events
   // costs at most one read under way and one after it.
@@ -113,15 +88,16 @@
 (function () {
   "use strict";
   document.addEventListener("portal:resync", () => {
-    for (const target of document.querySelectorAll("[data-reread-when-live]")) {
+    // <tbody data-reread-url="URL">: a live list that can be read again whole.
+    for (const target of document.querySelectorAll("[data-reread-url]")) {
       if (!window.htmx) break;
-      window.htmx.ajax("GET", target.dataset.rereadWhenLive, { target: target, swap: "innerHTML" });
+      window.htmx.ajax("GET", target.dataset.rereadUrl, { target: target, swap: "innerHTML" });
     }
     for (const el of document.querySelectorAll("[data-refresh-url]")) {
       el.dispatchEvent(new CustomEvent("portal:refresh", { bubbles: true }));
     }
     const status = document.getElementById("live-status");
-    if (status && document.querySelector("[data-live-into]:not([data-reread-when-live])")) {
+    if (status && document.querySelector("[data-live-into]:not([data-reread-url])")) {
       status.dataset.state = "stale";
       status.title = "Live updates: back on; some events may have been missed while disconnected. Reload to see them.";
       const label = status.querySelector(".live-label");

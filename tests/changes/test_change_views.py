@@ -51,13 +51,13 @@ def test_outsiders_get_404_viewers_see_but_cannot_act(client, setup) -> None:
     assert client.get(f"/hosts/changes/{change.pk}/approve/").status_code == 405
 
 
-def test_the_page_rereads_its_host_cards_once_live(client, setup) -> None:
-    # A plan that finished before the page's socket subscribed published its cards to nobody:
-    # the page asks for them again (data-reread-when-live), through the same access check.
+def test_the_page_can_reread_its_host_cards(client, setup) -> None:
+    # Events a page missed are replayed (portal.replay); when they are no longer kept the
+    # page asks for its cards again (data-reread-url), through the same access check.
     _project, _host, _profile, change, users = setup
     client.force_login(users["viewer"])
     page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
-    assert f'data-reread-when-live="/hosts/changes/{change.pk}/?runs=1"' in page
+    assert f'data-reread-url="/hosts/changes/{change.pk}/?runs=1"' in page
     cards = client.get(f"/hosts/changes/{change.pk}/?runs=1").content.decode()
     assert 'data-host="h1"' in cards and "<h2>" not in cards
     assert "&lt;script&gt;x&lt;/script&gt;" in cards and "<script>x</script>" not in cards
