@@ -53,8 +53,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.core.serializers.json import DjangoJSONEncoder
 from django.core.management.color import no_style
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
@@ -71,7 +71,7 @@ _HEADER = struct.Struct(">B16sBBB16s12s")  # version, salt, log2 N, r, p, check,
 EXCLUDED = ("contenttypes", "auth.permission", "sessions")
 #: A backup holds password hashes and the encryption keys: a short passphrase would undo that.
 MIN_PASSPHRASE = 12
-PASSPHRASE_ENV = "PORTAL_BACKUP_PASSPHRASE"
+PASSPHRASE_ENV = "PORTAL_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a passphrase
 
 
 class BackupError(Exception):
@@ -158,7 +158,9 @@ def read_passphrase(path: str | None, *, confirm: bool) -> str:
         import sys
 
         if not sys.stdin.isatty():
-            raise BackupError(f"no passphrase: give --passphrase-file, set {PASSPHRASE_ENV}, or run at a terminal")
+            raise BackupError(
+                f"no passphrase: give --passphrase-file, set {PASSPHRASE_ENV}, or run at a terminal"
+            )
         passphrase = getpass.getpass("Backup passphrase: ")
         if confirm and getpass.getpass("Again: ") != passphrase:
             raise BackupError("the two passphrases differ")
@@ -202,7 +204,11 @@ def _every_row(using: str) -> Iterator[Model]:
     app_list = [(config, None) for config in apps.get_app_configs() if config.label not in EXCLUDED]
     connection = connections[using]
     for model in serializers.sort_dependencies(app_list, allow_cycles=True):
-        if model._meta.label_lower in EXCLUDED or model._meta.proxy or not model._meta.can_migrate(connection):
+        if (
+            model._meta.label_lower in EXCLUDED
+            or model._meta.proxy
+            or not model._meta.can_migrate(connection)
+        ):
             continue
         yield from model._base_manager.using(using).order_by(model._meta.pk.name).iterator()
 

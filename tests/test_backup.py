@@ -46,12 +46,16 @@ print(json.dumps({
     "host": [host.name, host.project.name, host.ssh_private_key, sorted(t.name for t in host.tags.all())],
     "vcenter_password": VCenter.objects.get().password,
     "registry_password": Registry.objects.get().password,
-    "password_ok": user.check_password(%r),
+    "password_ok": user.check_password(PASSWORD),
     "audit": [[e.action, e.actor_name, e.at.isoformat()] for e in AuditEntry.objects.order_by("id")],
-    "change": [change.title, change.status, change.created_by.username, [r.host.name for r in change.runs.all()]],
-    "next_host_id_free": Host.objects.create(project=host.project, name="after", docker_url="tcp://x:2376").pk > host.pk,
+    "change": [change.title, change.status, change.created_by.username,
+               [r.host.name for r in change.runs.all()]],
+    # Rows came with their ids: the next one made does not collide with them.
+    "next_host_id_free": Host.objects.create(
+        project=host.project, name="after", docker_url="tcp://x:2376"
+    ).pk > host.pk,
 }))
-""" % PASSWORD
+""".replace("PASSWORD", repr(PASSWORD))
 
 
 @dataclass
@@ -155,6 +159,22 @@ def test_round_trip_keeps_hosts_secrets_audit_and_changes(
     }
 
 
+def test_restores_into_the_other_kind_of_database(
+    archive: Path, passphrase_file: Path, tmp_path: Path
+) -> None:
+    """Out of the embedded setup and into production, or back: the archive is not tied to one."""
+    if not os.environ.get("DATABASE_URL"):
+        pytest.skip("made on PostgreSQL only: the embedded run has no PostgreSQL to restore into")
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    sqlite = Target({**env, "PORTAL_SQLITE_PATH": str(tmp_path / "embedded.sqlite3")})
+
+    sqlite.manage("restore", str(archive), "--passphrase-file", str(passphrase_file), check=True)
+
+    restored = sqlite.read_back()
+    assert restored["host"] == ["web-1", "web", SSH_KEY, ["edge"]]
+    assert restored["vcenter_password"] == "vc-pass"
+
+
 def test_into_a_portal_with_another_key_secrets_are_reencrypted_with_it(
     target: Target, archive: Path, passphrase_file: Path
 ) -> None:
@@ -175,7 +195,13 @@ def test_without_a_key_the_archived_one_is_written_for_the_operator(
     refused = target.manage("restore", str(archive), "--passphrase-file", str(passphrase_file))
     assert refused.returncode != 0 and "--write-key" in refused.stderr
     target.manage(
-        "restore", str(archive), "--passphrase-file", str(passphrase_file), "--write-key", str(key_file), check=True
+        "restore",
+        str(archive),
+        "--passphrase-file",
+        str(passphrase_file),
+        "--write-key",
+        str(key_file),
+        check=True,
     )
 
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -185,7 +211,9 @@ def test_without_a_key_the_archived_one_is_written_for_the_operator(
     assert target.read_back()["registry_password"] == "reg-pass"
 
 
-def test_wrong_passphrase_is_refused_and_nothing_written(target: Target, archive: Path, tmp_path: Path) -> None:
+def test_wrong_passphrase_is_refused_and_nothing_written(
+    target: Target, archive: Path, tmp_path: Path
+) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase at all\n")
 
@@ -218,7 +246,9 @@ def test_database_with_data_is_refused_and_left_alone(
     target: Target, archive: Path, passphrase_file: Path
 ) -> None:
     target.manage("migrate", "--verbosity=0", check=True)
-    target.manage("shell", "-c", "from portal.models import Project; Project.objects.create(name='mine')", check=True)
+    target.manage(
+        "shell", "-c", "from portal.models import Project; Project.objects.create(name='mine')", check=True
+    )
 
     refused = target.manage("restore", str(archive), "--passphrase-file", str(passphrase_file))
 

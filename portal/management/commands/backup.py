@@ -17,7 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("archive", help="file to write (refused if it exists); it is made readable by you only")
+        parser.add_argument(
+            "archive", help="file to write (refused if it exists); it is made readable by you only"
+        )
         parser.add_argument("--passphrase-file", help="file whose first line is the passphrase")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,4 +39,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         rows = contents.database.count('"model":')
         self.stdout.write(f"wrote {path}: {rows} row(s), {len(contents.keys)} encryption key(s)")
-        self.stdout.write("Keep the archive and its passphrase apart: together they open every stored secret.")
+        self.stdout.write(
+            "Keep the archive and its passphrase apart: together they open every stored secret."
+        )

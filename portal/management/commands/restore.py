@@ -50,14 +50,22 @@ class Command(BaseCommand):
             passphrase = backup.read_passphrase(options["passphrase_file"], confirm=False)
             contents = backup.unseal(archive, passphrase)
             backup.check_restorable(contents)
-            restored = backup.load(contents)
             if key_file:
+                # Before the rows: a key that cannot be written must not leave data nobody can read.
                 line = f"PORTAL_ENCRYPTION_KEY={','.join(contents.keys)}\n"
                 backup.write_private(key_file, line.encode())
+            try:
+                restored = backup.load(contents)
+            except BaseException:
+                if key_file:
+                    key_file.unlink(missing_ok=True)
+                raise
         except backup.BackupError as exc:
             raise CommandError(str(exc)) from None
         total = sum(restored.counts.values())
-        self.stdout.write(f"restored {total} row(s) from {options['archive']} (made {contents.manifest['created']})")
+        self.stdout.write(
+            f"restored {total} row(s) from {options['archive']} (made {contents.manifest['created']})"
+        )
         for label, count in restored.counts.items():
             self.stdout.write(f"  {label}: {count}")
         if restored.reencrypted:
