@@ -95,7 +95,8 @@ class Restored:
 
 
 def _derive(passphrase: str, salt: bytes, log2_n: int, r: int, p: int) -> tuple[bytes, bytes]:
-    if not (10 <= log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
+    # Bounded: a forged header must not make restore spend gigabytes on scrypt.
+    if not (10 <= log2_n <= 20 and 1 <= r <= 16 and 1 <= p <= 4 and 128 * r * 2**log2_n <= 2**28):
         raise BackupError("the archive's header is damaged (impossible key-derivation settings)")
     material = Scrypt(salt=salt, length=48, n=2**log2_n, r=r, p=p).derive(passphrase.encode())
     return material[:32], material[32:]
