@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -117,7 +121,18 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", status=404)
 
 
+#: Told when the database is away (restarting, failing over): a 503 says "not now", not "bug".
+DATABASE_AWAY = "The database did not answer (it may be restarting)."
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Called while the exception is being handled: a database that went away is a 503.
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": DATABASE_AWAY}, status=503, headers={"Retry-After": "5"})
+        # Rendered without the request: its context (the user, the menu) needs the database.
+        page = render_to_string("503.html", {"detail": DATABASE_AWAY})
+        return HttpResponse(page, status=503, headers={"Retry-After": "5"})
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "The portal hit an error; it has been logged."}, status=500)
     return render(request, "500.html", status=500)
