@@ -206,31 +206,34 @@ class Browser:
 
     def _creation_dates(self, repository: str, tags: list[str], budget: float) -> dict[str, str]:
         """Each tag's creation date ("" where it has none or failed); tags still unread when
-        ``budget`` seconds are up are left out."""
+        ``budget`` seconds are up are left out.
 
-        def created(tag: str) -> str:
-            top = _attempt(lambda: self.distribution.manifest(repository, tag))
-            if not isinstance(top, Manifest):
-                return ""
-            images = [top]
-            if top.is_index:
-                children = self._manifests(repository, [e["digest"] for e in child_descriptors(top)])
-                images = [m for m in children.values() if isinstance(m, Manifest) and m.is_image]
-            configs = self._configs(repository, sorted({config_digest(m) for m in images} - {""}))
-            return max(
-                (str(c.get("created") or "") for c in configs.values() if isinstance(c, dict)), default=""
-            )
+        A date is read with the tag's details (manifest, platforms' manifests, configs) and
+        those are kept as ``tag_details`` keeps them: the page shown next reads nothing again,
+        and tags whose details are already cached cost nothing here.
+        """
+        keys = {tag: _key(self.registry, "tag", repository, tag) for tag in tags}
+        known: dict[str, TagDetails] = {}
+        if not self.refresh:
+            hits = cache.get_many(list(keys.values()))
+            known = {tag: hits[key] for tag, key in keys.items() if key in hits}
+        missing = [tag for tag in tags if tag not in known]
 
-        dates: dict[str, str] = {}
+        def details(tag: str) -> TagDetails:
+            return self._gather(repository, [tag])[tag]
+
+        fetched: dict[str, TagDetails] = {}
         pool = ThreadPoolExecutor(max_workers=WIDE_CONCURRENCY, thread_name_prefix="registry-dates")
         try:
-            jobs = {pool.submit(created, tag): tag for tag in tags}
+            jobs = {pool.submit(details, tag): tag for tag in missing}
             done, _ = wait(jobs, timeout=budget)
-            dates = {jobs[job]: job.result() for job in done}
+            fetched = {jobs[job]: job.result() for job in done}
         finally:
             # What has not started is dropped; what is under way ends within its own deadline.
             pool.shutdown(wait=False, cancel_futures=True)
-        return dates
+        # A tag that failed is asked again next time, not remembered as failed.
+        cache.set_many({keys[t]: d for t, d in fetched.items() if not d.error}, mutable_seconds())
+        return {tag: found.created for tag, found in {**known, **fetched}.items()}
 
     def tag_details(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
         """Details of ``tags``: from the cache where it has them, the rest fetched concurrently."""

@@ -3,10 +3,18 @@ served from the cached order."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 from django.urls import reverse
 
 from registry.browse import Browser
 from registry.clients import http
+from registry.clients.distribution import DistributionClient
 from registry.models import Registry
 from tests.lab import seed
 
@@ -80,3 +88,77 @@ def test_dating_stops_at_the_deadline_and_says_what_it_could_not_date(  # type: 
     with Browser(registry) as browser:
         order = browser.cached_newest_order(MANY, list(SEED.tags[MANY]))
     assert order is not None and not order.complete
+
+
+class Reads:
+    """What the registry was asked for, counted by (kind, reference): a spy on the real client
+    (the requests still go to the lab registry)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        manifest, config = DistributionClient.manifest, DistributionClient.config
+
+        def counted_manifest(client: DistributionClient, repository: str, reference: str) -> Any:
+            self._add("manifest", reference)
+            return manifest(client, repository, reference)
+
+        def counted_config(client: DistributionClient, repository: str, digest: str) -> Any:
+            self._add("config", digest)
+            return config(client, repository, digest)
+
+        monkeypatch.setattr(DistributionClient, "manifest", counted_manifest)
+        monkeypatch.setattr(DistributionClient, "config", counted_config)
+
+    def _add(self, kind: str, reference: str) -> None:
+        with self._lock:
+            self.counts[kind, reference] += 1
+
+    def of(self, kind: str) -> Counter[str]:
+        return Counter({ref: n for (k, ref), n in self.counts.items() if k == kind})
+
+
+def test_two_pages_read_each_manifest_and_config_once(client, viewer, lab_registry, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    registry = lab_registry("token")
+    client.force_login(viewer)
+    reads = Reads(monkeypatch)
+
+    first = client.get(repo_url(registry, sort="newest", page="1"), HTTP_HX_REQUEST="true")
+    second = client.get(repo_url(registry, sort="newest", page="2"))
+    rows = [*first.context["rows"], *second.context["rows"]]
+    assert [row.tag for row in rows] == [f"build-{n}" for n in range(1050, 1050 - 2 * PAGE, -1)]
+    # Dating read every tag once; the pages' details are what dating read, not read again.
+    manifests, configs = reads.of("manifest"), reads.of("config")
+    assert len(manifests) == 1050 and max(manifests.values()) == 1, manifests.most_common(3)
+    assert len(configs) == 1050 and max(configs.values()) == 1, configs.most_common(3)
+
+
+def test_a_tag_pushed_later_comes_first_once_the_tag_list_changes(  # type: ignore[no-untyped-def]
+    client, viewer, lab_registry, lab_registries, scratch_images, monkeypatch
+) -> None:
+    info = next(r for r in lab_registries if r["name"] == "anonymous")
+    registry = lab_registry("anonymous")
+    client.force_login(viewer)
+    repository, _ = scratch_images(info)
+    url = reverse("registry:repository", args=[registry.pk, repository])
+    before = client.get(url, {"sort": "newest"}, HTTP_HX_REQUEST="true")
+    assert sorted(row.tag for row in before.context["rows"]) == ["also-one", "one", "two"]
+
+    later = seed._manifest(
+        seed.Image(("base-amd64",), datetime.now(UTC) + timedelta(days=1), labels={"run": repository})
+    )
+    layers = tuple(blob for blob, _ in seed._layers().values())
+    seed.push(str(info["url"]), seed.Plan({repository: {"three": later}}, layers, source=repository))
+    # The cached order stands while the cached tag list does; once the list is read anew
+    # (it expired, or a delete or Refresh dropped it) the order is computed for the new list.
+    assert "three" not in [r.tag for r in client.get(url, {"sort": "newest"}).context["rows"]]
+    with Browser(registry) as browser:
+        browser.forget("tags", repository)
+
+    reads = Reads(monkeypatch)
+    after = client.get(url, {"sort": "newest"}, HTTP_HX_REQUEST="true")
+    assert after.context["rows"][0].tag == "three"
+    # Re-dating reads the new tag alone: the others' details (and dates) were read moments
+    # ago and are still cached, and the page shows what dating read.
+    assert reads.of("manifest") == Counter({"three": 1})
+    assert reads.of("config") == Counter({json.loads(later.data)["config"]["digest"]: 1})
