@@ -15,6 +15,7 @@ from django.urls import reverse
 from registry.browse import Browser
 from registry.clients import http
 from registry.clients.distribution import DistributionClient
+from registry.clients.harbor import HarborClient
 from registry.models import Registry
 from tests.lab import seed
 
@@ -162,3 +163,25 @@ def test_a_tag_pushed_later_comes_first_once_the_tag_list_changes(  # type: igno
     # ago and are still cached, and the page shows what dating read.
     assert reads.of("manifest") == Counter({"three": 1})
     assert reads.of("config") == Counter({json.loads(later.data)["config"]["digest"]: 1})
+
+
+def test_harbor_dates_images_from_its_artifact_list(client, viewer, harbor_registry, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(viewer)
+    reads = Reads(monkeypatch)
+    listed: list[int] = []
+    artifacts = HarborClient.artifacts
+
+    def counted(harbor: HarborClient, repository: str, page: int = 1, page_size: int = 25) -> Any:
+        listed.append(page_size)
+        return artifacts(harbor, repository, page, page_size)
+
+    monkeypatch.setattr(HarborClient, "artifacts", counted)
+    url = f"/api/registries/{harbor_registry.pk}/tags/"
+    answer = client.get(url, {"repository": MANY, "sort": "newest", "page_size": PAGE})
+    assert answer.status_code == 200, answer.content[:300]
+    rows = answer.json()["results"]
+    assert [row["tag"] for row in rows] == [f"build-{n}" for n in range(1050, 1050 - PAGE, -1)]
+    # Harbor lists each image with its config's date, 100 artifacts a call: 11 calls date
+    # 1,050 tags, and the registry is read for the page's own details only.
+    assert listed == [100] * 11
+    assert sum(reads.of("manifest").values()) == PAGE and sum(reads.of("config").values()) == PAGE
