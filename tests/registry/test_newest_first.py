@@ -49,8 +49,8 @@ def test_a_placeholder_then_the_order_computed_once_for_every_page(client, viewe
     assert [row.tag for row in rows[:3]] == ["build-1050", "build-1049", "build-1048"]
     assert [row.created for row in rows] == sorted((row.created for row in rows), reverse=True)
 
-    # The order is kept, not the 1,050 tags' details: with those dropped, a later page
-    # still reads only its own tags.
+    # The order outlives the tags' details (those are kept only REGISTRY_CACHE_SECONDS):
+    # with them dropped, a later page still reads only its own tags.
     with Browser(registry) as browser:
         for tag in SEED.tags[MANY]:
             browser.forget("tag", MANY, tag)
