@@ -214,7 +214,14 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for a large repository's details (one entry per tag and per digest): at the
+    # default 300 entries, dating 1,050 tags culled a third of the cache, the order with it.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
     # No broker: portal.celery runs each task on a thread of the portal process,
     # so a request never waits for one.
     CELERY_BROKER_URL = "memory://"

@@ -8,8 +8,10 @@
   only; details (manifests, per-platform manifests, config blobs) are fetched
   ``CONCURRENCY`` at a time, each distinct digest once.
 - Newest first dates every tag of a repository once (``WIDE_CONCURRENCY`` at a time,
-  within ``REGISTRY_DEADLINE``) and keeps the order under the tag list's digest, so
-  every later page reads only its own tags (``registry.tag_list`` uses it).
+  within ``REGISTRY_DEADLINE``; Harbor's images from its artifact list, 100 a call) and
+  keeps the order under the tag list's digest (``registry.tag_list`` uses it). The
+  details read to date a tag are kept as a page's are, so the pages shown next, and a
+  new order after a push, read only what is not cached yet.
 - Cache keys are hashed (names can be long) and carry the registry's version,
   so editing a registry never serves what its old settings fetched.
 """
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from django.core.cache import cache
 
 from .clients.distribution import DistributionClient, Manifest
 from .clients.errors import NotFound, RegistryError
-from .clients.harbor import HarborClient, Page
+from .clients.harbor import MAX_PAGE_SIZE, HarborClient, Page
 from .clients.http import CONCURRENCY, Transport
 from .images import (
     Image,
@@ -54,6 +57,9 @@ ORDER_SECONDS = 3600
 #: Requests at once while dating every tag of a repository, or counting the tags of a
 #: page of the catalog: fewer than a page's details (CONCURRENCY), as there are many more.
 WIDE_CONCURRENCY = 8
+#: Harbor's largest artifact page, and how many of them newest first reads (100,000 artifacts).
+HARBOR_PAGE_SIZE = MAX_PAGE_SIZE
+MAX_HARBOR_PAGES = 1000
 
 
 def mutable_seconds() -> int:
@@ -196,7 +202,15 @@ class Browser:
         cached = self.cached_newest_order(repository, tags)
         if cached is not None:
             return cached
-        dates = self._creation_dates(repository, tags, float(settings.REGISTRY_DEADLINE))
+        budget = float(settings.REGISTRY_DEADLINE)
+        started = time.monotonic()
+        dates: dict[str, str] = {}
+        if self.registry.kind == Registry.Kind.HARBOR:
+            dates = self._harbor_dates(repository, tags, started + budget)
+        rest = [tag for tag in tags if tag not in dates]
+        if rest:
+            left = max(0.0, budget - (time.monotonic() - started))
+            dates.update(self._creation_dates(repository, rest, left))
         ordered = sorted(tags, key=lambda t: (dates.get(t, ""), version_key(t)), reverse=True)
         undated = sum(1 for t in tags if not dates.get(t))
         order = NewestOrder(ordered, undated, complete=len(dates) == len(tags))
@@ -204,33 +218,63 @@ class Browser:
         cache.set(_key(self.registry, *self._order_key(repository, tags)), order, lifetime)
         return order
 
+    def _harbor_dates(self, repository: str, tags: list[str], deadline: float) -> dict[str, str]:
+        """Dates from Harbor's artifact list, which carries an image's config ``created`` in
+        its ``extra_attrs``: a call per 100 artifacts instead of two reads per tag.
+
+        An index has no such date, nor has a tag the list does not name: those are left to
+        the registry's own reads, as is every tag if the API fails or ``deadline`` (a
+        ``time.monotonic()``) passes.
+        """
+        wanted = set(tags)
+        dates: dict[str, str] = {}
+        try:
+            for page in range(1, MAX_HARBOR_PAGES + 1):
+                listed = self.harbor_artifacts(repository, page, HARBOR_PAGE_SIZE)
+                for artifact in listed.items:
+                    extra = artifact.get("extra_attrs")
+                    created = str(extra.get("created") or "") if isinstance(extra, dict) else ""
+                    named = artifact.get("tags")
+                    for tag in named if isinstance(named, list) else []:
+                        name = tag.get("name") if isinstance(tag, dict) else None
+                        if created and isinstance(name, str) and name in wanted:
+                            dates[name] = created
+                if not listed.items or page * HARBOR_PAGE_SIZE >= listed.total or time.monotonic() > deadline:
+                    break
+        except RegistryError:
+            pass
+        return dates
+
     def _creation_dates(self, repository: str, tags: list[str], budget: float) -> dict[str, str]:
         """Each tag's creation date ("" where it has none or failed); tags still unread when
-        ``budget`` seconds are up are left out."""
+        ``budget`` seconds are up are left out.
 
-        def created(tag: str) -> str:
-            top = _attempt(lambda: self.distribution.manifest(repository, tag))
-            if not isinstance(top, Manifest):
-                return ""
-            images = [top]
-            if top.is_index:
-                children = self._manifests(repository, [e["digest"] for e in child_descriptors(top)])
-                images = [m for m in children.values() if isinstance(m, Manifest) and m.is_image]
-            configs = self._configs(repository, sorted({config_digest(m) for m in images} - {""}))
-            return max(
-                (str(c.get("created") or "") for c in configs.values() if isinstance(c, dict)), default=""
-            )
+        A date is read with the tag's details (manifest, platforms' manifests, configs) and
+        those are kept as ``tag_details`` keeps them: the page shown next reads nothing again,
+        and tags whose details are already cached cost nothing here.
+        """
+        keys = {tag: _key(self.registry, "tag", repository, tag) for tag in tags}
+        known: dict[str, TagDetails] = {}
+        if not self.refresh:
+            hits = cache.get_many(list(keys.values()))
+            known = {tag: hits[key] for tag, key in keys.items() if key in hits}
+        missing = [tag for tag in tags if tag not in known]
 
-        dates: dict[str, str] = {}
+        def details(tag: str) -> TagDetails:
+            return self._gather(repository, [tag])[tag]
+
+        fetched: dict[str, TagDetails] = {}
         pool = ThreadPoolExecutor(max_workers=WIDE_CONCURRENCY, thread_name_prefix="registry-dates")
         try:
-            jobs = {pool.submit(created, tag): tag for tag in tags}
+            jobs = {pool.submit(details, tag): tag for tag in missing}
             done, _ = wait(jobs, timeout=budget)
-            dates = {jobs[job]: job.result() for job in done}
+            fetched = {jobs[job]: job.result() for job in done}
         finally:
             # What has not started is dropped; what is under way ends within its own deadline.
             pool.shutdown(wait=False, cancel_futures=True)
-        return dates
+        # A tag that failed is asked again next time, not remembered as failed.
+        cache.set_many({keys[t]: d for t, d in fetched.items() if not d.error}, mutable_seconds())
+        return {tag: found.created for tag, found in {**known, **fetched}.items()}
 
     def tag_details(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
         """Details of ``tags``: from the cache where it has them, the rest fetched concurrently."""
