@@ -217,11 +217,21 @@ async def bounded(
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
-async def login_works(access: Access) -> str:
-    """A fresh login and a command: "" when it works, else why not."""
-    try:
-        async with connect(access) as conn:
-            result = await run(conn, "true", timeout=20)
-            return "" if result.exit_status == 0 else f"a command after login failed: {output(result)}"
-    except SSHError as exc:
-        return str(exc)
+async def login_works(access: Access, *, wait_for_listener: float = 0.0) -> str:
+    """A fresh login and a command: "" when it works, else why not.
+
+    ``wait_for_listener``: seconds to keep trying while nothing answers. A reloaded sshd
+    closes its listener and executes itself again, so for a moment a connection is refused;
+    a refused key is an answer and is never tried again."""
+    deadline = asyncio.get_running_loop().time() + wait_for_listener
+    while True:
+        try:
+            async with connect(access) as conn:
+                result = await run(conn, "true", timeout=20)
+                return "" if result.exit_status == 0 else f"a command after login failed: {output(result)}"
+        except KeyRefused as exc:
+            return str(exc)
+        except SSHError as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                return str(exc)
+        await asyncio.sleep(0.1)

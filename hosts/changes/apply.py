@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shlex
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from asgiref.sync import sync_to_async
 
 from hosts import ca as portal_ca
 from hosts import ssh
-from hosts.changes import drift
+from hosts.changes import drift, reloads
 from hosts.changes.desired import TLS_FILES
 from hosts.changes.errors import StepFailed
 from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
@@ -31,7 +32,7 @@ from hosts.changes.runs import (
     report_step,
     save_kernel_values,
 )
-from hosts.changes.verify import verify_run
+from hosts.changes.verify import listener_wait, verify_run
 from hosts.models.changes import (
     RunState,
 )
@@ -235,12 +236,16 @@ async def _read_text(conn: Any, path: str) -> str:
     return str(result.stdout or "")
 
 
-async def _restart(conn: Any, services: list[str], report: Callable[..., Any], *, progress: int) -> None:
-    if not services:
+async def _restart(conn: Any, entries: list[str], report: Callable[..., Any], *, progress: int) -> None:
+    """Each service of the plan restarted, or reloaded where the plan says a reload takes the
+    change (hosts.changes.reloads): an sshd reload keeps every open session."""
+    if not entries:
         return
-    if "docker" in services:
+    services = reloads.services(entries)
+    if "docker" in reloads.restarting(entries):
         await ssh.run(conn, "systemctl daemon-reload >/dev/null 2>&1", timeout=60)
-    for service in services:
+    for entry in entries:
+        service = reloads.service_of(entry)
         if service == "sysctl":
             await report("restarting", progress, "applying the kernel parameters")
             path = shlex.quote(sysctl.PATH)
@@ -248,6 +253,9 @@ async def _restart(conn: Any, services: list[str], report: Callable[..., Any], *
             result = await ssh.run(conn, f"if [ -e {path} ]; then sysctl -p {path} 2>&1; fi", timeout=60)
             if result.exit_status != 0:
                 raise StepFailed("restarting", f"the kernel refused a parameter: {ssh.output(result)[-500:]}")
+            continue
+        if reloads.is_reload(entry):
+            await _reload(conn, service, report, progress=progress)
             continue
         if service == "docker":
             active = await ssh.run(conn, "systemctl is-active docker", timeout=30)
@@ -260,6 +268,53 @@ async def _restart(conn: Any, services: list[str], report: Callable[..., Any], *
         state = await ssh.run(conn, f"systemctl is-active {service}", timeout=30)
         if str(state.stdout or "").strip() != "active":
             raise StepFailed("restarting", f"{service} is not running after the restart")
+
+
+async def _reload(conn: Any, service: str, report: Callable[..., Any], *, progress: int) -> None:
+    """``systemctl reload`` (SIGHUP). sshd's reload is verified by the new login that
+    verifying makes anyway; dockerd's by reading its settings back (a refused reload
+    leaves it running on the old ones)."""
+    await report("reloading", progress, f"reloading {service}: sessions already open carry on")
+    result = await ssh.run(conn, f"systemctl reload {service} 2>&1", timeout=60)
+    if result.exit_status != 0:
+        raise StepFailed("reloading", f"{service} did not reload: {ssh.output(result)[-500:]}")
+    state = await ssh.run(conn, f"systemctl is-active {service}", timeout=30)
+    if str(state.stdout or "").strip() != "active":
+        raise StepFailed("reloading", f"{service} is not running after the reload")
+    if service == "docker":
+        await _docker_took(conn, report, progress=progress)
+
+
+#: Seconds dockerd gets to apply a reload (it does so after the signal, not before it returns).
+DOCKER_RELOAD_TIMEOUT = 20.0
+
+
+async def _docker_took(conn: Any, report: Callable[..., Any], *, progress: int) -> None:
+    """A new API call (``docker info``) until dockerd reports the reloadable options of the
+    daemon.json now in place, or the timeout."""
+    config = await _read_text(conn, daemon_json.PATH)
+    problems = ["docker info was not read"]
+    deadline = asyncio.get_running_loop().time() + DOCKER_RELOAD_TIMEOUT
+    while True:
+        result = await ssh.run(conn, "docker info --format '{{json .}}' 2>&1", timeout=30)
+        if result.exit_status != 0:
+            problems = [f"docker info failed: {ssh.output(result)[-300:]}"]
+        else:
+            try:
+                info = json.loads(str(result.stdout or "{}"))
+            except ValueError:
+                info = None
+            problems = (
+                daemon_json.reload_problems(config, info)
+                if isinstance(info, dict)
+                else ["docker info is not JSON"]
+            )
+            if not problems:
+                break
+        if asyncio.get_running_loop().time() > deadline:
+            raise StepFailed("reloading", "dockerd did not take the new daemon.json: " + "; ".join(problems))
+        await asyncio.sleep(0.2)
+    await report("reloading", progress, "dockerd answers a new API call with the daemon.json settings")
 
 
 async def _roll_back(context: Context, report: Callable[..., Any], reason: str, conn: Any) -> str:
@@ -283,7 +338,7 @@ async def _roll_back(context: Context, report: Callable[..., Any], reason: str, 
             # The first session died with the change (a restart took it down): a new one.
             async with ssh.connect(context.access) as fresh:
                 await restore(fresh)
-        problem = await ssh.login_works(context.access)
+        problem = await ssh.login_works(context.access, wait_for_listener=listener_wait(context.restarts))
         if problem:
             raise StepFailed("verifying the rollback", problem)
         await report(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from hosts import ssh
 from hosts.changes import outcome, rotation
-from hosts.changes.desired import RESTART_ORDER, is_rotation, refuse_stored
+from hosts.changes.desired import is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, docker, firewall, sshd, sysctl
 from hosts.changes.news import publish_change, publish_run
@@ -26,6 +26,7 @@ from hosts.changes.render import (
     paths_for,
     render_host,
     restarts_for,
+    with_restart,
 )
 from hosts.changes.revert import plan_revert_one, revert_inputs
 from hosts.models import Host
@@ -89,7 +90,7 @@ async def _plan_one(item: _PlanInput) -> HostPlan:
     if "docker_api" in settings and docker.port(settings["docker_api"] or {}) == docker.TLS_PORT:
         plan.checks.docker_tls = True
         # Certificates are issued at apply time, so a new plan never carries a private key.
-        plan.restarts = [s for s in RESTART_ORDER if s in {*plan.restarts, "docker"}]
+        plan.restarts = with_restart(plan.restarts, "docker")
     if not plan.files and not plan.checks.docker_tls:
         plan.state = RunState.UNCHANGED
     return plan

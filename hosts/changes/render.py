@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hosts import ssh
+from hosts.changes import reloads
 from hosts.changes.desired import RESTART_ORDER, SERVICE, firewall_desired
 from hosts.changes.files import SettingsError, daemon_json, docker, firewall, sshd, sysctl
 from hosts.models.changes import (
@@ -190,10 +191,35 @@ def lockout_reasons(
 
 
 def restarts_for(entries: Iterable[Mapping[str, Any]], *, docker_running: bool) -> list[str]:
-    services = {SERVICE[e["path"]] for e in entries if changed(e) and e["path"] in SERVICE}
-    if "iptables" in services and docker_running:
-        services.add("docker")  # restarting iptables flushes Docker's chains
-    return [s for s in RESTART_ORDER if s in services]
+    """One entry per service the changed files touch, in restart order: the service's name
+    when it restarts, ``"reload <service>"`` when a reload takes every change (see reloads)."""
+    restart: dict[str, bool] = {}
+    for entry in entries:
+        if changed(entry) and entry["path"] in SERVICE:
+            service = SERVICE[entry["path"]]
+            restart[service] = restart.get(service, False) or _needs_restart(entry, docker_running)
+    if "iptables" in restart and docker_running:
+        restart["docker"] = True  # restarting iptables flushes Docker's chains
+    return [s if restart[s] else reloads.reload_entry(s) for s in RESTART_ORDER if s in restart]
+
+
+def _needs_restart(entry: Mapping[str, Any], docker_running: bool) -> bool:
+    path = entry["path"]
+    if SERVICE[path] not in reloads.RELOADABLE_SERVICES or entry["remove"] or entry.get("secret"):
+        return True
+    if path == sshd.PATH:
+        return not entry["existed"] or bool(reloads.sshd_restart_keys(entry["before"], entry["after"]))
+    if path == daemon_json.PATH:
+        # A stopped dockerd has nothing to reload: the restart starts it, as before.
+        return not docker_running or bool(reloads.daemon_json_restart_keys(entry["before"], entry["after"]))
+    return True  # docker's unit drop-in: a new command line
+
+
+def with_restart(entries: Iterable[str], service: str) -> list[str]:
+    """``entries`` with ``service`` restarted (a reload of it, if any, becomes the restart)."""
+    wanted = {reloads.service_of(e) for e in entries} | {service}
+    kept = {reloads.service_of(e): e for e in entries if reloads.service_of(e) != service}
+    return [kept.get(s, s) for s in RESTART_ORDER if s in wanted]
 
 
 def managed_paths(settings: Mapping[str, Any]) -> list[str]:

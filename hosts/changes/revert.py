@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from hosts import ssh
-from hosts.changes.desired import RESTART_ORDER, SECRET_FILES, TLS_FILES, is_rotation
+from hosts.changes.desired import SECRET_FILES, TLS_FILES, is_rotation
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, firewall, sshd
-from hosts.changes.render import Checks, HostPlan, changed, file_entry, restarts_for, sha
+from hosts.changes.render import Checks, HostPlan, changed, file_entry, restarts_for, sha, with_restart
 from hosts.changes.runs import backups_of
 from hosts.models import Host
 from hosts.models.changes import (
@@ -70,8 +70,8 @@ async def plan_revert_one(item: tuple[ssh.Access, dict[str, tuple[bool, bytes, i
             entries.append(entry)
     plan = HostPlan(files=entries)
     plan.restarts = restarts_for(entries, docker_running=str(docker_state.stdout or "").strip() == "active")
-    if any(e["path"] in TLS_FILES for e in entries) and "docker" not in plan.restarts:
-        plan.restarts = [s for s in RESTART_ORDER if s in {*plan.restarts, "docker"}]
+    if any(e["path"] in TLS_FILES for e in entries):
+        plan.restarts = with_restart(plan.restarts, "docker")
     originally_open = set()
     now_open = set()
     if firewall.PATH in backups and backups[firewall.PATH][0]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hosts import ca as portal_ca
 from hosts import ssh
-from hosts.changes import rotation
+from hosts.changes import reloads, rotation
 from hosts.changes.errors import StepFailed
 from hosts.changes.files import docker
 from hosts.changes.runs import Context
@@ -22,6 +22,13 @@ from hosts.fleet import trust as engine_trust
 
 #: Seconds to wait for a port to answer (or not) from outside the host.
 PORT_CHECK_TIMEOUT = 3.0
+#: Seconds a reloaded sshd may take to listen again (it executes itself anew).
+SSHD_RELOAD_LISTEN = 10.0
+
+
+def listener_wait(restarts: list[str]) -> float:
+    """How long a new login may wait for sshd to listen again after these restarts."""
+    return SSHD_RELOAD_LISTEN if reloads.reload_entry("sshd") in restarts else 0.0
 
 
 def port_answers(address: str, port: int, timeout: float = PORT_CHECK_TIMEOUT) -> bool:
@@ -45,7 +52,7 @@ async def verify_run(context: Context, report: Callable[..., Any]) -> dict[str, 
         access = ssh.Access(
             access.name, access.address, int(new_port), access.user, access.private_key, access.host_key
         )
-    problem = await ssh.login_works(access)
+    problem = await ssh.login_works(access, wait_for_listener=listener_wait(context.restarts))
     if problem:
         raise StepFailed("verifying", f"a new SSH login failed: {problem}")
     await report("verifying", 88, f"a new SSH login on port {access.port} works")

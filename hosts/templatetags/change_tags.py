@@ -1,5 +1,5 @@
 """Template helpers for configuration changes: a diff's lines with the risky ones marked, a
-host card's files."""
+host card's files, what applying does to each service."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 
+from hosts.changes import reloads
 from hosts.changes import run_files as change_run_files
 from hosts.changes.diff_risk import DiffLine, mark
 from hosts.models.changes import ChangeRun
@@ -33,3 +34,10 @@ def risk_reasons(files: list[dict[str, Any]]) -> list[str]:
 def run_files(run: ChangeRun) -> list[change_run_files.RunFile]:
     """``{% for file in run|run_files %}``: each managed file, its diff "" when already as wanted."""
     return change_run_files.of(run)
+
+
+@register.filter
+def service_actions(restarts: list[str]) -> list[str]:
+    """``{% for action in run.restarts|service_actions %}``: what applying does to each service,
+    shown before approval: "reloads sshd", "restarts docker"."""
+    return [reloads.action(str(entry)) for entry in restarts or []]

@@ -2,13 +2,16 @@
 `python -m tests.bench.push --hosts 50`.
 
 The portal's run is plan (read, render, diff) then apply (backup, temporary file,
-``sshd -t``, rename, restart, a new login to verify), through ``hosts.changes`` (planning, approval, apply);
+``sshd -t``, rename, reload, a new login to verify), through ``hosts.changes`` (planning, approval, apply);
 each host's apply is the body of the per-host Celery task, all run in one event
 loop here as a worker with that many slots would. Ansible (ansible-core from
 PyPI) makes the same kind of change with its defaults: ``lineinfile`` with
-``validate: sshd -t -f %s``, then ``systemctl restart sshd``, forks = hosts, no
-fact gathering; then again with ``pipelining = True``. Prints key=value last;
-exits non-zero when it could not measure.
+``validate: sshd -t -f %s``, then ``systemctl reload sshd`` (as the portal now does), forks = hosts, no
+fact gathering; then again with ``pipelining = True``. ``bare`` is the floor: a minimal
+asyncssh script doing the same steps on the same hosts (read the file to keep it, write a
+temporary file, ``sshd -t``, rename, ``systemctl reload sshd``, a new login), so
+``bare_ratio`` is what the portal's planning, database and checks cost on top. Prints
+key=value last; exits non-zero when it could not measure.
 """
 
 from __future__ import annotations
@@ -93,6 +96,46 @@ def portal_push(lab: list[dict[str, object]], max_auth_tries: int) -> float:
     return elapsed
 
 
+async def _bare_one(host: dict[str, object], value: int) -> None:
+    import asyncssh
+
+    path = "/etc/ssh/sshd_config"
+    options = {
+        "port": int(str(host["port"])),
+        "username": str(host["user"]),
+        "known_hosts": ([asyncssh.import_public_key(str(host["host_key"]))], [], []),
+        "client_keys": [str(host["private_key"])],
+    }
+    async with asyncssh.connect(str(host["address"]), **options) as conn:  # type: ignore[arg-type]
+        async with conn.start_sftp_client() as sftp:
+            async with sftp.open(path, "rb") as f:
+                kept = await f.read()  # the backup, kept by the script
+            lines = [ln for ln in kept.decode().splitlines() if not ln.startswith("MaxAuthTries")]
+            temp = f"{path}.bare-{value}"
+            async with sftp.open(temp, "wb") as f:
+                await f.write(("\n".join([*lines, f"MaxAuthTries {value}"]) + "\n").encode())
+            await sftp.chmod(temp, 0o600)
+            await conn.run(f"sshd -t -f {temp}", check=True)
+            await sftp.posix_rename(temp, path)
+        await conn.run("systemctl reload sshd", check=True)
+    while True:  # a new login; sshd refuses connections while it executes itself again
+        try:
+            async with asyncssh.connect(str(host["address"]), **options) as fresh:  # type: ignore[arg-type]
+                await fresh.run("true", check=True)
+            return
+        except (OSError, asyncssh.ConnectionLost):
+            await asyncio.sleep(0.05)
+
+
+def bare_push(lab: list[dict[str, object]], value: int) -> float:
+    async def all_hosts() -> None:
+        await asyncio.gather(*(_bare_one(h, value) for h in lab))
+
+    started = time.monotonic()
+    asyncio.run(all_hosts())
+    return time.monotonic() - started
+
+
 PLAYBOOK = """\
 - hosts: all
   gather_facts: false
@@ -103,8 +146,8 @@ PLAYBOOK = """\
         regexp: '^#?MaxAuthTries'
         line: 'MaxAuthTries {value}'
         validate: 'sshd -t -f %s'
-    - name: restart sshd
-      ansible.builtin.command: systemctl restart sshd
+    - name: reload sshd
+      ansible.builtin.command: systemctl reload sshd
 """
 
 
@@ -161,6 +204,7 @@ def main() -> int:
         try:
             _django(root / "bench.sqlite3")
             push_s = portal_push(lab, 3)
+            bare_s = bare_push(lab, 4)
             ansible_s = ansible_push(lab, root / "ansible", 5, pipelining=False)
             pipelined_s = ansible_push(lab, root / "ansible-pipelining", 6, pipelining=True)
         except (RuntimeError, subprocess.TimeoutExpired, TimeoutError) as exc:
@@ -170,7 +214,8 @@ def main() -> int:
             photon_hosts.down(root / "hosts")
             shutil.rmtree(root / "ansible", ignore_errors=True)
     print(
-        f"hosts={args.hosts} push_s={push_s:.2f} ansible_s={ansible_s:.2f} ratio={push_s / ansible_s:.2f} "
+        f"hosts={args.hosts} push_s={push_s:.2f} bare_s={bare_s:.2f} bare_ratio={push_s / bare_s:.2f} "
+        f"ansible_s={ansible_s:.2f} ratio={push_s / ansible_s:.2f} "
         f"ansible_pipelining_s={pipelined_s:.2f} ratio_pipelining={push_s / pipelined_s:.2f}"
     )
     return 0

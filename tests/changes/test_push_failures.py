@@ -152,7 +152,10 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
         " && systemctl daemon-reload >/dev/null 2>&1",
     )
     try:
-        change = planned(project, admin, [host], {"sshd": {"MaxAuthTries": 3}})
+        # An explicit Port line where the file had only the commented default: a listener
+        # line changes, so sshd restarts (a reload would not stop it).
+        change = planned(project, admin, [host], {"sshd": {"Port": 22, "MaxAuthTries": 3}})
+        assert ChangeRun.objects.get(change=change).restarts == ["sshd"]
         from hosts.changes import tasks as change_tasks
 
         # The task goes to a worker process of our own, the one we kill.

@@ -43,7 +43,7 @@ def test_sshd_change_changes_who_may_log_in_and_revert_restores_bytes(
     planning.plan(change, [host])
     run = ChangeRun.objects.get(change=change)
     assert run.state == "planned", run.reason
-    assert run.restarts == ["sshd"]
+    assert run.restarts == ["reload sshd"]  # AllowUsers and MaxAuthTries: sshd rereads them on SIGHUP
     diff = run.files[0]["diff"]
     assert "+AllowUsers root" in diff and "-MaxAuthTries 4" in diff and "+MaxAuthTries 3" in diff
     assert lab_run(lab, "cat /etc/ssh/sshd_config") == original  # a plan writes nothing

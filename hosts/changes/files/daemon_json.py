@@ -123,3 +123,46 @@ def render(current: str, desired: Mapping[str, Any]) -> str:
         return current
     config.update(values)
     return json.dumps(config, indent=2) + "\n"
+
+
+def reload_problems(config_text: str, info: Mapping[str, Any]) -> list[str]:
+    """Where dockerd (``docker info``) differs from the options of ``config_text`` that the
+    portal manages and a reload applies (empty: it took them). After a SIGHUP dockerd keeps
+    its old settings, and keeps running, when it refuses the new ones: this is how that shows."""
+    try:
+        config = json.loads(config_text) if config_text.strip() else {}
+    except json.JSONDecodeError:
+        return [f"{PATH} on the host is not valid JSON"]
+    if not isinstance(config, dict):
+        return [f"{PATH} on the host is not a JSON object"]
+    problems = []
+    if "live-restore" in config and bool(info.get("LiveRestoreEnabled")) != bool(config["live-restore"]):
+        problems.append(
+            f"live-restore is {bool(info.get('LiveRestoreEnabled'))}, not {config['live-restore']}"
+        )
+    registry = info.get("RegistryConfig") or {}
+    if "registry-mirrors" in config:
+        got = [str(m).rstrip("/") for m in registry.get("Mirrors") or []]
+        wanted = [str(m).rstrip("/") for m in config["registry-mirrors"] or []]
+        if got != wanted:
+            problems.append(f"registry-mirrors are {got}, not {wanted}")
+    if "insecure-registries" in config:
+        cidrs = {_network(c) for c in registry.get("InsecureRegistryCIDRs") or []}
+        insecure = {
+            n for n, index in (registry.get("IndexConfigs") or {}).items() if not index.get("Secure", True)
+        }
+        missing = [
+            name
+            for name in config["insecure-registries"] or []
+            if (_network(name) not in cidrs if "/" in str(name) else name not in insecure)
+        ]
+        if missing:
+            problems.append(f"insecure-registries {', '.join(map(str, missing))} not taken")
+    return problems
+
+
+def _network(text: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(str(text), strict=False))
+    except ValueError:
+        return str(text)
