@@ -85,4 +85,9 @@ def enqueue_each(
     gets ``unqueued(args, message)``."""
     calls = list(calls)
     if calls:
-        transaction.on_commit(lambda: _send_all(task, calls, unqueued))
+        _after_commit(lambda: _send_all(task, calls, unqueued))
+
+
+def _after_commit(send: Callable[[], None]) -> None:
+    # Not robust: what ``send`` raises reaches whoever committed (the request).
+    transaction.on_commit(send)
