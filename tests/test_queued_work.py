@@ -14,9 +14,21 @@ from django.test import Client
 from django.utils import timezone
 
 from hosts import stale_work
+from hosts.changes import approval, outcome
 from hosts.fleet import services as fleet_services
 from hosts.fleet import tasks as fleet_tasks
-from hosts.models import Deploy, Host, ProvisionedVm, ProvisionRequest, VCenter, VirtualMachine, VmTask
+from hosts.models import (
+    Change,
+    ChangeRun,
+    Deploy,
+    Host,
+    ProvisionedVm,
+    ProvisionRequest,
+    VCenter,
+    VirtualMachine,
+    VmTask,
+)
+from hosts.models.changes import ChangeStatus
 from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import tasks as vsphere_tasks
 from portal import watchers
@@ -70,7 +82,11 @@ def test_an_action_with_the_broker_down_answers_503_and_its_row_says_it_was_not_
     assert api.json()["detail"] == "Could not be queued: the task broker (Redis) did not answer; try again."
     task = VmTask.objects.get()
     assert (task.state, task.error) == (VmTask.State.ERROR, NOT_QUEUED) and task.finished
-    assert AuditEntry.objects.get(action="vm.power_on.failed").after["error"] == NOT_QUEUED
+    assert AuditEntry.objects.get(action="vm.power_on.failed").after == {
+        "task": task.pk,
+        "error": NOT_QUEUED,
+        "argument": "",
+    }
 
     browser = Client()
     browser.force_login(provisioner)
@@ -90,6 +106,27 @@ def test_a_deploy_with_the_broker_down_is_failed_and_its_secrets_cleared(
     deploy = Deploy.objects.get()
     assert (deploy.state, deploy.outcome) == (Deploy.State.ERROR, NOT_QUEUED)
     assert str(deploy.environment or "") == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_apply_with_the_broker_down_fails_every_host_and_may_be_applied_again(
+    project: Project, make_user: Any, broker_down: None
+) -> None:
+    admin = make_user("pa", project=project, role=Role.PROJECT_ADMIN)
+    change = Change.objects.create(
+        project=project, title="t", created_by=admin, settings={"sshd": {"MaxAuthTries": 3}}, status="planned"
+    )
+    for name in ("h1", "h2"):
+        host = Host.objects.create(project=project, name=name, docker_url=f"tcp://{name}:2376", address=name)
+        ChangeRun.objects.create(
+            change=change, host=host, state="planned", files=[{"path": "/x", "diff": "d"}]
+        )
+    with pytest.raises(QueueUnavailable):
+        approval.start_apply(change, admin)
+    assert sorted(change.runs.values_list("state", "reason")) == [("failed", NOT_QUEUED)] * 2
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.FAILED
+    assert approval.may_apply(change, admin) and not outcome.nothing_to_apply(change.runs.all())
 
 
 @pytest.mark.django_db
