@@ -2,10 +2,11 @@
 
 A service records what was asked (a row that says "queued"), commits it, then publishes
 the task: a worker must never look for a row that is not there yet. Publishing makes one
-try on a connection of its own that neither retries nor waits long, so with Redis down
-the request learns it in about a second instead of Celery's default retries (19 s
-measured); the caller's ``unqueued`` then marks its row failed with ``NOT_QUEUED``, and
-``QueueUnavailable`` (a ``Refused``, 503) tells the person, in the UI and the API alike.
+try on a connection of its own (one Redis connect per person's action: cheap) that
+neither retries nor waits longer than the connect timeout (2 s), so with Redis down the
+request learns it at once (refused: 0.03 s measured) instead of after Celery's retries
+(19 s measured); the caller's ``unqueued`` then marks its row failed with ``NOT_QUEUED``,
+and ``QueueUnavailable`` (a ``Refused``, 503) tells the person, in the UI and the API alike.
 
 Embedded (no broker) the task runs on a thread of this process (``portal.celery``):
 publishing there cannot fail.
