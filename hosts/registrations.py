@@ -5,6 +5,7 @@ the core never imports this app."""
 
 from __future__ import annotations
 
+from hosts import stale_work
 from hosts.changes import cards as change_cards
 from hosts.changes import drift
 from hosts.changes import tasks as change_tasks
@@ -67,3 +68,4 @@ def register() -> None:
     watchers.register("vcenters", vsphere_watch.watch_vcenters)
     watchers.register("drift", drift.watch_drift)
     watchers.register("provisioning", provision.watch_overdue)
+    watchers.register("stale_work", stale_work.watch_stale_work)

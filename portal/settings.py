@@ -228,10 +228,30 @@ else:
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task's message is acknowledged when the task ends, not when it starts, and given back
+# to the queue when its worker process dies: work is redone or marked failed by the task
+# itself (hosts: a row found "running" by a redelivery), never lost with the worker.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# Nobody reads tasks' return values but /healthz's ping (portal.tasks, ignore_result=False):
+# not storing them also spares each publish a subscription to the result backend, whose
+# retries kept a request 19 s when Redis was down.
+CELERY_TASK_IGNORE_RESULT = True
+#: Seconds an unacknowledged message (its worker killed outright) waits before Redis gives
+#: it to another worker: longer than the longest task, or a task still running is started
+#: twice. Longest: a provisioning request cloning its VMs one after another (about 10 min a
+#: clone, 10 VMs), before a change's apply on one host (SSH: restarts up to 120 s each) or
+#: a VM action (300 s). Rows left meanwhile are swept (hosts.stale_work) well before.
+TASK_VISIBILITY_TIMEOUT = int(os.environ.get("PORTAL_TASK_VISIBILITY_TIMEOUT", str(3 * 3600)))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+}
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+# Publishing gives up on an unreachable broker within this many seconds (portal.queueing
+# also makes it a single try): the request answers 503 rather than hanging.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
 # --- Auth ---------------------------------------------------------------------
 LOGIN_URL = "login"

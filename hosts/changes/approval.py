@@ -12,7 +12,7 @@ from hosts.changes.desired import is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.news import publish_change
 from hosts.changes.planning import can, diffs
-from hosts.changes.runs import RUNNABLE, sweep_interrupted
+from hosts.changes.runs import RUNNABLE, not_queued, sweep_interrupted
 from hosts.changes.tasks import apply_host
 from hosts.models.changes import (
     Change,
@@ -20,6 +20,7 @@ from hosts.models.changes import (
     RunState,
 )
 from portal import audit
+from portal.queueing import enqueue_each
 
 
 def approve(change: Change, user: Any, comment: str = "") -> None:
@@ -95,6 +96,7 @@ def start_apply(change: Change, user: Any) -> list[int]:
     )
     publish_change(change)
     ids = [run.pk for run in runs]
-    for run_id in ids:
-        apply_host.delay(run_id)
+    enqueue_each(
+        apply_host, [(run_id,) for run_id in ids], unqueued=lambda args, message: not_queued(args[0], message)
+    )
     return ids

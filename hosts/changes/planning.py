@@ -156,6 +156,11 @@ def _refuse_plan(change: Change, reason: str) -> Change:
     return change
 
 
+def not_planned(change: Change, reason: str) -> Change:
+    """A change whose planning task could not be queued: failed, nothing read."""
+    return _refuse_plan(change, reason)
+
+
 def can(user: Any, action: str, change: Change) -> bool:
     return access.can(user, action, change.project_id)
 

@@ -232,6 +232,14 @@ def finish_change(change_id: int) -> None:
     publish_change(change)
 
 
+def not_queued(run_id: int, reason: str) -> None:
+    """A run whose apply task could not be queued: failed, nothing written to its host;
+    applying again takes it on (it counts as started, see ``outcome.has_plan``)."""
+    # A run started before keeps its first start.
+    ChangeRun.objects.filter(pk=run_id, started__isnull=True).update(started=timezone.now())
+    finish_run(run_id, RunState.FAILED, reason)
+
+
 def sweep_interrupted(*, change: Change | None = None, older_than: timedelta = INTERRUPTED_AFTER) -> int:
     """Runs left "applying" by a worker that died: mark them interrupted (backups kept)."""
     stale = ChangeRun.objects.filter(state=RunState.APPLYING, heartbeat__lt=timezone.now() - older_than)

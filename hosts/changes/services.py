@@ -14,7 +14,15 @@ from hosts.changes.errors import ChangeError
 from hosts.models import Host
 from hosts.models.changes import Change, Drift, Profile
 from portal import access
+from portal.queueing import enqueue
 from portal.refused import Refused
+
+
+def _plan(change: Change, host_ids: list[int]) -> None:
+    """Queue the planning of ``change`` on ``host_ids``; a plan that cannot be queued fails."""
+    enqueue(
+        tasks.plan_change, change.pk, host_ids, unqueued=lambda message: planning.not_planned(change, message)
+    )
 
 
 def request_plan(profile: Profile, user: Any, chosen: Collection[int] = ()) -> Change:
@@ -33,7 +41,7 @@ def request_plan(profile: Profile, user: Any, chosen: Collection[int] = ()) -> C
     except ChangeError as exc:
         # A profile stored before a rule existed: refused before any host is read.
         raise ChangeError(str(exc), exc.problems, field="settings", status=400) from None
-    tasks.plan_change.delay(change.pk, [h.pk for h in targets])
+    _plan(change, [h.pk for h in targets])
     return change
 
 
@@ -41,14 +49,14 @@ def request_revert(original: Change, user: Any) -> Change:
     """Undo ``original``: a new change that plans its kept originals back onto its hosts."""
     change = revert.start_revert(original, user)
     hosts = [run.host_id for run in original.runs.filter(backups__isnull=False).distinct()]
-    tasks.plan_change.delay(change.pk, hosts)
+    _plan(change, hosts)
     return change
 
 
 def request_rotation(hosts: Sequence[Host], user: Any) -> Change:
     """Replace ``hosts``' credentials (SSH key, Docker client CA) through a planned change."""
     change = rotation.start(list(hosts), user)
-    tasks.plan_change.delay(change.pk, [h.pk for h in hosts])
+    _plan(change, [h.pk for h in hosts])
     return change
 
 
@@ -62,7 +70,7 @@ def request_drift_check(user: Any) -> int:
     )
     if not hosts:
         raise Refused("No host of yours has a profile to check against.")
-    tasks.check_drift.delay(hosts)
+    enqueue(tasks.check_drift, hosts)
     return len(hosts)
 
 
@@ -70,5 +78,5 @@ def request_drift_fix(drift: Drift, user: Any) -> Change:
     """Bring one drifted host back to its profile: a new change (plan, approval, apply)."""
     profile = drift.profile
     change = planning.profile_change(profile, user, f"Bring {drift.host.name} back to {profile.name}")
-    tasks.plan_change.delay(change.pk, [drift.host_id])
+    _plan(change, [drift.host_id])
     return change

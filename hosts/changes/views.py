@@ -21,6 +21,7 @@ from hosts.models import Host
 from hosts.models.changes import Change, ChangeStatus, Drift, Profile
 from portal import access, audit
 from portal.http import AuthenticatedHttpRequest
+from portal.queueing import QueueUnavailable
 from portal.refused import Refused
 
 
@@ -148,7 +149,7 @@ def _act(request: HttpRequest, action: Any, change: Change, done: str = "") -> H
     page's summary shows and replaces live when it ends."""
     try:
         action()
-    except errors.ChangeError as exc:
+    except (errors.ChangeError, QueueUnavailable) as exc:
         messages.error(request, str(exc))
     else:
         if done:
@@ -182,7 +183,7 @@ def change_revert(request: HttpRequest, pk: int) -> HttpResponse:
     original = change_or_404(request, pk, "change.plan")
     try:
         change = services.request_revert(original, request.user)
-    except errors.ChangeError as exc:
+    except (errors.ChangeError, QueueUnavailable) as exc:
         messages.error(request, str(exc))
         return redirect("hosts:change", pk=original.pk)
     return redirect("hosts:change", pk=change.pk)
@@ -197,6 +198,9 @@ def host_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(request.user, "change.plan", host.project_id)
     try:
         change = services.request_rotation([host], request.user)
+    except QueueUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("hosts:host", pk=host.pk)
     except errors.ChangeError as exc:
         messages.error(request, f"{exc}.")
         return redirect("hosts:host", pk=host.pk)
@@ -223,6 +227,9 @@ def drift_fix(request: HttpRequest, pk: int) -> HttpResponse:
     access.require(request.user, "change.plan", row.host.project_id)
     try:
         change = services.request_drift_fix(row, request.user)
+    except QueueUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect("hosts:changes")
     except errors.ChangeError as exc:
         messages.error(request, f"{exc}. Edit the profile first.")
         return redirect("hosts:changes")

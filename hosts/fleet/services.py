@@ -14,6 +14,7 @@ from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy as deploy_work
 from hosts.models import Deploy, Host, HostStatus
 from portal import audit
+from portal.queueing import enqueue
 from portal.refused import Refused
 
 #: What may be done to a container, from the host page and the API.
@@ -62,7 +63,7 @@ def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> D
         environment=json.dumps(environment) if environment else "",
     )
     # Its row appears on My work when its task starts it (and on the page from the start).
-    tasks.deploy_container.delay(deploy.pk)
+    enqueue(tasks.deploy_container, deploy.pk, unqueued=lambda message: tasks.not_run(deploy, message))
     return deploy
 
 
@@ -91,7 +92,13 @@ def request_container_action(host: Host, container_id: str, action: str) -> str:
         f"container.{action}", obj=host, project=host.project, after={"container": container_id[:12]}
     )
     in_flight = container_rows.mark_in_flight(host, container_id, action)
-    tasks.container_action.delay(host.pk, container_id, action)
+    enqueue(
+        tasks.container_action,
+        host.pk,
+        container_id,
+        action,
+        unqueued=lambda _message: container_rows.clear_in_flight(host, container_id),
+    )
     return in_flight
 
 

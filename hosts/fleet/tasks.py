@@ -43,12 +43,31 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
     return "ok"
 
 
+#: Why a deploy found "running" by its redelivered message (or the sweep) failed.
+WORKER_STOPPED = "the worker stopped while this was running; check the host and try again"
+
+
+def not_run(found: Deploy, message: str) -> bool:
+    """End ``found`` as failed with ``message`` unless it has ended already (it was never
+    queued, or its worker died): its environment cleared, audited, on My work."""
+    ended = Deploy.objects.filter(pk=found.pk, state__in=[Deploy.State.QUEUED, Deploy.State.RUNNING]).update(
+        state=Deploy.State.ERROR
+    )
+    if ended:
+        found.refresh_from_db()
+        work.deploy_finished(found, message)
+    return bool(ended)
+
+
 @shared_task(name="hosts.deploy_container")
 def deploy_container(deploy_id: int) -> str:
     """Run a recorded deploy (``hosts.fleet.services.request_deploy``): its spec, secrets
     included, is read here, never carried in the task's arguments. Run once: a redelivered
-    task finds it no longer queued."""
+    task finds it no longer queued (and fails it if it is still "running": its worker died)."""
     if not Deploy.objects.filter(pk=deploy_id, state=Deploy.State.QUEUED).update(state=Deploy.State.RUNNING):
+        found = Deploy.objects.select_related("host__project", "actor").filter(pk=deploy_id).first()
+        if found is not None and found.state == Deploy.State.RUNNING and not_run(found, WORKER_STOPPED):
+            return WORKER_STOPPED
         return "deploy gone or taken"
     found = Deploy.objects.select_related("host__project", "actor").get(pk=deploy_id)
     outcome = "the deploy task stopped before it ended"

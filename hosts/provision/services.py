@@ -18,6 +18,7 @@ from hosts.provision.vm_state import set_state
 from hosts.vsphere import client as vsphere
 from portal import access, audit
 from portal.models import Project, Role
+from portal.queueing import enqueue
 from portal.refused import Refused
 
 
@@ -39,7 +40,12 @@ def start(
         for name in plan.names
     ]
     audit.record("provision.request", obj=request, project=request.project, after={"names": plan.names})
-    transaction.on_commit(lambda: tasks.run_request.delay(request.pk, enroll_base_url))
+    enqueue(
+        tasks.run_request,
+        request.pk,
+        enroll_base_url,
+        unqueued=lambda message: tasks.fail_unfinished(request, message, (ProvisionedVm.State.QUEUED,)),
+    )
     return pvms
 
 

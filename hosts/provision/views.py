@@ -33,6 +33,7 @@ from hosts.vsphere import placement
 from hosts.vsphere.placement import Placement
 from portal import access, public_url, throttle
 from portal.http import AuthenticatedHttpRequest
+from portal.queueing import QueueUnavailable
 from portal.refused import Refused
 
 
@@ -116,6 +117,10 @@ def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 provision_services.start(req, enroll_base_url=public_url.base_url(request), si=si)
         except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
             context["error"] = str(exc)
+        except QueueUnavailable as exc:
+            # Recorded, then failed: its page shows each VM's reason.
+            messages.error(request, str(exc))
+            return redirect("hosts:provision_request", pk=req.pk)
         else:
             return redirect("hosts:provision_request", pk=req.pk)
     status = 400 if context["error"] or form.errors else 200

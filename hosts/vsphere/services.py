@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.models.vsphere import PowerState
 from hosts.vsphere import tasks
+from portal.queueing import enqueue
 from portal.refused import Refused
 
 SNAPSHOT_NAME = re.compile(r"^[^\x00-\x1f<>]{1,80}$")
@@ -95,11 +96,11 @@ def request_vm_action(
         raise NeedsConfirmation(label, argument)
     task = VmTask.objects.create(vm=vm, action=action, argument=argument, actor=user)
     tasks.publish_task(task)
-    tasks.run_vm_action.delay(task.pk)
+    enqueue(tasks.run_vm_action, task.pk, unqueued=lambda message: tasks.not_run(task, message))
     return task
 
 
 def request_sync(vcenter: VCenter) -> str:
     """Read ``vcenter``'s inventory again, in a task; returns what to tell the person."""
-    tasks.sync_vcenter.delay(vcenter.pk)
+    enqueue(tasks.sync_vcenter, vcenter.pk)
     return f"Reading {vcenter.name}."

@@ -41,6 +41,8 @@ ACTIONS: dict[str, tuple[str, bool]] = {
 }
 #: How long an action may take before the portal stops waiting for it.
 ACTION_TIMEOUT = 300.0
+#: Why an action found "running" by its redelivered message (or the sweep) failed.
+WORKER_STOPPED = "the worker stopped while this was running; check the VM and try again"
 
 
 @shared_task(name="hosts.vsphere_sync")
@@ -103,13 +105,40 @@ def _follow(si: vsphere.ServiceInstance, vtask: Any, task: VmTask) -> None:
         vsphere_collector.destroy(pc)
 
 
+def not_run(task: VmTask, message: str) -> bool:
+    """End ``task`` as failed with ``message`` unless it has ended already (it was never
+    queued, or its worker died): told live, and audited as the action's failure."""
+    ended = VmTask.objects.filter(pk=task.pk, state__in=[VmTask.State.QUEUED, VmTask.State.RUNNING]).update(
+        state=VmTask.State.ERROR, error=message, finished=timezone.now()
+    )
+    task.refresh_from_db()
+    if not ended:
+        return False
+    publish_task(task)
+    vm_row = task.vm
+    audit.record(
+        f"vm.{task.action}.failed",
+        obj=vm_row,
+        project=vm_row.host.project if vm_row.host is not None else None,
+        actor=task.actor,
+        after={"task": task.pk, "error": message, "argument": task.argument},
+    )
+    return True
+
+
 @shared_task(name="hosts.vsphere_vm_action")
 def run_vm_action(task_id: int) -> str:
+    # Claimed once: of two deliveries of one message, one runs the action.
+    claimed = VmTask.objects.filter(pk=task_id, state=VmTask.State.QUEUED).update(state=VmTask.State.RUNNING)
     task = VmTask.objects.select_related("vm__vcenter", "vm__host", "actor").get(pk=task_id)
-    if task.state != VmTask.State.QUEUED:
-        return task.state  # a redelivered message: the action ran (or is running) already
+    if not claimed:
+        if task.state == VmTask.State.RUNNING:
+            # Redelivered (acks_late) because the worker running it died: what it did to
+            # the VM is unknown, so it is not run blind a second time.
+            not_run(task, WORKER_STOPPED)
+        return task.state  # done already: a redelivery runs nothing twice
     vm_row = task.vm
-    _save(task, state=VmTask.State.RUNNING)
+    publish_task(task)
     project = vm_row.host.project if vm_row.host is not None else None
     try:
         with vsphere.session(vm_row.vcenter) as si:

@@ -29,6 +29,7 @@ from hosts.vsphere.forms import VCenterForm
 from portal import access, audit
 from portal.fields import decrypt, encrypt
 from portal.http import AuthenticatedHttpRequest
+from portal.queueing import QueueUnavailable
 from portal.refused import Refused
 
 PENDING = "vsphere_pending_vcenter"
@@ -142,8 +143,14 @@ def vcenter_confirm(request: HttpRequest) -> HttpResponse:
         obj=vcenter,
         after={"url": vcenter.url, "user": vcenter.username, "thumbprint": vcenter.thumbprint, **about},
     )
-    vsphere_services.request_sync(vcenter)
-    messages.success(request, f"{vcenter.name} added: {about['vms']} VMs are being read.")
+    try:
+        vsphere_services.request_sync(vcenter)
+    except QueueUnavailable as exc:
+        messages.warning(
+            request, f"{vcenter.name} added; reading its VMs {exc.message[:1].lower()}{exc.message[1:]}"
+        )
+    else:
+        messages.success(request, f"{vcenter.name} added: {about['vms']} VMs are being read.")
     return redirect("hosts:vcenters")
 
 
@@ -153,7 +160,10 @@ def vcenter_sync(request: HttpRequest, pk: int) -> HttpResponse:
     vcenter = VCenter.objects.filter(pk=pk).first()
     if vcenter is None:
         raise Http404("No such vCenter.")
-    messages.info(request, vsphere_services.request_sync(vcenter))
+    try:
+        messages.info(request, vsphere_services.request_sync(vcenter))
+    except QueueUnavailable as exc:
+        messages.error(request, f"Reading {vcenter.name} {exc.message[:1].lower()}{exc.message[1:]}")
     return redirect("hosts:vcenters")
 
 

@@ -17,6 +17,7 @@ from hosts.changes.render import HostPlan
 from hosts.models import Change, ChangeRun, Host
 from portal import live
 from portal.models import Project, Role
+from tests.queued import record_queued
 
 DIFF = "--- a/etc/x\n+++ b/etc/x\n@@ -1,2 +1,2 @@\n keep\n-old <i>\n+new <b>" + "y" * 400 + "\n"
 
@@ -47,9 +48,7 @@ def published(monkeypatch) -> list[dict[str, Any]]:  # type: ignore[no-untyped-d
 @pytest.fixture
 def queued(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     """Runs whose apply task was queued (no worker, no SSH)."""
-    ids: list[int] = []
-    monkeypatch.setattr(approval.apply_host, "delay", ids.append)
-    return ids
+    return record_queued(monkeypatch, lambda _name, args: args[0])
 
 
 def change_with(world: dict[str, Any], states: list[str], **fields: Any) -> Change:

@@ -19,6 +19,7 @@ from portal.models import Role
 from tests.changes.conftest import can_log_in, lab_run, set_link, wait_runs
 from tests.conftest import REPO, daphne_env
 from tests.lab import common
+from tests.queued import record_queued
 
 pytestmark = pytest.mark.lab
 
@@ -156,10 +157,9 @@ def test_a_worker_killed_mid_apply_leaves_the_host_interrupted_and_reapply_is_sa
         # line changes, so sshd restarts (a reload would not stop it).
         change = planned(project, admin, [host], {"sshd": {"Port": 22, "MaxAuthTries": 3}})
         assert ChangeRun.objects.get(change=change).restarts == ["sshd"]
-        from hosts.changes import tasks as change_tasks
 
         # The task goes to a worker process of our own, the one we kill.
-        monkeypatch.setattr(change_tasks.apply_host, "delay", lambda run_id: None)
+        record_queued(monkeypatch)
         approval.start_apply(change, admin)
         run = ChangeRun.objects.get(change=change)
         code = (

@@ -19,6 +19,7 @@ from hosts.fleet import containers as engine_containers
 from hosts.models import Host
 from portal import live
 from portal.models import Project, Role
+from tests.queued import record_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -91,8 +92,7 @@ def browser(make_user, host: Host) -> Client:  # type: ignore[no-untyped-def]
 def test_a_stop_shows_stopping_from_the_request_to_its_outcome(
     browser: Client, host: Host, docker: _Engine, published: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    queued: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(tasks.container_action, "delay", lambda *args: queued.append(args))
+    queued = record_queued(monkeypatch, lambda _name, args: args)
     answer = browser.post(f"/hosts/{host.pk}/containers/{CONTAINER}/stop/", HTTP_HX_REQUEST="true")
     html = answer.content.decode()
     assert answer.status_code == 202
@@ -119,7 +119,7 @@ def test_a_stop_shows_stopping_from_the_request_to_its_outcome(
 def test_a_restart_under_way_shows_on_a_page_read_meanwhile(
     browser: Client, host: Host, docker: _Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks.container_action, "delay", lambda *args: None)
+    record_queued(monkeypatch)
     assert browser.post(f"/hosts/{host.pk}/containers/{CONTAINER}/restart/").status_code == 202
     page = browser.get(f"/hosts/{host.pk}/").content.decode()
     assert "Restarting…" in page and 'data-action="restart"' not in page

@@ -16,6 +16,7 @@ from hosts.models import Deploy, Host
 from hosts.models.host import HostStatus
 from portal.models import AuditEntry, Project, Role
 from portal.refused import Refused
+from tests.queued import record_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -83,8 +84,7 @@ def test_a_host_that_may_answer_takes_a_deploy(
     browser: Client, project: Project, status: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Degraded (one failed check) or not yet seen: the engine may well answer; try."""
-    queued: list[int] = []
-    monkeypatch.setattr(services.tasks.deploy_container, "delay", queued.append)
+    queued = record_queued(monkeypatch, lambda _name, args: args[0])
     host = _host(project, status=status)
     page = browser.get(f"/hosts/{host.pk}/deploy/").content.decode()
     button = re.search(r'<button[^>]*id="deploy-button"[^>]*>', page)

@@ -21,6 +21,7 @@ from tests.conftest import PASSWORD
 from tests.provision.conftest import BASE_URL, photon_template
 from tests.provision.test_clone import make_request, refused
 from tests.provision.test_provision_views import form_data
+from tests.queued import record_queued
 from tests.vsphere.conftest import find_vm
 
 pytestmark = pytest.mark.django_db
@@ -105,8 +106,7 @@ def test_the_form_offers_the_vcenters_places_and_redraws_them(client, make_user,
 def test_a_clone_lands_in_the_chosen_pool_folder_network_and_datastore(
     client, make_user, synced_vc, project, places, outside, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(provision_tasks.run_request, "delay", lambda *a: queued.append(a))
+    queued = record_queued(monkeypatch, lambda _name, args: args)
     user = make_user("prov", project=project, role="provisioner")
     assert client.login(username=user.username, password=PASSWORD)
     datastore = places["dc"].datastore[0]

@@ -10,6 +10,7 @@ from hosts.provision import tasks as provision_tasks
 from portal.models import Project
 from tests.conftest import PASSWORD
 from tests.provision.conftest import other_template, photon_template
+from tests.queued import record_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +36,7 @@ def login(client, user) -> None:  # type: ignore[no-untyped-def]
 def test_a_provisioner_requests_clones_and_sees_progress(
     client, make_user, synced_vc, project, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    queued: list[tuple[int, str]] = []
-    monkeypatch.setattr(provision_tasks.run_request, "delay", lambda *a: queued.append(a))
+    queued = record_queued(monkeypatch, lambda _name, args: args)
     login(client, make_user("prov", project=project, role="provisioner"))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(

@@ -41,16 +41,16 @@ def test_the_deploy_is_audited_in_full_and_its_secrets_stay_out_of_the_task_argu
 ) -> None:
     host, user, tls = p9_host
     queued: list[dict[str, Any]] = []
-    original = host_tasks.deploy_container.delay
+    original = host_tasks.deploy_container.apply_async
 
-    def recording(*args: Any, **kwargs: Any) -> Any:
+    def recording(args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT environment FROM {Deploy._meta.db_table}")  # noqa: S608
             stored = [row[0] for row in cursor.fetchall()]
-        queued.append({"args": args, "kwargs": kwargs, "stored": stored})
-        return original(*args, **kwargs)
+        queued.append({"args": tuple(args or ()), "kwargs": kwargs or {}, "stored": stored})
+        return original(args, kwargs, **options)
 
-    monkeypatch.setattr(host_tasks.deploy_container, "delay", recording)
+    monkeypatch.setattr(host_tasks.deploy_container, "apply_async", recording)
     client.force_login(user)
     page = client.get(reverse("hosts:deploy", args=[host.pk])).content.decode()
     token = page.split('name="token" value="', 1)[1].split('"', 1)[0]

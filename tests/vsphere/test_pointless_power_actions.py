@@ -12,9 +12,9 @@ from django.test import Client
 
 from hosts.models import Host, VCenter, VirtualMachine, VmTask
 from hosts.models.vsphere import PowerState
-from hosts.vsphere import tasks
 from portal.models import Project, Role
 from tests.api.common import client_for
+from tests.queued import record_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,7 @@ def test_a_power_action_that_can_work_is_not_refused(
     provisioner: Any, project: Project, state: str, action: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unknown power state ("" before the first sync) refuses nothing: vCenter decides."""
-    monkeypatch.setattr(tasks.run_vm_action, "delay", lambda task_id: None)
+    record_queued(monkeypatch)
     vm = _vm(project, state)
     browser = Client()
     browser.force_login(provisioner)

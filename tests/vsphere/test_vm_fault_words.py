@@ -23,6 +23,7 @@ from hosts.vsphere import services as vsphere_services
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import tasks as vsphere_tasks
 from portal.models import AuditEntry, Project
+from tests.queued import record_queued
 from tests.vsphere.conftest import find_vm
 
 
@@ -102,8 +103,7 @@ def test_powering_on_a_vm_that_is_on_already_says_so_in_words(
     # The portal's row is stale (its watcher has not told it yet): the service lets it through.
     VirtualMachine.objects.filter(pk=vm.pk).update(power_state=PowerState.OFF)
     vm = VirtualMachine.objects.with_placement().get(pk=vm.pk)
-    queued: list[int] = []
-    monkeypatch.setattr(vsphere_tasks.run_vm_action, "delay", queued.append)
+    queued = record_queued(monkeypatch, lambda _name, args: args[0])
     user = make_user("prov", project=project, role="provisioner")
     task = vsphere_services.request_vm_action(vm, user, "power_on", "", confirmed=False)
     assert queued == [task.pk]

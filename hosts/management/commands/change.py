@@ -27,6 +27,7 @@ from hosts.management.change_commands import (
 )
 from hosts.models.changes import Change, ChangeStatus, Profile, RunState
 from portal import access
+from portal.queueing import QueueUnavailable
 
 
 class Command(BaseCommand):
@@ -76,7 +77,7 @@ class Command(BaseCommand):
             return
         try:
             change_approval.start_apply(change, user)
-        except errors.ChangeError as exc:
+        except (errors.ChangeError, QueueUnavailable) as exc:
             raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         if not wait_settled([change], options["timeout"]):
             self._finish(change, f"still applying after {options['timeout']:.0f} s", code=FAILED)

@@ -28,6 +28,7 @@ from hosts.management.change_commands import (
 )
 from hosts.models import Host
 from hosts.models.changes import Change, ChangeStatus, RunState
+from portal.queueing import QueueUnavailable
 
 
 class Command(BaseCommand):
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             if any(run.state in runs.RUNNABLE for run in change.runs.all()):
                 try:
                     change_approval.start_apply(change, user)
-                except errors.ChangeError as exc:
+                except (errors.ChangeError, QueueUnavailable) as exc:
                     raise CommandError(f"change {change.pk}: {exc}", returncode=FAILED) from None
         if not wait_settled(created, options["timeout"]):
             self._finish(created, f"still applying after {options['timeout']:.0f} s", code=FAILED)
