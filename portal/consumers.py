@@ -7,11 +7,13 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils.module_loading import import_string
 
 from . import access, replay
@@ -40,6 +42,17 @@ POSITION = re.compile(r"\d{1,20}-\d{1,20}")
 MAX_SOCKETS = 5_000
 
 log = logging.getLogger(__name__)
+
+
+def _retrying_once(ask: Callable[[], bool]) -> bool:
+    """``ask`` on this thread's database connection, again on a fresh one if PostgreSQL
+    dropped the first (a restart kills pooled connections; the pool's check at checkout
+    cannot see a connection die between that check and the query)."""
+    try:
+        return ask()
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return ask()
 
 
 class _BadFrameLog:
@@ -166,7 +179,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for topic in wanted[:MAX_TOPICS]:
             if topic in self.topics:
                 granted.append(topic)
-            elif len(self.topics) < MAX_TOPICS and await self._may_subscribe(topic):
+            elif len(self.topics) < MAX_TOPICS and await self._checked(topic):
                 if not await self._join(group_name(topic)):
                     return
                 self.topics.add(topic)
@@ -227,18 +240,32 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             log.exception("follower for %s failed", topic)
 
+    async def _checked(self, topic: str) -> bool:
+        """May the user subscribe? If the database cannot say, no (and the socket closes
+        with "try again later", for the browser to come back)."""
+        try:
+            return await self._may_subscribe(topic)
+        except DatabaseError as exc:
+            log.warning("live socket closed: a subscription could not be checked (%s)", exc)
+            await self.close(code=CLOSE_TRY_LATER)
+            return False
+
     @database_sync_to_async
     def _may_subscribe(self, topic: str) -> bool:
-        return access.can_subscribe(self.scope["user"], topic)
+        return _retrying_once(lambda: access.can_subscribe(self.scope["user"], topic))
 
     @database_sync_to_async
     def _may_still_receive(self, topic: str) -> bool:
         """Asked afresh when told the user's access changed, and by running streams: the
         account may have been disabled or the membership removed since the subscription
         (the scope's user is from connect)."""
-        pk = getattr(self.scope["user"], "pk", None)
-        user = get_user_model().objects.filter(pk=pk).first() if pk is not None else None
-        return access.can_subscribe(user, topic)
+
+        def ask() -> bool:
+            pk = getattr(self.scope["user"], "pk", None)
+            user = get_user_model().objects.filter(pk=pk).first() if pk is not None else None
+            return access.can_subscribe(user, topic)
+
+        return _retrying_once(ask)
 
     async def _lose_access(self, topic: str) -> None:
         if getattr(self, "access_gone", False):
@@ -250,9 +277,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def access_changed(self, event: dict[str, Any]) -> None:
         """A membership or the account changed (portal.access_news): check every
         subscription again, and close if any is no longer allowed. Events themselves
-        are then sent without a query each (a storm times a thousand sockets)."""
+        are then sent without a query each (a storm times a thousand sockets). If the
+        database cannot say, the socket closes with "try again later": the browser comes
+        back and subscribes anew, checked then (never kept open unchecked)."""
         for topic in list(self.topics):
-            if not await self._may_still_receive(topic):
+            try:
+                allowed = await self._may_still_receive(topic)
+            except DatabaseError as exc:
+                log.warning("live socket closed: its access could not be checked (%s)", exc)
+                await self.close(code=CLOSE_TRY_LATER)
+                return
+            if not allowed:
                 await self._lose_access(topic)
                 return
 

@@ -210,7 +210,9 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND: str | None = REDIS_URL
+    # No result backend: the rows in the database say how work went, and the workers'
+    # health is judged from their heartbeats (portal.heartbeats), so no result is read.
+    CELERY_RESULT_BACKEND: str | None = None
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
