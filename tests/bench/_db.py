@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def scratch_database() -> Iterator[str]:
-    """Set up Django on a new database (SQLite file, or a test_ copy of DATABASE_URL's), yield its name."""
+    """A new database (an SQLite file, or bench_PID beside DATABASE_URL's); yields its name."""
     tmp = tempfile.TemporaryDirectory(prefix="bench-")
     if not os.environ.get("DATABASE_URL"):
         os.environ["PORTAL_SQLITE_PATH"] = os.path.join(tmp.name, "bench.sqlite3")
@@ -28,6 +28,10 @@ def scratch_database() -> Iterator[str]:
     if connection.vendor == "sqlite":
         # A file, not SQLite's in-memory test default: a daphne under measurement shares it.
         connection.settings_dict.setdefault("TEST", {})["NAME"] = os.path.join(tmp.name, "test.sqlite3")
+    else:
+        # A name of its own: test_<DATABASE_URL's name> is the one pytest uses, and
+        # autoclobber would drop a suite's database from under it.
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_{os.getpid()}"
     old_name = connection.settings_dict["NAME"]
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
