@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import getpass
 import hmac
 import json
 import os
 import struct
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -155,9 +157,6 @@ def read_passphrase(path: str | None, *, confirm: bool) -> str:
     elif os.environ.get(PASSPHRASE_ENV):
         passphrase = os.environ[PASSPHRASE_ENV]
     else:
-        import getpass
-        import sys
-
         if not sys.stdin.isatty():
             raise BackupError(
                 f"no passphrase: give --passphrase-file, set {PASSPHRASE_ENV}, or run at a terminal"

@@ -65,6 +65,7 @@ app.autodiscover_tasks()
 @heartbeat_sent.connect
 def _worker_beats(sender: Any, **kwargs: Any) -> None:
     """Celery's own worker heartbeat (every 2 s), recorded where /healthz reads it."""
+    # Imported when a worker beats: this module is loaded before Django's settings are.
     from portal import heartbeats
 
     heartbeats.beat(f"worker:{sender.eventer.hostname}")
@@ -72,6 +73,7 @@ def _worker_beats(sender: Any, **kwargs: Any) -> None:
 
 @worker_shutdown.connect
 def _worker_leaves(sender: Any, **kwargs: Any) -> None:
+    # As above: imported once the worker runs, settings loaded.
     from portal import heartbeats
 
     heartbeats.forget(f"worker:{sender.hostname}")

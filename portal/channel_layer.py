@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.utils import _wrap_close
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ class PortalChannelLayer(RedisPubSubChannelLayer):
             # Made here before the stock lookup finds it: same bookkeeping (and close
             # wrapping) as the stock layer, our loop layer.
             self._layers[loop] = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
-            from channels_redis.utils import _wrap_close
-
             _wrap_close(self, loop)
         return self._layers[loop]
 

@@ -18,6 +18,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from . import heartbeats
+
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,6 @@ BEAT_SECONDS = 5.0
 async def _beat(shard: Shard) -> None:
     """The shard's heartbeat, for the Admin's status page: shards are fixed (I/N), so a
     dead one's hosts wait for it to be restarted (by its supervisor) and the page says so."""
-    from . import heartbeats
-
     name = f"watch:{shard}"
     try:
         while True:
