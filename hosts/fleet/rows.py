@@ -1,4 +1,4 @@
-"""What a host's row on the fleet page (hosts/fleet/host_row.html) reads, loaded for a page
+"""What a host's row on the fleet page (hosts/fleet/host_rows.html) reads, loaded for a page
 of rows at once, so a page costs the same few queries whatever the fleet's size."""
 
 from __future__ import annotations

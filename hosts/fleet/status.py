@@ -119,7 +119,7 @@ def _shown(host: Host) -> tuple[Any, ...]:
 def publish(host: Host) -> None:
     """Send the host's row and its project's counters to every page showing them."""
     rows.load([host])
-    row = render_to_string("hosts/fleet/host_row.html", {"host": host, "live": True})
+    row = render_to_string("hosts/fleet/host_rows.html", {"hosts": [host], "live": True})
     project_counts = render_to_string(
         "hosts/fleet/project_counts.html",
         {"project_id": host.project_id, "c": counters.read([host.project_id])[host.project_id]},
