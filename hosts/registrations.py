@@ -11,6 +11,7 @@ from hosts.changes import drift
 from hosts.changes import tasks as change_tasks
 from hosts.changes import work as change_work
 from hosts.fleet import cards as fleet_cards
+from hosts.fleet import counters as fleet_counters
 from hosts.fleet import tasks as fleet_tasks
 from hosts.fleet import watch as fleet_watch
 from hosts.fleet import work as fleet_work
@@ -55,6 +56,7 @@ FIRST_STEPS = (
 
 
 def register() -> None:
+    fleet_counters.connect()
     work.register(
         sources=(change_work.rows, vsphere_work.rows, fleet_work.rows, provision_work.rows),
         panels=(fleet_work.panel, change_work.panel),

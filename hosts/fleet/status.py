@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from hosts.fleet import counters, rows
 from hosts.fleet.engine import Facts
 from hosts.models import ENGINE_FACTS, Host, HostStatus
+from hosts.models.counts import COUNTED
 from portal import access, events, live
 from portal.models import Event
 
@@ -115,22 +116,13 @@ def _shown(host: Host) -> tuple[Any, ...]:
 # -- counters and publishing ------------------------------------------------------------------------
 
 
-def counts(hosts: Any) -> dict[str, int]:
-    """Hosts by status and containers running, for a queryset of hosts (one query)."""
-    row = hosts.aggregate(
-        total=Count("pk"),
-        running=Sum("containers_running"),
-        **{status.value: Count("pk", filter=Q(status=status.value)) for status in HostStatus},
-    )
-    return {key: int(value or 0) for key, value in row.items()}
-
-
 def publish(host: Host) -> None:
     """Send the host's row and its project's counters to every page showing them."""
-    row = render_to_string("hosts/fleet/host_row.html", {"host": host, "live": True})
+    rows.load([host])
+    row = render_to_string("hosts/fleet/host_rows.html", {"hosts": [host], "live": True})
     project_counts = render_to_string(
         "hosts/fleet/project_counts.html",
-        {"project_id": host.project_id, "c": counts(Host.objects.filter(project_id=host.project_id))},
+        {"project_id": host.project_id, "c": counters.read([host.project_id])[host.project_id]},
     )
     summary = render_to_string("hosts/fleet/host_summary.html", {"host": host})
     data = {
@@ -155,31 +147,15 @@ def live_topics(user: Any, project_ids: list[int]) -> list[str]:
     return [project_topic(pk) for pk in project_ids]
 
 
-def fleet_summary(
-    user: Any, project_ids: list[int] | None = None, hosts: QuerySet[Host] | None = None
-) -> dict[str, Any]:
-    """Hosts by status and containers running, per project the user sees and in total (one query),
-    with the topics that keep them live: the fleet page's counters and the portal dashboard's card."""
+def fleet_summary(user: Any, project_ids: list[int] | None = None) -> dict[str, Any]:
+    """Hosts by status and containers running, per project the user sees and in total (one query:
+    hosts.fleet.counters), with the topics that keep them live: the fleet page's counters and the
+    portal dashboard's card."""
     if project_ids is None:
         project_ids = list(access.projects(user, "host.view").values_list("pk", flat=True))
-    if hosts is None:
-        hosts = (
-            Host.objects.all() if access.is_admin(user) else Host.objects.filter(project_id__in=project_ids)
-        )
-    per_project = {
-        row["project_id"]: row
-        for row in hosts.values("project_id").annotate(
-            total=Count("pk"),
-            running=Sum("containers_running"),
-            **{s.value: Count("pk", filter=Q(status=s.value)) for s in HostStatus},
-        )
-    }
-    project_counts: list[dict[str, Any]] = [
-        {"project_id": pk, "c": per_project.get(pk, {})} for pk in project_ids
-    ]
-    totals = {key: sum(int(c["c"].get(key) or 0) for c in project_counts) for key in ["total", "running"]}
-    for s in HostStatus:
-        totals[s.value] = sum(int(c["c"].get(s.value) or 0) for c in project_counts)
+    per_project = counters.read(project_ids)
+    project_counts: list[dict[str, Any]] = [{"project_id": pk, "c": per_project[pk]} for pk in project_ids]
+    totals = {name: sum(c["c"][name] for c in project_counts) for name in COUNTED}
     return {
         "totals": totals,
         "project_counts": project_counts,

@@ -13,18 +13,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.fleet import container_rows, engine, services, status
+from hosts.fleet import container_rows, engine, rows, services, status
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import trust as engine_trust
@@ -49,17 +50,16 @@ SORTS = {
 }
 
 
-def row_prefetches() -> list[Any]:
-    """What a row's vSphere placement cell reads (issue 5), when that app's VMs link to hosts:
-    prefetched, so a page of rows costs the same few queries whatever the fleet's size."""
-    try:
-        Host._meta.get_field("vms")
-    except FieldDoesNotExist:
-        return []
-    vms = Host._meta.get_field("vms").related_model
-    assert isinstance(vms, type)  # a reverse relation's model class (not None, not "self")
-    # VirtualMachine has no custom manager: its default manager is objects.
-    return [Prefetch("vms", queryset=vms._default_manager.select_related("esx_host", "cluster"))]
+class _CountedPaginator(Paginator):
+    """A paginator told its count (the project counters' total) rather than counting the fleet."""
+
+    def __init__(self, object_list: Any, per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
 
 
 @require_GET
@@ -67,12 +67,9 @@ def index(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "portal.use")
     projects = list(access.projects(request.user, "host.view").only("pk", "name"))
     project_ids = [p.pk for p in projects]
-    hosts = (
-        Host.objects.all()
-        if access.is_admin(request.user)
-        else Host.objects.filter(project_id__in=project_ids)
-    )
-    summary = status.fleet_summary(request.user, project_ids, hosts)
+    is_admin = access.is_admin(request.user)
+    hosts = Host.objects.all() if is_admin else Host.objects.filter(project_id__in=project_ids)
+    summary = status.fleet_summary(request.user, project_ids)
     totals, project_counts = summary["totals"], summary["project_counts"]
 
     query = request.GET.get("q", "").strip()[:100]
@@ -80,6 +77,7 @@ def index(request: HttpRequest) -> HttpResponse:
     wanted_project = request.GET.get("project", "")
     wanted_tag = request.GET.get("tag", "").strip()[:60]
     sort = request.GET.get("sort", "name")
+    unfiltered = not (query or wanted_status in HostStatus.values or wanted_project.isdigit() or wanted_tag)
     filtered = hosts
     if query:
         filtered = filtered.filter(
@@ -91,9 +89,20 @@ def index(request: HttpRequest) -> HttpResponse:
         filtered = filtered.filter(project_id=int(wanted_project))
     if wanted_tag:
         filtered = filtered.filter(tags__name=wanted_tag)
-    filtered = filtered.select_related("project").prefetch_related("tags", *row_prefetches())
-    filtered = filtered.order_by(SORTS.get(sort, "name"), "pk")
-    page = Paginator(filtered, PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = rows.page(filtered).order_by(SORTS.get(sort, "name"), "pk")
+    if unfiltered:
+        # No filter: the page count is the counters' total, not a count of the fleet.
+        paginator: Paginator = _CountedPaginator(shown, PAGE_SIZE, totals["total"])
+    else:
+        paginator = Paginator(shown, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+
+    # The tags in use on hosts the user sees: each tag asks whether one such host has it (an index
+    # probe), rather than collecting the tags of every host.
+    tagged = Host.tags.through.objects.filter(tag_id=OuterRef("pk"))
+    if not is_admin:
+        tagged = tagged.filter(host__project_id__in=project_ids)
+    tags = Tag.objects.filter(Exists(tagged)).order_by("name").values_list("name", flat=True)[:200]
 
     params = request.GET.copy()
     params.pop("page", None)
@@ -105,7 +114,7 @@ def index(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "projects": projects,
-            "tags": Tag.objects.filter(hosts__in=hosts).distinct().values_list("name", flat=True)[:200],
+            "tags": tags,
             "statuses": HostStatus.choices,
             "filters": {"q": query, "status": wanted_status, "project": wanted_project, "tag": wanted_tag},
             "sort": sort,
@@ -113,8 +122,8 @@ def index(request: HttpRequest) -> HttpResponse:
             "sort_query": sort_params.urlencode(),
             "totals": totals,
             "project_counts": project_counts,
-            "live_topics": status.live_topics(request.user, project_ids),
-            "can_add": access.is_admin(request.user) or bool(access.projects(request.user, "host.manage")),
+            "live_topics": summary["live_topics"],
+            "can_add": is_admin or access.projects(request.user, "host.manage").exists(),
         },
     )
 

@@ -34,8 +34,8 @@ from django.db import close_old_connections, connection
 from django.template.loader import render_to_string
 
 from hosts.fleet import containers as engine_containers
+from hosts.fleet import counters, engine, status
 from hosts.fleet import endpoint as engine_endpoint
-from hosts.fleet import engine, status
 from hosts.fleet import trust as engine_trust
 from hosts.fleet.container_rows import publish_container
 from hosts.models import Host, HostStatus
@@ -95,6 +95,17 @@ def _targets(shard: Shard) -> dict[int, Target]:
         )
         if shard.owns(h.pk)
     }
+
+
+@_db
+def _repair_counters() -> None:
+    try:
+        mended = counters.repair()
+    except Exception:
+        log.exception("recounting the host counters failed")  # the next round tries again
+        return
+    if mended:
+        log.warning("the host counters of %d project(s) were off and are recounted", mended)
 
 
 @_db
@@ -216,6 +227,7 @@ class EngineWatcher:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.checking: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.last_repair = float("-inf")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -225,6 +237,11 @@ class EngineWatcher:
                 targets = await loop.run_in_executor(self.check_pool, _targets, self.shard)
                 self._sync_streams(targets)
                 now = time.monotonic()
+                # The first shard mends the fleet's counters (hosts.fleet.counters): at start, for
+                # what changed while no watcher ran, then now and then.
+                if self.shard.index == 1 and now - self.last_repair >= counters.REPAIR_EVERY:
+                    self.last_repair = now
+                    await loop.run_in_executor(self.check_pool, _repair_counters)
                 for target in targets.values():
                     due = now - self.last_check.get(target.pk, 0) >= self.interval
                     if due and target.pk not in self.checking:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hosts.models.changes import Change, ChangeRun, Drift, FileBackup, Profile  # noqa: F401
+from hosts.models.counts import ProjectHostCounts  # noqa: F401
 from hosts.models.deploys import Deploy  # noqa: F401
 from hosts.models.host import ENGINE_FACTS, Host, HostStatus, Tag
 from hosts.models.provision import ProvisionedVm, ProvisionQuota, ProvisionRequest  # noqa: F401

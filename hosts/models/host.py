@@ -3,6 +3,9 @@ trust was pinned for both, and the last status the watcher saw."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from django.db import models
 
 from portal.fields import EncryptedTextField
@@ -109,7 +112,25 @@ class Host(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="host_name_per_project")]
-        indexes = [models.Index(fields=["project", "status"])]
+        indexes = [
+            models.Index(fields=["project", "status"]),
+            # The fleet page's first page (ordered by name, then pk) without sorting the fleet.
+            models.Index(fields=["name", "id"], name="host_name_order"),
+        ]
+
+    #: What the per-project counters (hosts.fleet.counters) count a host by.
+    COUNTED_FIELDS = ("project_id", "status", "containers_running")
+    #: Those fields as loaded from the database (absent on a host made in memory).
+    counted_as_loaded: dict[str, Any]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Host:
+        host = super().from_db(db, field_names, values, **kwargs)
+        # As loaded, so that a save can tell whether the project's counters moved (hosts.fleet.counters).
+        host.counted_as_loaded = {f: host.__dict__.get(f) for f in cls.COUNTED_FIELDS if f in host.__dict__}
+        return host

@@ -17,11 +17,12 @@ _POWER = {
 
 @register.simple_tag
 def host_vm(host: Any) -> Any:
-    """The VM a host is (not gone), or None. Reads ``host.vms.all()`` so that a page
-    listing many hosts can prefetch ``vms__esx_host__cluster`` and pay no query per row."""
+    """The VM a host is (not gone), or None. Reads ``host.row_vms`` when a page of rows
+    prefetched it (hosts.fleet.rows), so a page pays no query per row; else ``host.vms``."""
     if host is None or getattr(host, "pk", None) is None:
         return None
-    return next((vm for vm in host.vms.all() if not vm.gone), None)
+    vms = getattr(host, "row_vms", None)
+    return next((vm for vm in (host.vms.all() if vms is None else vms) if not vm.gone), None)
 
 
 @register.inclusion_tag("hosts/vsphere/partials/power_label.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from hosts.fleet import counters
 from hosts.models import Host, HostStatus, Tag
 from portal.models import Membership, Role
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def _hosts(project, count: int, prefix: str = "h") -> list[Host]:  # type: ignore[no-untyped-def]
     statuses = [HostStatus.ON, HostStatus.SUSPECT, HostStatus.OFF]
-    return Host.objects.bulk_create(
+    made = Host.objects.bulk_create(
         [
             Host(
                 project=project,
@@ -25,6 +26,8 @@ def _hosts(project, count: int, prefix: str = "h") -> list[Host]:  # type: ignor
             for i in range(count)
         ]
     )
+    counters.repair()  # bulk_create sends no signal: counted as the engines watcher's repair does
+    return made
 
 
 def test_counters_filters_sort_and_pages(client, people, project, other_project) -> None:
@@ -66,5 +69,5 @@ def test_queries_do_not_grow_with_the_fleet(
     Membership.objects.create(user=people["outsider"], project=other_project, role=Role.VIEWER)
     for user in (people["admin"], people["viewer"]):
         client.force_login(user)
-        with django_assert_max_num_queries(12):
+        with django_assert_max_num_queries(11):
             assert client.get(reverse("hosts:index")).status_code == 200
