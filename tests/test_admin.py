@@ -20,6 +20,7 @@ NOT_IN_ADMIN = {
     "hosts.provisionedvm": "shown inline on its provisioning request",
     "registry.deleteprefix": "edited inline on its registry",
     "hosts.deploy": "a deploy and how it went (its environment is secret until its task has run)",
+    "hosts.projecthostcounts": "a counter kept from the hosts themselves; an edit would only make it wrong",
 }
 
 

@@ -17,6 +17,7 @@ from portal.asgi import application
 from portal.models import AuditEntry, Project, Role
 from tests.conftest import session_cookie
 from tests.test_my_work import next_event
+from tests.threads import orm_in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,7 +192,7 @@ def test_a_plan_arrives_in_the_queue_and_the_decision_reaches_the_requester_live
             Change.objects.filter(pk=change.pk).update(status="awaiting_approval")
             news.publish_change(Change.objects.get(pk=change.pk))
 
-        await asyncio.to_thread(planned)
+        await orm_in_thread(planned)
         card = await _next_with(queue, f'id="approval-{change.pk}"')
         assert 'data-status="awaiting_approval"' in card["html"] and "+MaxAuthTries 3" in card["html"]
         row = await _next_with(mine, f'id="request-change-{change.pk}"')
@@ -200,7 +201,7 @@ def test_a_plan_arrives_in_the_queue_and_the_decision_reaches_the_requester_live
         def approve() -> None:
             change_approval.approve(Change.objects.get(pk=change.pk), world["pa"], comment="ship it")
 
-        await asyncio.to_thread(approve)
+        await orm_in_thread(approve)
         row = await _next_with(mine, "approved by pa: ship it")
         assert 'data-status="approved"' in row["html"]
         card = await _next_with(queue, 'data-status="approved"')

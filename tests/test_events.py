@@ -12,6 +12,7 @@ from portal.asgi import application
 from portal.events import notify
 from portal.models import Event, Project, Role
 from tests.conftest import session_cookie
+from tests.threads import orm_in_thread
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,9 +38,7 @@ def test_notify_reaches_members_and_admins_but_not_outsiders(make_user) -> None:
             assert (await ws.connect(timeout=10))[0]
             await ws.send_json_to({"subscribe": [f"events:project:{web.pk}", "events:all"]})
             sockets[name] = (ws, await ws.receive_json_from(timeout=5))
-        await asyncio.to_thread(
-            notify, "photon-01 is OFF <after 3 failed checks>", severity="error", project=web
-        )
+        await orm_in_thread(notify, "photon-01 is OFF <after 3 failed checks>", severity="error", project=web)
         event = await sockets["member"][0].receive_json_from(timeout=5)
         assert await sockets["outsider"][0].receive_nothing(timeout=0.3)
         for ws, _ in sockets.values():

@@ -21,6 +21,7 @@ from portal.asgi import application
 from portal.models import Project, Role
 from registry.models import Registry
 from tests.conftest import session_cookie
+from tests.threads import orm_in_thread
 from tests.vsphere.conftest import add_vcenter, find_vm, outside  # noqa: F401 -- fixture reused
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -168,7 +169,7 @@ def test_a_vm_action_reaches_my_work_live(world, photon_vm, outside) -> None:  #
         assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"requests:user:{prov.pk}"]})
         assert (await ws.receive_json_from(timeout=5))["refused"] == []
-        assert await asyncio.to_thread(vsphere_tasks.run_vm_action, task.pk) == "success"
+        assert await orm_in_thread(vsphere_tasks.run_vm_action, task.pk) == "success"
         seen = []
         while not seen or seen[-1]["data"].get("state") != "success":
             seen.append(await next_event(ws))
@@ -242,7 +243,7 @@ def test_a_deploy_and_how_it_ended_show_on_my_work(
         assert (await ws.connect(timeout=10))[0]
         await ws.send_json_to({"subscribe": [f"requests:user:{prov.pk}"]})
         assert (await ws.receive_json_from(timeout=5))["refused"] == []
-        entry = await asyncio.to_thread(deploy)
+        entry = await orm_in_thread(deploy)
         seen = [await next_event(ws)]
         while seen[-1]["data"].get("status") == "running":
             seen.append(await next_event(ws))

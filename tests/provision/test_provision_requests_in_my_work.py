@@ -23,6 +23,7 @@ from portal.asgi import application
 from portal.models import Project, Role
 from tests.conftest import session_cookie
 from tests.test_my_work import next_event
+from tests.threads import orm_in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -249,9 +250,9 @@ def test_a_vm_state_change_moves_the_row_on_my_work_live(project: Project, prov:
         assert (await ws.receive_json_from(timeout=5))["refused"] == []
         seen = []
         # As the clone and the overdue check do: through set_state, from another thread.
-        await asyncio.to_thread(vm_state.set_state, second, State.CLONING)
+        await orm_in_thread(vm_state.set_state, second, State.CLONING)
         seen.append(await next_event(ws))
-        await asyncio.to_thread(vm_state.set_state, second, State.FAILED, "vCenter refused: no room")
+        await orm_in_thread(vm_state.set_state, second, State.FAILED, "vCenter refused: no room")
         seen.append(await next_event(ws))
         await ws.disconnect()
         return seen

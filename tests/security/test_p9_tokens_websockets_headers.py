@@ -22,6 +22,7 @@ from hosts.models import Host
 from portal import api_auth
 from portal.models import ApiToken, AuditEntry, Project, Role
 from tests.conftest import REPO
+from tests.threads import orm_in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -145,8 +146,6 @@ def _socket(cookie: str, origin: str = "http://127.0.0.1:8000", host: str = "127
 
 @pytest.mark.django_db(transaction=True)
 def test_a_socket_closes_when_the_membership_goes(client, make_user) -> None:
-    from asgiref.sync import sync_to_async
-
     from portal.live import apublish
     from portal.models import Membership
     from tests.conftest import session_cookie
@@ -164,7 +163,7 @@ def test_a_socket_closes_when_the_membership_goes(client, make_user) -> None:
             assert await ws.receive_json_from(timeout=5) == {"subscribed": [topic], "refused": []}
             await apublish(topic, html="<tr>before</tr>")
             before = await ws.receive_json_from(timeout=5)
-            await sync_to_async(Membership.objects.filter(user=member, project=web).delete)()
+            await orm_in_thread(Membership.objects.filter(user=member, project=web).delete)
             await apublish(topic, html="<tr>after: secret</tr>")
             # Nothing of the event: the next (and last) thing on the socket is its close.
             return before, await ws.receive_output(timeout=5)
@@ -180,8 +179,6 @@ def test_a_socket_closes_when_the_membership_goes(client, make_user) -> None:
 def test_a_socket_keeps_what_is_still_allowed_and_closes_when_the_account_is_disabled(
     client, make_user
 ) -> None:
-    from asgiref.sync import sync_to_async
-
     from portal.live import apublish
     from portal.models import Membership
     from tests.conftest import session_cookie
@@ -199,11 +196,11 @@ def test_a_socket_keeps_what_is_still_allowed_and_closes_when_the_account_is_dis
             await ws.send_json_to({"subscribe": [topic]})
             assert await ws.receive_json_from(timeout=5) == {"subscribed": [topic], "refused": []}
             # Another project's membership goes: this socket's subscription still holds.
-            await sync_to_async(Membership.objects.filter(user=member, project=db).delete)()
+            await orm_in_thread(Membership.objects.filter(user=member, project=db).delete)
             await apublish(topic, html="<tr>still mine</tr>")
             kept = await ws.receive_json_from(timeout=5)
             member.is_active = False
-            await sync_to_async(member.save)(update_fields=["is_active"])
+            await orm_in_thread(member.save, update_fields=["is_active"])
             await apublish(topic, html="<tr>after: secret</tr>")
             return kept, await ws.receive_output(timeout=5)
         finally:

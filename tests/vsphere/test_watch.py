@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.db import connection
 from pyVim.task import WaitForTask
 
 from hosts.models import VCenter, VirtualMachine
@@ -23,6 +21,7 @@ from portal.models import Event
 from portal.watchers import WATCHERS, Shard
 from tests.lab import vcenter
 from tests.lab.fixtures import start
+from tests.threads import orm_in_thread
 from tests.vsphere.conftest import add_vcenter, find_vm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,16 +30,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def until(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
     """Poll a database condition from async code until it holds, or fail after ``timeout``."""
 
-    def checked() -> Any:
-        try:
-            return predicate()
-        finally:
-            connection.close()  # a worker thread's own connection: don't leave it open
-
-    check = sync_to_async(checked, thread_sensitive=False)
     deadline = time.monotonic() + timeout
     while True:
-        result = await check()
+        result = await orm_in_thread(predicate)
         if result:
             return result
         if time.monotonic() > deadline:
@@ -132,14 +124,13 @@ def test_the_watcher_recovers_from_a_vcenter_restart_without_duplicates(tmp_path
                 # Live again: a change after the restart arrives.
                 si = await asyncio.to_thread(vsphere.connect, vc)
                 try:
-                    moref = await sync_to_async(
+                    moref = await orm_in_thread(
                         lambda: (
                             VirtualMachine.objects.filter(vcenter=vc, power_state="poweredOn")
                             .values_list("moref", flat=True)
                             .first()
-                        ),
-                        thread_sensitive=False,
-                    )()
+                        )
+                    )
                     from pyVmomi import vim
 
                     await asyncio.to_thread(
