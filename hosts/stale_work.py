@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from hosts.fleet import tasks as fleet_tasks
@@ -118,7 +118,9 @@ async def watch_stale_work(shard: Any) -> None:
     while True:
         try:
             if shard.index == 1:
-                await sync_to_async(sweep, thread_sensitive=False)()
+                # Not a bare sync_to_async: this closes the thread's connection after each pass,
+                # back to the pool, instead of an idle executor thread holding one for good.
+                await database_sync_to_async(sweep, thread_sensitive=False)()
         except Exception:
             log.exception("sweeping stale work failed")
         await asyncio.sleep(SWEEP_INTERVAL)  # a schedule, not a wait on a condition

@@ -193,11 +193,15 @@ def celery_worker_if_brokered(
         return
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     name = f"portal-test-{os.getpid()}@localhost"
+    # Guarded (tests.pool_guard): a task that leaves a database connection behind fails the test.
+    # (Imported here: a plugin module imported by this conftest could not be assert-rewritten.)
+    from tests import pool_guard
+
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "celery",
+            "tests.pool_guard",
             "-A",
             "portal",
             "worker",
@@ -207,7 +211,7 @@ def celery_worker_if_brokered(
             name,
         ],
         cwd=REPO,
-        env=daphne_env(),
+        env=daphne_env(PORTAL_TEST_POOL_REPORT=pool_guard.WORKER_REPORT),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -231,4 +235,4 @@ def celery_worker_if_brokered(
 
 
 # The lab's peers, as fixtures for every test that needs one.
-pytest_plugins = ["tests.lab.fixtures"]
+pytest_plugins = ["tests.lab.fixtures", "tests.pool_guard"]

@@ -3,7 +3,8 @@ name, validate it, move it into place, restart, verify; on any failure restore t
 originals, restart and verify again.
 
 SSH work is async (asyncssh); the ORM is reached through ``_db`` (one thread per
-process, so SQLite is never written from two threads)."""
+process, so SQLite is never written from two threads; its connection is closed after each
+call, so it goes back to the pool and a database restart costs no more than one step)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from hosts import ca as portal_ca
 from hosts import ssh
@@ -41,7 +42,7 @@ T = TypeVar("T")
 
 
 def _db(fn: Callable[..., T]) -> Callable[..., Any]:
-    return sync_to_async(fn, thread_sensitive=True)
+    return database_sync_to_async(fn, thread_sensitive=True)
 
 
 async def apply_run(run_id: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
@@ -172,7 +172,9 @@ async def watch_drift(shard: Any) -> None:
     """The periodic drift check (portal.watchers): this shard's hosts, every settings.DRIFT_INTERVAL."""
     while True:
         try:
-            checked = await sync_to_async(_drift_pass, thread_sensitive=False)(shard)
+            # Not a bare sync_to_async: this closes the thread's connection after each pass,
+            # back to the pool, instead of an idle executor thread holding one for good.
+            checked = await database_sync_to_async(_drift_pass, thread_sensitive=False)(shard)
             log.info("drift: checked %d host/profile pairs", checked)
         except Exception:
             log.exception("drift check failed")

@@ -38,6 +38,16 @@ def publish_run(run: ChangeRun) -> None:
     work.publish(run.change, approvals=False)
 
 
+def publish_step(run: ChangeRun) -> None:
+    """A step of a run under way: its card's header, progress and log (replaced by id), not
+    the card with its diffs, and no My work news (that row moves when a host finishes)."""
+    live.publish(
+        topic(run.change_id, run.change.project_id),
+        html=render_to_string("hosts/changes/partials/run_step.html", {"run": run}),
+        data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
+    )
+
+
 def publish_change(change: Change) -> None:
     # Rendered once for every subscriber: without ``steps`` the summary asks each browser to
     # fetch the buttons its user may press (hosts.changes.next_steps).

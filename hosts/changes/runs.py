@@ -11,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import rotation
-from hosts.changes.news import publish_change, publish_run
+from hosts.changes.news import publish_change, publish_run, publish_step
 from hosts.changes.outcome import RUNNABLE as RUNNABLE  # manage.py change and rotate_credentials read it here
 from hosts.changes.render import Checks
 from hosts.models import Host
@@ -115,12 +117,23 @@ def claim(run_id: int) -> Context | None:
 
 
 def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
-    run = ChangeRun.objects.select_related("host", "change").get(pk=run_id)
-    run.step, run.progress, run.heartbeat = step, progress, timezone.now()
+    """A step of an apply: its fields written in one UPDATE and only the moving parts of the
+    host's card published (hosts.changes.news.publish_step).
+
+    Every host of a push reports through the one database thread of its worker, so this is
+    kept to two queries: reloading the run with its plan, saving it whole, re-rendering its
+    diffs and the change's My work row took ~35 ms a report, most of a 50-host push.
+    """
+    now = timezone.now()
+    fields: dict[str, Any] = {"step": step, "progress": progress, "heartbeat": now}
     if line:
-        run.log += f"{timezone.now():%H:%M:%S} {line}\n"
-    run.save(update_fields=["step", "progress", "heartbeat", "log"])
-    publish_run(run)
+        fields["log"] = Concat(F("log"), Value(f"{now:%H:%M:%S} {line}\n"), output_field=TextField())
+    ChangeRun.objects.filter(pk=run_id).update(**fields)
+    publish_step(
+        ChangeRun.objects.select_related("host", "change")
+        .only("state", "step", "progress", "log", "host__name", "change__project")
+        .get(pk=run_id)
+    )
 
 
 def keep_backups(run_id: int, originals: dict[str, ssh.RemoteFile]) -> None:

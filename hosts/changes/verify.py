@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from channels.db import database_sync_to_async
+
 from hosts import ca as portal_ca
 from hosts import ssh
 from hosts.changes import reloads, rotation
@@ -72,8 +74,9 @@ async def verify_run(context: Context, report: Callable[..., Any]) -> dict[str, 
     if context.checks.docker_tls and not context.reverting:
         if context.client_ca is None:
             raise StepFailed("verifying", "no client CA was issued for this host in this run")
-        endpoint = await asyncio.to_thread(
-            _docker_tls_endpoint,
+        # Reads the portal's CA: through channels' wrapper, which gives the thread's
+        # connection back to the pool (a thread that ends holding one keeps its slot).
+        endpoint = await database_sync_to_async(_docker_tls_endpoint, thread_sensitive=False)(
             access.address,
             context.server_cert,
             context.client_ca,

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from hosts.changes.files import SettingsError
@@ -117,7 +117,9 @@ async def watch_overdue(shard: Any) -> None:
     while True:
         try:
             if shard.index == 1:  # one shard is enough: the query is small and the update is guarded
-                await sync_to_async(fail_overdue, thread_sensitive=False)()
+                # Not a bare sync_to_async: this closes the thread's connection after each pass,
+                # back to the pool, instead of an idle executor thread holding one for good.
+                await database_sync_to_async(fail_overdue, thread_sensitive=False)()
         except Exception:
             log.exception("provisioning: checking overdue VMs failed")
         await asyncio.sleep(OVERDUE_INTERVAL)  # a schedule, not a wait on a condition

@@ -229,7 +229,7 @@ def test_a_file_already_as_wanted_says_already_set_instead_of_an_empty_diff(clie
     assert "diff-del" in h1 and h1.count("Already set on this host") == 1
     assert "/etc/sysctl.d/" in h1.split("Already set on this host", 1)[0].rsplit("<p", 1)[1]
     # h2: every managed file already as wanted.
-    assert h2.count("Already set on this host") == 2 and "<pre" not in h2.split("run-log", 1)[0]
+    assert h2.count("Already set on this host") == 2 and '<pre class="diff"' not in h2
 
 
 def test_a_host_not_read_claims_nothing_is_set(client, world) -> None:
@@ -243,3 +243,33 @@ def test_the_run_card_pushed_live_says_already_set_too(world, published) -> None
     change = change_with(world, ["unchanged"])
     news.publish_run(change.runs.select_related("host", "change").get())
     assert "Already set on this host" in published[0]["html"]
+
+
+def test_a_step_of_an_apply_moves_the_card_in_place_in_two_queries(
+    client, world, published, django_assert_num_queries
+) -> None:
+    """Every host of a push reports its steps through one database thread: a report costs two
+    queries and re-sends the parts of the card that move, not its diffs."""
+    import re
+
+    change = change_with(world, ["planned"], status="applying")
+    run = change.runs.get()
+    client.force_login(world["admin"])
+    card = client.get(f"/hosts/changes/{change.pk}/").content.decode().split('data-host="h1"', 1)[1]
+    assert f'id="run-{run.pk}-log" hidden' in card  # no log yet: nothing shown
+
+    with django_assert_num_queries(2):
+        change_runs.report_step(run.pk, "validating", 40, "validating 1 file(s) <on> the host")
+    change_runs.report_step(run.pk, "writing", 55, "moving the new files into place")
+
+    html = published[-1]["html"]
+    sent_ids = re.findall(r'id="(run-\d+[^"]*)"', html)
+    # Each fragment replaces an element the page has (live.js swaps by id).
+    assert sorted(sent_ids) == sorted([f"run-{run.pk}-head", f"run-{run.pk}-progress", f"run-{run.pk}-log"])
+    assert all(f'id="{i}"' in card for i in sent_ids)
+    assert "writing" in html and 'value="55"' in html and "diff-del" not in html
+    assert "validating 1 file(s) &lt;on&gt; the host" in html and "moving the new files into place" in html
+    run.refresh_from_db()
+    assert (run.step, run.progress) == ("writing", 55) and run.log.count("\n") == 2
+    page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
+    assert f'id="run-{run.pk}-log" hidden' not in page and "diff-del" in page

@@ -31,6 +31,7 @@ from tests.lab import __main__ as lab_cli
 from tests.lab import engines, images
 from tests.lab.fixtures import start
 from tests.lab.register import register
+from tests.threads import closing_connections
 
 pytestmark = pytest.mark.lab
 T = TypeVar("T")
@@ -51,9 +52,10 @@ def whole_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
 
 def off_the_browsers_loop(function: Callable[..., T], *args: Any) -> T:
     """Run ``function`` on a thread of its own: Playwright's sync API keeps an event loop
-    running in this one, and the portal's SSH work starts loops of its own (asyncio.run)."""
+    running in this one, and the portal's SSH work starts loops of its own (asyncio.run).
+    Its database connection is closed when it is done (tests.threads)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(function, *args).result()
+        return pool.submit(closing_connections(function), *args).result()
 
 
 @pytest.fixture
