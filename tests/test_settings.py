@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +103,9 @@ def test_serve_migrates_creates_the_admin_and_answers(clean_env, tmp_path: Path)
             css = s.get(url + "/static/vendor/clr-ui/clr-ui.min.css", timeout=5)
             assert css.status_code == 200 and len(css.content) > 100_000
         assert "Created Admin 'admin'" in log.read_text()
+        # Write-ahead logging: pages read while a task writes (and a commit waits for no fsync).
+        with contextlib.closing(sqlite3.connect(tmp_path / "var" / "portal.sqlite3")) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -45,18 +45,37 @@ def _db(fn: Callable[..., T]) -> Callable[..., Any]:
     return database_sync_to_async(fn, thread_sensitive=True)
 
 
+class Reports:
+    """A run's step reports, written in order behind the SSH work instead of waited for:
+    every host of a push reports through the one database thread, and a report waited for
+    made each host queue behind all the others' at every step (a push to 50 hosts spent a
+    third of its time so). ``settled`` before the run is finished, so no report lands after."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.step = "connecting"
+        self._last: asyncio.Future[None] | None = None
+
+    async def __call__(self, name: str, progress: int, line: str = "") -> None:
+        self.step = name
+        self._last = asyncio.ensure_future(self._write(self._last, name, progress, line))
+
+    async def _write(self, before: asyncio.Future[None] | None, name: str, progress: int, line: str) -> None:
+        if before is not None:
+            await before
+        await _db(report_step)(self.run_id, name, progress, line)
+
+    async def settled(self) -> None:
+        if self._last is not None:
+            await self._last
+
+
 async def apply_run(run_id: int) -> str:
     """Apply one host's part of a change; returns the final state."""
     context = await _db(claim)(run_id)
     if context is None:
         return "skipped"
-    step = "connecting"
-
-    async def report(name: str, progress: int, line: str = "") -> None:
-        nonlocal step
-        step = name
-        await _db(report_step)(run_id, name, progress, line)
-
+    report = Reports(run_id)
     written = False
     endpoint: dict[str, Any] | None = None
     try:
@@ -86,13 +105,17 @@ async def apply_run(run_id: int) -> str:
             except (StepFailed, ssh.SSHError, SettingsError) as exc:
                 reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
                 if written:
-                    return await _roll_back(context, report, f"{step} failed: {reason}", conn)
+                    return await _roll_back(context, report, f"{report.step} failed: {reason}", conn)
                 raise
     except (StepFailed, ssh.SSHError, SettingsError) as exc:
         reason = exc.reason if isinstance(exc, StepFailed) else str(exc)
         state = RunState.UNREACHABLE if isinstance(exc, ssh.HostUnreachable) else RunState.FAILED
-        await _db(finish_run)(run_id, state, f"{step} failed: {reason}; nothing was changed on the host")
+        await report.settled()
+        await _db(finish_run)(
+            run_id, state, f"{report.step} failed: {reason}; nothing was changed on the host"
+        )
         return state
+    await report.settled()
     await _db(finish_run)(run_id, RunState.APPLIED, "", endpoint=endpoint)
     await _db(drift.after_apply)(run_id)
     return RunState.APPLIED
@@ -318,7 +341,7 @@ async def _docker_took(conn: Any, report: Callable[..., Any], *, progress: int) 
     await report("reloading", progress, "dockerd answers a new API call with the daemon.json settings")
 
 
-async def _roll_back(context: Context, report: Callable[..., Any], reason: str, conn: Any) -> str:
+async def _roll_back(context: Context, report: Reports, reason: str, conn: Any) -> str:
     await report("rolling back", 90, f"{reason}; restoring the original files")
     originals = await _db(backups_of)(context.run_id)
 
@@ -346,7 +369,9 @@ async def _roll_back(context: Context, report: Callable[..., Any], reason: str, 
             "rolling back", 98, f"originals restored; a new SSH login on port {context.access.port} works"
         )
     except (StepFailed, ssh.SSHError) as exc:
+        await report.settled()
         await _db(finish_run)(context.run_id, RunState.FAILED, f"{reason}; the rollback failed too: {exc}")
         return RunState.FAILED
+    await report.settled()
     await _db(finish_run)(context.run_id, RunState.ROLLED_BACK, f"rolled back: {reason}")
     return RunState.ROLLED_BACK

@@ -29,12 +29,18 @@ def summary(change: Change, runs: list[ChangeRun] | None = None) -> dict[str, An
     }
 
 
-def publish_run(run: ChangeRun) -> None:
+def publish_card(run: ChangeRun) -> None:
+    """A host's whole card, diffs included, on the change's page."""
     live.publish(
         topic(run.change_id, run.change.project_id),
         html=render_to_string("hosts/changes/partials/run_row.html", {"run": run}),
         data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
     )
+
+
+def publish_run(run: ChangeRun) -> None:
+    """A run's state moved: its card, and its change's row on the requester's My work."""
+    publish_card(run)
     work.publish(run.change, approvals=False)
 
 

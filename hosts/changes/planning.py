@@ -17,7 +17,7 @@ from hosts.changes import outcome, rotation
 from hosts.changes.desired import is_rotation, refuse_stored
 from hosts.changes.errors import ChangeError
 from hosts.changes.files import SettingsError, docker, firewall, sshd, sysctl
-from hosts.changes.news import publish_change, publish_run
+from hosts.changes.news import publish_card, publish_change
 from hosts.changes.render import (
     Checks,
     HostPlan,
@@ -130,8 +130,10 @@ def plan(change: Change, hosts: Iterable[Host]) -> Change:
             # Nothing for any host to write: the change ends here, with nothing to decide.
             change.finished_at = timezone.now()
         change.save(update_fields=["status", "finished_at"])
+    # The cards only: the change's My work row, read over every run, goes once with the
+    # change below (once a card, it made planning 50 hosts quadratic: 0.7 of its 3.4 s).
     for run in change.runs.select_related("host", "change"):
-        publish_run(run)
+        publish_card(run)
     audit.record(
         "change.revert_plan" if change.reverts_id else "change.plan",
         obj=change,
