@@ -29,13 +29,17 @@ def summary(change: Change, runs: list[ChangeRun] | None = None) -> dict[str, An
     }
 
 
-def publish_card(run: ChangeRun) -> None:
-    """A host's whole card, diffs included, on the change's page."""
+def _publish_for_run(run: ChangeRun, template: str) -> None:
     live.publish(
         topic(run.change_id, run.change.project_id),
-        html=render_to_string("hosts/changes/partials/run_row.html", {"run": run}),
+        html=render_to_string(template, {"run": run}),
         data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
     )
+
+
+def publish_card(run: ChangeRun) -> None:
+    """A host's whole card, diffs included, on the change's page."""
+    _publish_for_run(run, "hosts/changes/partials/run_row.html")
 
 
 def publish_run(run: ChangeRun) -> None:
@@ -47,11 +51,7 @@ def publish_run(run: ChangeRun) -> None:
 def publish_step(run: ChangeRun) -> None:
     """A step of a run under way: its card's header, progress and log (replaced by id), not
     the card with its diffs, and no My work news (that row moves when a host finishes)."""
-    live.publish(
-        topic(run.change_id, run.change.project_id),
-        html=render_to_string("hosts/changes/partials/run_step.html", {"run": run}),
-        data={"run": run.pk, "state": run.state, "step": run.step, "progress": run.progress},
-    )
+    _publish_for_run(run, "hosts/changes/partials/run_step.html")
 
 
 def publish_change(change: Change) -> None:
