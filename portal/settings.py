@@ -162,9 +162,8 @@ else:
         "CONN_MAX_AGE": None,
         # Watchers and daphne write concurrently: wait for the lock, don't fail. WAL lets
         # pages read while a task writes, and with synchronous=NORMAL a commit does not wait
-        # for the disk (a power cut may lose the last commits, never corrupt the file):
-        # with the default rollback journal each commit cost ~20 ms of fsync, which a push
-        # to 50 hosts paid ~450 times on its one database thread.
+        # for the disk (a power cut may lose the last commits, never corrupt the file); a
+        # push to 50 hosts commits ~450 times on its one database thread.
         "OPTIONS": {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
