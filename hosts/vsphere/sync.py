@@ -33,6 +33,7 @@ from hosts.vsphere.client.inventory import read_inventory
 from hosts.vsphere.links import link_photon_vms
 from hosts.vsphere.rows import VM_FIELDS, Placement, moref_of, vm_fields
 from hosts.vsphere.upsert import upsert
+from portal.gc_pause import gc_paused
 
 
 @dataclass
@@ -151,8 +152,9 @@ def sync(
     on_page: Callable[[int], None] | None = None,
 ) -> SyncResult:
     counter = counter or Counter()
-    inventory = read_inventory(si, page_size=page_size, counter=counter, on_page=on_page)
-    result = write_inventory(vcenter, inventory)
+    with gc_paused():
+        inventory = read_inventory(si, page_size=page_size, counter=counter, on_page=on_page)
+        result = write_inventory(vcenter, inventory)
     result.round_trips = counter.calls
     return result
 
