@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -25,7 +27,11 @@ def host_vm(host: Any) -> Any:
     return next((vm for vm in (host.vms.all() if vms is None else vms) if not vm.gone), None)
 
 
-@register.inclusion_tag("hosts/vsphere/partials/power_label.html")
-def power_label(vm: Any) -> dict[str, Any]:
-    label, css = _POWER.get(getattr(vm, "power_state", ""), ("Unknown", ""))
-    return {"vm": vm, "label": label, "css": css, "gone": getattr(vm, "gone", False)}
+@register.simple_tag
+def power_label(vm: Any) -> SafeString:
+    """A VM's power state as a coloured label ("Gone" for a VM vCenter no longer has)."""
+    if getattr(vm, "gone", False):
+        return mark_safe('<span class="label power-label" data-power="gone">Gone</span>')
+    state = getattr(vm, "power_state", "")
+    label, css = _POWER.get(state, ("Unknown", ""))
+    return format_html('<span class="label {} power-label" data-power="{}">{}</span>', css, state, label)

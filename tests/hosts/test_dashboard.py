@@ -71,3 +71,61 @@ def test_queries_do_not_grow_with_the_fleet(
         client.force_login(user)
         with django_assert_max_num_queries(11):
             assert client.get(reverse("hosts:index")).status_code == 200
+
+
+def test_a_row_shows_what_engines_and_vcenter_said_escaped(client, people, project) -> None:
+    """The rows are written in Python for speed (hosts.templatetags.fleet_tags.host_rows): each
+    value an engine, a vCenter or a person supplied must still arrive as text, never as markup."""
+    from hosts.models import Cluster, EsxHost, VCenter, VirtualMachine
+
+    evil = '<img src=x onerror="alert(1)">'
+    host = Host.objects.create(
+        project=project,
+        name=f"web{evil}",
+        docker_url="tcp://10.0.0.1:2376",
+        status=HostStatus.SUSPECT,
+        last_error=f'refused "{evil}"',
+        os_name=f"Photon {evil}",
+        os_version="5.0",
+        engine_version=f"24{evil}",
+        cpus=4,
+        memory=8 << 30,
+        containers_running=2,
+        containers_total=3,
+        insecure=True,
+    )
+    host.tags.add(Tag.objects.create(name=f"tag{evil}"))
+    vcenter = VCenter.objects.create(name="vc", url="https://vc.example/sdk", username="u")
+    cluster = Cluster.objects.create(vcenter=vcenter, moref="c-1", name=f"cl{evil}")
+    esx = EsxHost.objects.create(vcenter=vcenter, moref="h-1", name=f"esx{evil}", cluster=cluster)
+    VirtualMachine.objects.create(
+        vcenter=vcenter,
+        moref="vm-1",
+        name="vm",
+        power_state="poweredOn",
+        host=host,
+        cluster=cluster,
+        esx_host=esx,
+    )
+    client.force_login(people["viewer"])
+
+    page = client.get(reverse("hosts:index")).content.decode()
+
+    assert "<img" not in page
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    row = page[page.index(f'id="host-{host.pk}"') :]
+    row = row[: row.index("</tr>")]
+    for shown in (
+        f"web{escaped}</a>",
+        f'title="refused &quot;{escaped}&quot;"',
+        f"Photon {escaped} 5.0",
+        f"24{escaped}",
+        f'<span class="label">tag{escaped}</span>',
+        f"cl{escaped} / esx{escaped}",
+        '<span class="running">2</span> / <span class="total">3</span>',
+        "8.0\xa0GB",
+        'data-power="poweredOn">On</span>',
+        "insecure-flag",
+        'class="label host-status label-warning" data-status="suspect"',
+    ):
+        assert shown in row, shown
