@@ -89,6 +89,20 @@ def enqueue_each(
         _after_commit(lambda: _send_all(task, calls, unqueued))
 
 
+def enqueue_or_leave(task: Task, *args: Any) -> None:
+    """Send ``task(*args)`` once the current transaction commits, for follow-up work nobody
+    waits on and a sweep sends again: with the broker down it is logged, never raised (what
+    committed stands, and whoever committed it is not told it failed)."""
+
+    def send() -> None:
+        try:
+            _publish(task, args)
+        except _BROKER_DOWN as exc:
+            log.warning("%s%r %s (it is retried later): %s", task.name, args, NOT_QUEUED, exc)
+
+    _after_commit(send)
+
+
 def _after_commit(send: Callable[[], None]) -> None:
     # Not robust: what ``send`` raises reaches whoever committed (the request).
     transaction.on_commit(send)

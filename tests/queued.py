@@ -1,8 +1,10 @@
-"""Tasks the services queue, recorded instead of sent (portal.queueing): no worker runs them."""
+"""Tasks the services queue, recorded instead of sent (portal.queueing): no worker runs them;
+or sent to a broker that is down."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,3 +25,18 @@ def record_queued(
     monkeypatch.setattr(queueing, "_publish", lambda task, args: sent.append(shape(task.name, args)))
     monkeypatch.setattr(queueing, "_after_commit", lambda send: send())
     return sent
+
+
+@contextlib.contextmanager
+def broker_down() -> Iterator[None]:
+    """Tasks go to a Redis broker on a port nobody listens on (in both topologies: the
+    embedded one is made to publish as the production one does)."""
+    from portal.celery import app
+    from tests.lab.common import free_port
+
+    before = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
+    app.conf.update(task_always_eager=False, broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        yield
+    finally:
+        app.conf.update(before)

@@ -32,10 +32,11 @@ from hosts.models.changes import ChangeStatus
 from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import tasks as vsphere_tasks
 from portal import watchers
-from portal.models import AuditEntry, Project, Role
+from portal.models import AuditEntry, Event, Project, Role
 from portal.queueing import NOT_QUEUED, QueueUnavailable
+from tests import queued
 from tests.api.common import client_for
-from tests.lab.common import free_port
+from tests.provision.test_enrollment import phone_home, waiting  # noqa: F401 -- fixture
 
 
 @pytest.fixture
@@ -62,14 +63,8 @@ def _vm(project: Project) -> VirtualMachine:
 
 @pytest.fixture
 def broker_down() -> Iterator[None]:
-    """Tasks go to a Redis broker on a port nobody listens on (in both topologies: the
-    embedded one is made to publish as the production one does)."""
-    from portal.celery import app
-
-    before = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
-    app.conf.update(task_always_eager=False, broker_url=f"redis://127.0.0.1:{free_port()}/0")
-    yield
-    app.conf.update(before)
+    with queued.broker_down():
+        yield
 
 
 @pytest.mark.django_db(transaction=True)
@@ -182,12 +177,12 @@ def _provisioned(project: Project, provisioner: Any, *states: str) -> list[Provi
 def test_a_redelivered_provisioning_request_fails_the_vm_its_dead_worker_was_cloning(
     project: Project, provisioner: Any
 ) -> None:
-    cloning, waiting = _provisioned(project, provisioner, "cloning", "waiting")
+    cloning, still_waiting = _provisioned(project, provisioner, "cloning", "waiting")
     provision_tasks.run_request(cloning.request_id, "http://portal.test/")
     cloning.refresh_from_db()
-    waiting.refresh_from_db()
+    still_waiting.refresh_from_db()
     assert cloning.state == ProvisionedVm.State.FAILED and "the worker stopped" in cloning.detail.lower()
-    assert waiting.state == ProvisionedVm.State.WAITING  # its own deadline ends it, if it must
+    assert still_waiting.state == ProvisionedVm.State.WAITING  # its own deadline ends it, if it must
 
 
 @pytest.mark.django_db
@@ -233,3 +228,42 @@ def test_the_sweep_fails_work_stuck_queued_or_running_and_leaves_the_rest(
 
 def test_the_sweep_runs_as_a_watcher() -> None:
     assert watchers.WATCHERS["stale_work"] is stale_work.watch_stale_work
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enrollment_with_the_broker_down_still_enrolls_and_leaves_its_guestinfo_to_the_sweep(
+    waiting: tuple[ProvisionedVm, str],  # noqa: F811 -- the fixture
+    broker_down: None,
+) -> None:
+    """The phone-home spends the host's one-time token: failing it because the task that clears
+    the clone's guestinfo could not be queued would strand the host. It enrolls; the sweep
+    clears the guestinfo later (tests/security/test_p1_per_host_credentials.py does, on vcsim)."""
+    from hosts.provision import flow
+
+    pvm, token = waiting
+    # A clone in vCenter whose inventory confirms the address the host connects from.
+    ProvisionedVm.objects.filter(pk=pvm.pk).update(moref="vm-42")
+    VirtualMachine.objects.create(
+        vcenter=pvm.request.vcenter, moref="vm-42", name="new-1", ip_address="10.9.0.7"
+    )
+    response = phone_home(Client(), token)
+
+    assert response.status_code == 200, response.content
+    pvm.refresh_from_db()
+    assert pvm.state == ProvisionedVm.State.ENROLLED and pvm.guestinfo_to_clear
+    assert Host.objects.filter(pk=pvm.host_id, enrolled=True).exists()
+
+    # vCenter unreachable (test.vc): tried once per interval, and not told each time.
+    later = timezone.now() + flow.GUESTINFO_RETRY
+    assert flow.clear_left_guestinfo(now=later) == []
+    assert flow.clear_left_guestinfo(now=later) == [], "tried again within the interval"
+    pvm.refresh_from_db()
+    assert pvm.guestinfo_to_clear and pvm.updated == later
+    assert not Event.objects.filter(object_id=str(pvm.pk)).exists()
+
+    # A day on, still refused: given up, with what is left to do by hand.
+    assert flow.clear_left_guestinfo(now=later + flow.GUESTINFO_GIVE_UP) == []
+    pvm.refresh_from_db()
+    assert not pvm.guestinfo_to_clear
+    event = Event.objects.get(object_id=str(pvm.pk))
+    assert "gave up clearing its guestinfo" in event.message and event.severity == "warning"

@@ -106,6 +106,9 @@ class ProvisionedVm(models.Model):
     client_ca_key = EncryptedTextField(blank=True, multiline=True)
     ssh_private_key = EncryptedTextField(blank=True, multiline=True)
     host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    #: Enrolled, but its guestinfo in vCenter still holds the keys it was seeded with: the
+    #: task that clears them has not succeeded yet (hosts.provision.flow retries it).
+    guestinfo_to_clear = models.BooleanField(default=False)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,7 +20,7 @@ from hosts import ca as portal_ca
 from hosts.models import Host, ProvisionedVm
 from hosts.provision import guest_address, tasks, tokens
 from hosts.provision.vm_state import set_state
-from portal import audit, events
+from portal import audit, events, queueing
 from portal.models import Event
 
 KEY_FIELDS = ("pub_key_ed25519", "pub_key_ecdsa", "pub_key_rsa")
@@ -160,7 +160,11 @@ def _register(pvm: ProvisionedVm, address: str, host_key: str) -> Host | None:
 
 
 def _clear_guestinfo_after(pvm: ProvisionedVm) -> None:
-    """Once the enrollment is saved, the clone's guestinfo no longer needs the secrets it carried."""
+    """Once the enrollment is saved, the clone's guestinfo no longer needs the secrets it carried.
+
+    Marked first, in the enrollment's transaction: with the broker down the host is still
+    enrolled (its token is spent, so failing its phone-home would strand it), and the sweep
+    (hosts.provision.flow.clear_left_guestinfo) clears what the task could not."""
     if pvm.moref:
-        pk = pvm.pk
-        transaction.on_commit(lambda: tasks.clear_guestinfo_task.delay(pk))
+        ProvisionedVm.objects.filter(pk=pvm.pk).update(guestinfo_to_clear=True)
+        queueing.enqueue_or_leave(tasks.clear_guestinfo_task, pvm.pk)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from hosts.changes.files import SettingsError
 from hosts.models import ProvisionedVm
-from hosts.provision import cloud_config
+from hosts.provision import cloud_config, guestinfo
 from hosts.provision.checks import ProvisionError, template_vm
 from hosts.provision.seed import issue_seed
 from hosts.provision.vm_state import set_state
@@ -69,6 +70,47 @@ def _failed(pvm: ProvisionedVm, reason: str) -> None:
 
 # --- after enrollment -------------------------------------------------------------------------
 
+#: How long an enrolled VM's guestinfo waits between tries to clear it (its task was not
+#: queued, or vCenter refused), and how long after enrollment the tries go on.
+GUESTINFO_RETRY = timedelta(minutes=5)
+GUESTINFO_GIVE_UP = timedelta(days=1)
+
+
+def clear_guestinfo_of(pvm: ProvisionedVm, *, notify: bool = True) -> bool:
+    """Clear the secrets from an enrolled VM's guestinfo; True once they are gone."""
+    cleared = guestinfo.clear_guestinfo(pvm, notify=notify)
+    if cleared:
+        ProvisionedVm.objects.filter(pk=pvm.pk).update(guestinfo_to_clear=False)
+    return cleared
+
+
+def clear_left_guestinfo(now: Any = None) -> list[int]:
+    """Try again, once per ``GUESTINFO_RETRY`` each, to clear the guestinfo of enrolled VMs
+    whose clearing task was never queued or failed; ids of the VMs cleared now.
+
+    A VM that still refuses a day after it enrolled (deleted since, most likely) is given
+    up with an event that says what is left to do by hand."""
+    now = now or timezone.now()
+    left = ProvisionedVm.objects.filter(guestinfo_to_clear=True, updated__lte=now - GUESTINFO_RETRY)
+    cleared: list[int] = []
+    for pvm in left.select_related("request__vcenter"):
+        if pvm.request.vcenter is None or (pvm.token_used and pvm.token_used < now - GUESTINFO_GIVE_UP):
+            ProvisionedVm.objects.filter(pk=pvm.pk).update(guestinfo_to_clear=False)
+            events.notify(
+                f"{pvm.name}: gave up clearing its guestinfo, which may still hold its TLS key; "
+                "empty guestinfo.userdata in vCenter by hand if the VM still exists",
+                severity="warning",
+                obj=pvm,
+                project=pvm.request.project_id,
+            )
+            continue
+        # The next try waits a full interval whatever this one does.
+        ProvisionedVm.objects.filter(pk=pvm.pk).update(updated=now)
+        if clear_guestinfo_of(pvm, notify=False):
+            cleared.append(pvm.pk)
+    return cleared
+
+
 # --- VMs that never phone home ----------------------------------------------------------------
 
 #: Seconds between looks for VMs whose enrollment time ran out (portal.watchers).
@@ -120,6 +162,7 @@ async def watch_overdue(shard: Any) -> None:
                 # Not a bare sync_to_async: this closes the thread's connection after each pass,
                 # back to the pool, instead of an idle executor thread holding one for good.
                 await database_sync_to_async(fail_overdue, thread_sensitive=False)()
+                await database_sync_to_async(clear_left_guestinfo, thread_sensitive=False)()
         except Exception:
             log.exception("provisioning: checking overdue VMs failed")
         await asyncio.sleep(OVERDUE_INTERVAL)  # a schedule, not a wait on a condition

@@ -13,8 +13,9 @@ from portal import events
 SECRET_GUESTINFO_KEYS = ("guestinfo.userdata", "guestinfo.userdata.encoding")
 
 
-def clear_guestinfo(pvm: ProvisionedVm) -> bool:
-    """Empty ``pvm``'s secret guestinfo keys in vCenter; best effort (an event says when it failed)."""
+def clear_guestinfo(pvm: ProvisionedVm, *, notify: bool = True) -> bool:
+    """Empty ``pvm``'s secret guestinfo keys in vCenter; best effort (an event says when it
+    failed, unless ``notify`` is False: a retry of a failure already told)."""
     vcenter = pvm.request.vcenter
     if vcenter is None or not pvm.moref:
         return False  # a kickstart install: no guestinfo
@@ -22,6 +23,8 @@ def clear_guestinfo(pvm: ProvisionedVm) -> bool:
         with vsphere.session(vcenter) as si:
             vsphere_vm.set_extra_config(si, pvm.moref, dict.fromkeys(SECRET_GUESTINFO_KEYS, ""))
     except (vsphere.VSphereError, vsphere.MethodFault) as exc:
+        if not notify:
+            return False
         message = getattr(exc, "msg", "") or str(exc) or type(exc).__name__
         events.notify(
             f"{pvm.name} enrolled, but its guestinfo still holds its TLS key: clearing it failed ({message})",

@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from hosts.models import ProvisionedVm, ProvisionRequest
-from hosts.provision import flow, guestinfo
+from hosts.provision import flow
 from hosts.provision.vm_state import set_state
 from hosts.vsphere import client as vsphere
 
@@ -59,4 +59,4 @@ def run_request(request_id: int, enroll_base_url: str) -> None:
 def clear_guestinfo_task(pvm_id: int) -> None:
     pvm = ProvisionedVm.objects.select_related("request__vcenter").filter(pk=pvm_id).first()
     if pvm is not None:
-        guestinfo.clear_guestinfo(pvm)
+        flow.clear_guestinfo_of(pvm)

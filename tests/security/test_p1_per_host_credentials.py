@@ -22,11 +22,12 @@ from hosts.changes.files import docker as docker_settings
 from hosts.fleet import engine
 from hosts.fleet.trust import Trust
 from hosts.models import Host, ProvisionedVm, ProvisionQuota, ProvisionRequest
-from hosts.provision import guestinfo
+from hosts.provision import flow, guestinfo
 from hosts.provision import services as provision_services
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import sync as vsphere_sync
 from portal.models import Event, Project
+from tests import queued
 from tests.lab import cloud_boot
 from tests.lab.common import wait_until
 from tests.lab.fixtures import start
@@ -164,13 +165,18 @@ def test_one_enrolled_hosts_credentials_open_no_other_host(
         assert not info.get("guestinfo.userdata.encoding")
 
 
+@pytest.mark.parametrize("broker", ["up", "down"])
 @pytest.mark.django_db(transaction=True)
 def test_enrollment_clears_the_clones_secret_guestinfo(
+    broker: str,
     celery_worker_if_brokered,
     lab_vcenter,  # noqa: F811
     outside,  # noqa: F811
     client,
 ) -> None:
+    """With the task broker down at the phone-home, the host enrolls all the same and the
+    provisioning watcher's sweep clears the guestinfo the task could not."""
+    name = f"carrier-{broker}"
     vcenter = add_vcenter(lab_vcenter)
     with vsphere.session(vcenter) as si:
         vsphere_sync.sync(vcenter, si)
@@ -178,7 +184,7 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
     ProvisionQuota.objects.create(project=project).vcenters.add(vcenter)
     req = ProvisionRequest.objects.create(
         project=project, vcenter=vcenter, template=photon_template(vcenter).moref, cpus=1, memory_mb=512,
-        count=1, name_pattern="carrier-1",
+        count=1, name_pattern=name,
     )  # fmt: skip
     with vsphere.session(vcenter) as si:
         (pvm,) = provision_services.start(req, enroll_base_url="http://portal.test", si=si)
@@ -186,27 +192,37 @@ def test_enrollment_clears_the_clones_secret_guestinfo(
                timeout=60, what="the clone")  # fmt: skip
     pvm.refresh_from_db()
     # Before: the clone's user data carries the host's TLS server key (what the clearing removes).
-    before = guestinfo_of(outside, "carrier-1")
+    before = guestinfo_of(outside, name)
     user_data = yaml.safe_load(base64.b64decode(before["guestinfo.userdata"]))
     files = {f["path"]: f["content"] for f in user_data["write_files"]}
     assert "PRIVATE KEY" in files[docker_settings.KEY]
 
     # The host phones home with the token its guestinfo carried, as cloud-init does.
     url = user_data["phone_home"]["url"].removeprefix("http://portal.test")
-    key = ssh_keys.new_ssh_key("carrier-1").public
-    cloud_boot.tools_report(find_vm(outside, "carrier-1"), "10.9.0.7")
-    response = client.post(
-        url, {"instance_id": pvm.instance_id, "pub_key_ed25519": key}, REMOTE_ADDR="10.9.0.7"
-    )
+    key = ssh_keys.new_ssh_key(name).public
+    cloud_boot.tools_report(find_vm(outside, name), "10.9.0.7")
+    with queued.broker_down() if broker == "down" else contextlib.nullcontext():
+        response = client.post(
+            url, {"instance_id": pvm.instance_id, "pub_key_ed25519": key}, REMOTE_ADDR="10.9.0.7"
+        )
     assert response.status_code == 200, response.content
+    if broker == "down":
+        pvm.refresh_from_db()
+        assert pvm.guestinfo_to_clear and guestinfo_of(outside, name)["guestinfo.userdata"]
+        assert flow.clear_left_guestinfo(now=timezone.now() + flow.GUESTINFO_RETRY) == [pvm.pk]
 
     def cleared() -> bool:
-        return not guestinfo_of(outside, "carrier-1").get("guestinfo.userdata")
+        return not guestinfo_of(outside, name).get("guestinfo.userdata")
 
     wait_until(cleared, timeout=30, what="the guestinfo user data to be cleared")
-    after = guestinfo_of(outside, "carrier-1")
+    after = guestinfo_of(outside, name)
     assert after["guestinfo.metadata"] == before["guestinfo.metadata"]  # the instance-id stays
     assert not after.get("guestinfo.userdata.encoding")
+    wait_until(
+        lambda: not ProvisionedVm.objects.get(pk=pvm.pk).guestinfo_to_clear,
+        timeout=30,
+        what="the VM's row to say its guestinfo is cleared",
+    )
 
 
 @pytest.mark.django_db
