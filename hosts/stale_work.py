@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from hosts.fleet import tasks as fleet_tasks
@@ -37,10 +38,6 @@ VM_TASK_RUNNING = timedelta(seconds=vsphere_tasks.ACTION_TIMEOUT) + timedelta(mi
 DEPLOY_QUEUED = timedelta(minutes=30)
 DEPLOY_RUNNING = timedelta(hours=1)
 PROVISION_STUCK = timedelta(hours=3)
-
-#: Seconds between sweeps (portal.watchers).
-SWEEP_INTERVAL = 60.0
-
 
 @dataclass
 class Swept:
@@ -123,4 +120,4 @@ async def watch_stale_work(shard: Any) -> None:
                 await database_sync_to_async(sweep, thread_sensitive=False)()
         except Exception:
             log.exception("sweeping stale work failed")
-        await asyncio.sleep(SWEEP_INTERVAL)  # a schedule, not a wait on a condition
+        await asyncio.sleep(settings.STALE_WORK_INTERVAL)  # a schedule, not a wait on a condition

@@ -401,6 +401,8 @@ SPECTACULAR_SETTINGS = {
 #: Seconds between engine health checks (/info), and how many run at once.
 HOST_CHECK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_HOST_CHECK_INTERVAL", "15")))
 HOST_CHECK_CONCURRENCY = max(1, int(os.environ.get("PORTAL_HOST_CHECK_CONCURRENCY", "16")))
+#: Seconds between sweeps of work stuck queued or running (hosts.stale_work).
+STALE_WORK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_STALE_WORK_INTERVAL", "60")))
 #: Seconds between drift checks of hosts' managed files.
 DRIFT_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900")))
 #: Registry calls: seconds per read, for a whole answer, and how long answers are cached.

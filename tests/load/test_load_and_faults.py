@@ -28,6 +28,23 @@ from tests.lab.common import wait_until
 
 CLIENTS_PER_DAPHNE = 500
 PASSWORD = "an admin password"
+#: Work for the worker and the watch, made once PostgreSQL is back: a VM action queued now
+#: (the worker runs it: its vCenter is disabled, so it fails at once, in the database) and
+#: one queued an hour ago that no worker took (the watch's sweep fails it).
+NEW_WORK = """
+from datetime import timedelta
+from django.utils import timezone
+from hosts.models import VCenter, VirtualMachine, VmTask
+from hosts.vsphere import tasks
+from portal import queueing
+vc = VCenter.objects.create(name="vc", url="https://127.0.0.1:9", username="u", password="p", enabled=False)
+vm = VirtualMachine.objects.create(vcenter=vc, moref="vm-1", name="vm-1")
+stuck = VmTask.objects.create(vm=vm, action="power_on")
+VmTask.objects.filter(pk=stuck.pk).update(started=timezone.now() - timedelta(hours=1))
+fresh = VmTask.objects.create(vm=vm, action="power_on")
+queueing.enqueue(tasks.run_vm_action, fresh.pk)
+print(stuck.pk, fresh.pk)
+"""
 
 
 def sign_in(url: str, username: str) -> requests.Session:
@@ -97,7 +114,7 @@ class Crowd:
 def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
     require_services()
     pg, redis_server = PostgresServer(), RedisServer(tmp_path)
-    daphnes, worker = [], None
+    daphnes, worker, watch = [], None, None
     try:
         pg.init()
         pg.start()
@@ -132,8 +149,31 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
             return requests.get(daphnes[i].url + "/healthz", timeout=30).json()
 
         worker = start_worker()
+        watch = subprocess.Popen(
+            [sys.executable, "manage.py", "watch", "--shard", "1/1"],
+            cwd=REPO,
+            env={**env, "PORTAL_STALE_WORK_INTERVAL": "1"},
+            stdout=(tmp_path / "watch.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: health()["tasks"] == "ok", timeout=60, what="the worker's heartbeat")
         a, b = (d.url for d in daphnes)
+
+        def new_work() -> tuple[int, int]:
+            made = subprocess.run(
+                [sys.executable, "manage.py", "shell", "-c", NEW_WORK],
+                cwd=REPO, env=env, check=True, timeout=120, capture_output=True, text=True,
+            )  # fmt: skip
+            stuck, fresh = made.stdout.split()[-2:]
+            return int(stuck), int(fresh)
+
+        def vm_tasks(ids: tuple[int, int]) -> list[tuple[str, str]]:
+            with psycopg.connect(pg.url) as conn:
+                rows = conn.execute(
+                    "SELECT state, error FROM hosts_vmtask WHERE id = ANY(%s) ORDER BY id", [list(ids)]
+                ).fetchall()
+            return [(str(state), str(error)) for state, error in rows]
+
         cookie = sign_in(a, "admin").cookies["sessionid"]
         sign_ins = 1
 
@@ -174,6 +214,15 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
                 wait_until, lambda: health()["database"] == "ok", timeout=60, what="database back"
             )
             await sign_in_and_wait(a)
+            # The worker and the watch kept their processes through the restart.
+            work = await asyncio.to_thread(new_work)
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(state == "error" for state, _ in vm_tasks(work)),
+                timeout=60,
+                what="the worker and the watch to finish work made after PostgreSQL came back",
+            )
+            after_pg = await asyncio.to_thread(vm_tasks, work)
 
             worker.kill()
             await asyncio.to_thread(
@@ -201,6 +250,7 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
                 "everyone": everyone,
                 "closed_by_faults": closed_by_faults,
                 "logins": logins,
+                "after_pg": after_pg,
             }
 
         result = asyncio.run(scenario())
@@ -212,8 +262,9 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
                 "SELECT count(*) FROM portal_auditentry WHERE action = 'auth.login'"
             ).fetchone()
     finally:
-        if worker is not None:
-            worker.kill()
+        for process in (worker, watch):
+            if process is not None:
+                process.kill()
         for server in daphnes:
             stop_daphne(server)
         redis_server.stop()
@@ -223,6 +274,9 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
     assert result["logins"], "every sign-in reached every socket"
     assert result["redis_down"]["database"] == "ok" and result["redis_down"]["redis"] != "ok"
     assert result["pg_down"]["database"] != "ok"
+    (_, swept_error), (_, ran_error) = result["after_pg"]
+    assert "no task worker took this" in swept_error, "the watch's sweep, after the restart"
+    assert ran_error and "no task worker took this" not in ran_error, "the worker, after the restart"
     assert after == 200
     assert audited == (sign_ins,)
 
