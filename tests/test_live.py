@@ -102,17 +102,9 @@ def test_event_published_through_one_daphne_reaches_a_client_of_another(
 
 
 def sign_in_through(url: str, username: str) -> None:
-    import requests
+    from tests.signin import signed_in
 
-    with requests.Session() as s:
-        s.get(url + "/accounts/login/", timeout=10)
-        response = s.post(
-            url + "/accounts/login/",
-            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-            headers={"Referer": url + "/accounts/login/"},
-            timeout=10,
-        )
-        assert response.status_code == 200 and response.url == url + "/", response.url
+    signed_in(url, username, PASSWORD, timeout=10).close()
 
 
 def test_a_real_daphne_refuses_websockets_without_session_or_from_another_origin(

@@ -14,6 +14,7 @@ import requests
 
 from tests.conftest import REPO
 from tests.lab.common import free_port, wait_until
+from tests.signin import signed_in
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -87,19 +88,8 @@ def test_serve_migrates_creates_the_admin_and_answers(clean_env, tmp_path: Path)
         assert response.json() == {"database": "ok", "cache": "ok", "tasks": "ok"}
         front = requests.get(url + "/", allow_redirects=False, timeout=5)
         assert front.status_code == 302 and front.headers["Location"].startswith("/accounts/login/")
-        with requests.Session() as s:
-            s.get(url + "/accounts/login/", timeout=5)
-            signed_in = s.post(
-                url + "/accounts/login/",
-                data={
-                    "username": "admin",
-                    "password": "an admin password",
-                    "csrfmiddlewaretoken": s.cookies["csrftoken"],
-                },
-                headers={"Referer": url + "/accounts/login/"},
-                timeout=5,
-            )
-            assert signed_in.url == url + "/" and "Dashboard" in signed_in.text
+        with signed_in(url, "admin", "an admin password", timeout=5) as s:
+            assert "Dashboard" in s.get(url + "/", timeout=5).text
             css = s.get(url + "/static/vendor/clr-ui/clr-ui.min.css", timeout=5)
             assert css.status_code == 200 and len(css.content) > 100_000
         assert "Created Admin 'admin'" in log.read_text()

@@ -4,14 +4,12 @@ daphne serves again without a restart, and no request fails on a dead pooled con
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import requests
 
-from tests.conftest import REPO, daphne_env, require_services, start_daphne, stop_daphne
+from tests.conftest import daphne_env, require_services, start_daphne, stop_daphne
 from tests.faults.postgres_server import PostgresServer
 from tests.lab.common import wait_until
+from tests.signin import migrate_with_admin, signed_in
 
 PASSWORD = "an admin password"
 
@@ -26,25 +24,11 @@ def test_postgres_restarted_daphne_recovers_without_500s(tmp_path) -> None:
         env = daphne_env(
             DATABASE_URL=own.url, PORTAL_ADMIN_PASSWORD=PASSWORD, PORTAL_HEALTHZ_CACHE_SECONDS="0"
         )
-        for command in (["migrate", "--noinput"], ["ensure_admin"]):
-            subprocess.run(
-                [sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True, timeout=300
-            )
+        migrate_with_admin(env)
         server = start_daphne(
             tmp_path, "daphne-own-pg", DATABASE_URL=own.url, PORTAL_HEALTHZ_CACHE_SECONDS="0"
         )
-        with requests.Session() as s:
-            s.get(server.url + "/accounts/login/", timeout=10)
-            s.post(
-                server.url + "/accounts/login/",
-                data={
-                    "username": "admin",
-                    "password": PASSWORD,
-                    "csrfmiddlewaretoken": s.cookies["csrftoken"],
-                },
-                headers={"Referer": server.url + "/accounts/login/"},
-                timeout=10,
-            )
+        with signed_in(server.url, "admin", PASSWORD) as s:
             assert s.get(server.url + "/", timeout=10).status_code == 200
             assert s.get(server.url + "/api/hosts/", timeout=10).status_code == 200
 

@@ -25,6 +25,7 @@ from tests.conftest import REPO, daphne_env, require_services, start_daphne, sto
 from tests.faults.postgres_server import PostgresServer
 from tests.faults.redis_server import RedisServer
 from tests.lab.common import wait_until
+from tests.signin import migrate_with_admin, signed_in
 
 CLIENTS_PER_DAPHNE = 500
 PASSWORD = "an admin password"
@@ -48,16 +49,7 @@ print(stuck.pk, fresh.pk)
 
 
 def sign_in(url: str, username: str) -> requests.Session:
-    s = requests.Session()
-    s.get(url + "/accounts/login/", timeout=30)
-    answer = s.post(
-        url + "/accounts/login/",
-        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-        headers={"Referer": url + "/accounts/login/"},
-        timeout=30,
-    )
-    assert answer.status_code == 200 and answer.url == url + "/", (answer.status_code, answer.url)
-    return s
+    return signed_in(url, username, PASSWORD)
 
 
 class Crowd:
@@ -121,10 +113,7 @@ def test_load_and_faults_on_the_production_topology(tmp_path) -> None:
         redis_server.start()
         own = {"DATABASE_URL": pg.url, "REDIS_URL": redis_server.url, "PORTAL_HEALTHZ_CACHE_SECONDS": "0"}
         env = daphne_env(**own, PORTAL_ADMIN_PASSWORD=PASSWORD)
-        for command in (["migrate", "--noinput"], ["ensure_admin"]):
-            subprocess.run(
-                [sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True, timeout=300
-            )
+        migrate_with_admin(env)
         daphnes = [start_daphne(tmp_path, f"daphne-{i}", **own) for i in range(2)]
 
         def start_worker() -> subprocess.Popen[bytes]:
