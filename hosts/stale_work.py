@@ -39,6 +39,7 @@ DEPLOY_QUEUED = timedelta(minutes=30)
 DEPLOY_RUNNING = timedelta(hours=1)
 PROVISION_STUCK = timedelta(hours=3)
 
+
 @dataclass
 class Swept:
     vm_tasks: int = 0

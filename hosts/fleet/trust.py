@@ -88,6 +88,19 @@ def check_pem_key(text: str) -> None:
 # -- trust and TLS -----------------------------------------------------------------------------------
 
 
+#: The host fields ``Trust.of`` reads: a queryset that defers any of them pays a query per
+#: host for it (the engines watcher reads every host every few seconds).
+FIELDS = (
+    "tls_ca",
+    "tls_client_cert",
+    "tls_client_key",
+    "tls_fingerprint",
+    "insecure",
+    "ssh_host_key",
+    "ssh_private_key",
+)
+
+
 @dataclass(frozen=True)
 class Trust:
     """What the portal presents and expects on a connection to one engine."""
@@ -103,6 +116,7 @@ class Trust:
 
     @classmethod
     def of(cls, host: Host) -> Trust:
+        """The trust stored on ``host`` (load it with at least ``FIELDS``)."""
         return cls(
             ca=host.tls_ca or "",
             client_cert=host.tls_client_cert or "",

@@ -90,9 +90,7 @@ def _targets(shard: Shard) -> dict[int, Target]:
     hosts = Host.objects.filter(enabled=True).exclude(status=HostStatus.DISABLED)
     return {
         h.pk: Target(h.pk, h.docker_url, engine_trust.Trust.of(h))
-        for h in hosts.only(
-            "pk", "docker_url", "tls_ca", "tls_client_cert", "tls_client_key", "tls_fingerprint", "insecure"
-        )
+        for h in hosts.only("pk", "docker_url", *engine_trust.FIELDS)
         if shard.owns(h.pk)
     }
 

@@ -76,3 +76,23 @@ def test_disabled_hosts_are_not_watched(project, private_engine, no_env_ca) -> N
     with running_watcher(interval=1.0):
         wait_until(lambda: _host(other.pk).status == HostStatus.ON, timeout=20, what="awake ON")
         assert _host(host.pk).status == HostStatus.DISABLED
+
+
+def test_the_hosts_to_watch_are_read_in_one_query_however_many_there_are(project) -> None:
+    """The watcher re-reads its hosts every two seconds: a field its trust needs but the query
+    deferred cost two queries per host each time (10,000 hosts: 10,000 queries a second)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hosts.fleet.watch import _targets
+    from portal.watchers import Shard
+
+    for i in range(5):
+        Host.objects.create(
+            project=project, name=f"h{i}", docker_url=f"ssh://root@10.0.0.{i}",
+            ssh_host_key="ssh-ed25519 AAAAC3Nza", ssh_private_key=f"key-{i}",
+        )  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        targets = _targets(Shard())
+    assert len(queries.captured_queries) == 1, [q["sql"][:120] for q in queries.captured_queries]
+    assert sorted(t.trust.ssh_private_key for t in targets.values()) == [f"key-{i}" for i in range(5)]
