@@ -10,6 +10,7 @@ and, for Admins, ``hosts:all``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -23,6 +24,8 @@ from portal import access, events, live
 from portal.models import Event
 
 OFF_AFTER = 3
+#: How stale an unchanged host's ``last_seen`` may get (the resolution of "last seen").
+LAST_SEEN_EVERY = timedelta(seconds=60)
 ALL_HOSTS_TOPIC = "hosts:all"
 
 
@@ -48,16 +51,23 @@ def apply_facts(host: Host, facts: Facts) -> list[str]:
 
 
 def record_success(host: Host, facts: Facts | None = None) -> bool:
-    """A check answered. Returns whether anything shown changed (and was published)."""
-    before = _shown(host)
+    """A check answered. Returns whether anything shown changed (and was published).
+
+    A host whose row would not change is written only when its ``last_seen`` is older than
+    ``LAST_SEEN_EVERY``: a check every 15 s on 10,000 hosts would otherwise rewrite 667 rows
+    a second to say nothing new."""
+    before, written = _shown(host), _written(host)
     was = host.status
     host.status = HostStatus.ON
     host.failures = 0
-    host.last_seen = timezone.now()
     host.last_error = ""
     fields = ["status", "failures", "last_seen", "last_error", "updated"]
     if facts is not None:
         fields += apply_facts(host, facts)
+    now = timezone.now()
+    if _written(host) == written and host.last_seen is not None and now - host.last_seen < LAST_SEEN_EVERY:
+        return False
+    host.last_seen = now
     host.save(update_fields=fields)
     if was == HostStatus.OFF:
         events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id)
@@ -98,6 +108,11 @@ def record_containers(host: Host, running: int, total: int) -> bool:
     host.save(update_fields=["containers_running", "containers_total", "status", "failures", "last_seen"])
     publish(host)
     return True
+
+
+def _written(host: Host) -> tuple[Any, ...]:
+    """What a successful check writes, but for when it was seen."""
+    return (host.status, host.failures, host.last_error, *(getattr(host, name) for name in ENGINE_FACTS))
 
 
 def _shown(host: Host) -> tuple[Any, ...]:
