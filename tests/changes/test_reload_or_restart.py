@@ -138,3 +138,39 @@ def test_a_reload_dockerd_refused_shows_in_its_info() -> None:
         daemon_json.reload_problems(cidr, {"RegistryConfig": {"InsecureRegistryCIDRs": ["10.1.0.0/16"]}})
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("verb", "said", "refused"),
+    [
+        ("reload", "Job for sshd.service failed.", "sshd did not reload: Job for sshd.service failed."),
+        ("restart", "--portal-systemctl-done--\nfailed", "sshd is not running after the restart"),
+        ("reload", "--portal-systemctl-done--\nactive", None),
+    ],
+)
+def test_one_command_says_whether_the_service_took_the_verb_and_still_runs(
+    monkeypatch: pytest.MonkeyPatch, verb: str, said: str, refused: str | None
+) -> None:
+    """The systemctl verb and ``is-active`` share one SSH channel; what each part said is
+    told apart by a marker (the lab tests run the real thing: test_push_sshd_reload)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from hosts.changes import apply
+    from hosts.changes.errors import StepFailed
+
+    sent: list[str] = []
+
+    async def run(conn: Any, command: str, *, timeout: float) -> Any:
+        sent.append(command)
+        return SimpleNamespace(stdout=said, stderr="", exit_status=0 if refused is None else 1)
+
+    monkeypatch.setattr(apply.ssh, "run", run)
+    if refused is None:
+        asyncio.run(apply._then_active(None, verb, "sshd", timeout=5))
+    else:
+        with pytest.raises(StepFailed) as failed:
+            asyncio.run(apply._then_active(None, verb, "sshd", timeout=5))
+        assert refused in str(failed.value)
+    done = "echo --portal-systemctl-done--"
+    assert sent == [f"systemctl {verb} sshd 2>&1 && {done} && systemctl is-active sshd"]
