@@ -38,8 +38,8 @@ def host_url(pk: int) -> str:
 # -- A page of rows ---------------------------------------------------------------------------------
 #
 # The fleet page's fifty rows were three quarters of its render in the template language
-# (about 190 µs a row, 10 ms a page, measured at 10,000 hosts); written here they cost a
-# tenth of that. Every value goes through format_html, so all of it is escaped.
+# (about 190 µs a row, measured at 10,000 hosts); written here, the page's p50 went from
+# 26 to 18.5 ms on PostgreSQL. Every value goes through format_html, so all of it is escaped.
 
 _STATUS_CSS = {"on": "success", "suspect": "warning", "off": "danger"}
 
