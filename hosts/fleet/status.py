@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -68,9 +69,7 @@ def record_success(host: Host, facts: Facts | None = None) -> bool:
     if _written(host) == written and host.last_seen is not None and now - host.last_seen < LAST_SEEN_EVERY:
         return False
     host.last_seen = now
-    host.save(update_fields=fields)
-    if was == HostStatus.OFF:
-        events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id)
+    _save(host, was, fields)
     changed = _shown(host) != before
     if changed:
         publish(host)
@@ -85,14 +84,7 @@ def record_failure(host: Host, error: str) -> bool:
     host.status = HostStatus.OFF if host.failures >= OFF_AFTER else HostStatus.SUSPECT
     if was == HostStatus.OFF:
         host.status = HostStatus.OFF  # stays OFF until a check succeeds
-    host.save(update_fields=["status", "failures", "last_error", "updated"])
-    if host.status == HostStatus.OFF and was != HostStatus.OFF:
-        events.notify(
-            f"Host {host.name} is OFF: {OFF_AFTER} checks failed in a row ({error[:200]}).",
-            severity=Event.Severity.ERROR,
-            obj=host,
-            project=host.project_id,
-        )
+    _save(host, was, ["status", "failures", "last_error", "updated"], error)
     changed = _shown(host) != before
     if changed:
         publish(host)
@@ -104,10 +96,27 @@ def record_containers(host: Host, running: int, total: int) -> bool:
     if (host.containers_running, host.containers_total) == (running, total) and host.status == HostStatus.ON:
         return False
     host.containers_running, host.containers_total = running, total
+    was = host.status
     host.status, host.failures, host.last_seen = HostStatus.ON, 0, timezone.now()
-    host.save(update_fields=["containers_running", "containers_total", "status", "failures", "last_seen"])
+    _save(host, was, ["containers_running", "containers_total", "status", "failures", "last_seen"])
     publish(host)
     return True
+
+
+def _save(host: Host, was: str, fields: list[str], error: str = "") -> None:
+    """Write the host and, when it went OFF or came back, its event, in one transaction: whoever
+    reads the new status reads its event too, whichever path (check or engine event) saw it."""
+    with transaction.atomic():
+        host.save(update_fields=fields)
+        if host.status == HostStatus.ON and was == HostStatus.OFF:
+            events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id)
+        elif host.status == HostStatus.OFF and was != HostStatus.OFF:
+            events.notify(
+                f"Host {host.name} is OFF: {OFF_AFTER} checks failed in a row ({error[:200]}).",
+                severity=Event.Severity.ERROR,
+                obj=host,
+                project=host.project_id,
+            )
 
 
 def _written(host: Host) -> tuple[Any, ...]:

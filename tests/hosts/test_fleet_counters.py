@@ -121,6 +121,26 @@ def test_an_unchanged_host_is_written_once_a_minute_not_at_every_check(project) 
     assert timezone.now() - Host.objects.get(pk=host.pk).last_seen < timedelta(seconds=5)
 
 
+def test_an_off_host_says_it_is_back_whichever_path_sees_it_first(project) -> None:
+    """A restarted engine's event stream often reports a container before the next check does;
+    that path set the host ON without the "back ON" event (and the check then saw it ON already)."""
+    from portal.models import Event
+
+    for back in (
+        lambda h: status.record_containers(h, running=1, total=1),
+        lambda h: status.record_success(h),
+    ):
+        host = _host(project, f"h{Host.objects.count()}", status=HostStatus.ON)
+        for _ in range(status.OFF_AFTER):
+            status.record_failure(Host.objects.get(pk=host.pk), "no answer")
+        assert Event.objects.filter(object_id=str(host.pk), message__contains="is OFF").count() == 1
+        back(Host.objects.get(pk=host.pk))
+        assert Host.objects.get(pk=host.pk).status == HostStatus.ON
+        assert Event.objects.filter(object_id=str(host.pk), message__contains="back ON").count() == 1
+        status.record_containers(Host.objects.get(pk=host.pk), running=2, total=2)
+        assert Event.objects.filter(object_id=str(host.pk), message__contains="back ON").count() == 1
+
+
 def test_repair_mends_what_sends_no_signal(project, other_project) -> None:
     _host(project, "a", status=HostStatus.ON)
     Host.objects.bulk_create(
