@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.fleet import views as fleet
 from hosts.provision import quota_views as provision_quotas
@@ -65,4 +66,11 @@ urlpatterns = [
     path("changes/<int:pk>/reject/", changes.change_reject, name="change_reject"),
     path("changes/<int:pk>/apply/", changes.change_apply, name="change_apply"),
     path("changes/<int:pk>/revert/", changes.change_revert, name="change_revert"),
+    # --- applications: templates from Compose files ---
+    path("apps/", apps.apps, name="apps"),
+    path("apps/templates/new/", apps.template_new, name="app_template_new"),
+    path("apps/templates/<int:pk>/", apps.template_detail, name="app_template"),
+    path("apps/templates/<int:pk>/edit/", apps.template_edit, name="app_template_edit"),
+    path("apps/templates/<int:pk>/export/", apps.template_export, name="app_template_export"),
+    path("apps/templates/<int:pk>/remove/", apps.template_remove, name="app_template_remove"),
 ]

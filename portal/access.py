@@ -52,6 +52,10 @@ ACTIONS: dict[str, Role] = {
     # Provisioning (issue 9): see requests, clone new hosts within the project's quota.
     "provision.view": Role.VIEWER,
     "provision.request": Role.PROVISIONER,
+    # Applications (issue 16): see templates and applications, deploy and operate them, keep the catalog.
+    "app.view": Role.VIEWER,
+    "app.deploy": Role.PROVISIONER,
+    "app.manage": Role.PROJECT_ADMIN,
 }
 
 #: Actions on the portal as a whole: any signed-in user, or Admins only. (An
@@ -232,6 +236,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("hosts:provision", "Provisioning"),
         ("registry:index", "Registries"),
         ("hosts:changes", "Changes"),
+        ("hosts:apps", "Applications"),
     ]
     records = [
         ("projects", "Projects"),

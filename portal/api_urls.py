@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import routers
 
+from hosts.applications import api as apps_api
 from hosts.changes import api as changes_api
 from hosts.fleet import api as fleet_api
 from hosts.vsphere import api as vsphere_api
@@ -37,6 +38,7 @@ router.register("vm-tasks", vsphere_api.VmTaskViewSet, basename="api-vm-task")
 router.register("profiles", changes_api.ProfileViewSet, basename="api-profile")
 router.register("changes", changes_api.ChangeViewSet, basename="api-change")
 router.register("registries", registry_api.RegistryViewSet, basename="api-registry")
+router.register("app-templates", apps_api.TemplateViewSet, basename="api-app-template")
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):

@@ -53,6 +53,8 @@ ACTION_LABELS = {
     "container.restart": "Container restart requested",
     "container.remove": "Container removed",
     "change.profile_save": "Profile saved",
+    "app.template_save": "Application template saved",
+    "app.template_remove": "Application template removed",
     "change.plan": "Change planned",
     "change.revert_plan": "Revert planned",
     "change.revert": "Revert requested",

@@ -320,6 +320,7 @@ def tag(request: HttpRequest, pk: int, repository: str, reference: str) -> HttpR
         pull_reference=f"{registry.host}/{repository}{separator}{reference}",
         pull_by_digest=f"{registry.host}/{repository}@{details.digest}",
         deploy_hosts=deploy_hosts(request.user, registry),
+        may_template=access.projects(request.user, "app.manage").exists(),
     )
     return render(request, "registry/tag.html", context)
 
