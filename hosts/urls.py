@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from hosts.applications import app_views
 from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.fleet import views as fleet
@@ -73,4 +74,8 @@ urlpatterns = [
     path("apps/templates/<int:pk>/edit/", apps.template_edit, name="app_template_edit"),
     path("apps/templates/<int:pk>/export/", apps.template_export, name="app_template_export"),
     path("apps/templates/<int:pk>/remove/", apps.template_remove, name="app_template_remove"),
+    path("apps/templates/<int:pk>/deploy/", app_views.deploy, name="app_deploy"),
+    path("apps/<int:pk>/", app_views.application_detail, name="app"),
+    path("apps/<int:pk>/roll-back/", app_views.application_roll_back, name="app_roll_back"),
+    path("apps/<int:pk>/remove/", app_views.application_remove, name="app_remove"),
 ]

@@ -10,9 +10,12 @@ with lines.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Any, TypeGuard
 
 #: A key path in the model: mapping keys (text) and list positions.
@@ -32,6 +35,15 @@ class Finding:
 
 
 ROOT = "gives the container root on the host"
+#: The service keys the deployer (hosts.applications.engine_spec) honours; x-* aside, any other is
+#: refused when the template is saved: dropping one silently (ulimits, extra_hosts...) would run
+#: something other than what was asked.
+DEPLOYED_KEYS = frozenset(
+    ["image", "command", "entrypoint", "environment", "ports", "volumes", "networks", "depends_on",
+     "healthcheck", "restart", "labels", "working_dir", "user", "hostname", "container_name", "expose",
+     "stop_grace_period", "stop_signal", "tty", "stdin_open", "mem_limit", "mem_reservation", "cpus",
+     "deploy", "read_only", "cap_drop", "security_opt", "init", "logging", "x-portal"]
+)  # fmt: skip
 SWARM = "swarm-only: the portal runs containers on Docker engines, not swarm services."
 NO_FILES = "the portal has no files beside the template"
 
@@ -111,6 +123,13 @@ def _service(model: dict[str, Any], name: str, service: Any, rendered: bool) -> 
     if not isinstance(service, dict):
         return []  # the schema says a service is a mapping
     found = [Finding((*base, key), reason) for key, reason in REFUSED_SERVICE.items() if key in service]
+    # Keys Compose knows (an unknown one is the schema's to report) that no rule above names.
+    named = {*REFUSED_SERVICE, *ROOT_SERVICE, *HOST_NAMESPACES, "privileged", "use_api_socket", "pull_policy"}
+    found += [
+        Finding((*base, key), "is not one the portal deploys yet; remove it.")
+        for key in service
+        if key in schema_service_keys() and key not in DEPLOYED_KEYS and key not in named
+    ]
     image = service.get("image")
     if service.get("pull_policy") == "build":
         found.append(Finding((*base, "pull_policy"), REFUSED_SERVICE["build"]))
@@ -151,6 +170,13 @@ def _service(model: dict[str, Any], name: str, service: Any, rendered: bool) -> 
     found += _ports(base, service, rendered) + _networks(model, base, service, rendered)
     found += _x_portal(base, service, replicas, rendered)
     return found
+
+
+@functools.cache
+def schema_service_keys() -> frozenset[str]:
+    """The service keys the Compose Specification's schema (next to this module) defines."""
+    schema = json.loads(FilePath(__file__).with_name("compose-spec.json").read_text())
+    return frozenset(schema["definitions"]["service"]["properties"])
 
 
 def _int(value: Any) -> TypeGuard[int]:

@@ -1,11 +1,13 @@
-"""The template form: paste a Compose file or upload one."""
+"""The applications' forms: a template (paste a Compose file or upload one), and a deploy."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 
+from hosts.applications import compose
 from portal import access
 from portal.forms import ClarityForm
 from portal.models import Project
@@ -52,3 +54,46 @@ class TemplateForm(ClarityForm, forms.Form):
         if not str(data.get("compose_file") or "").strip() and not self.has_error("upload"):
             self.add_error("compose_file", "Paste a Compose file or upload one.")
         return data
+
+
+#: Variables whose names say they hold a secret get a password box (their values are never shown back).
+SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+
+
+class AppDeployForm(ClarityForm, forms.Form):
+    """Deploy a template: its Compose project name, where (the planner's rules or one host),
+    and a field per ``${VARIABLE}`` of the chosen version (``var_NAME``)."""
+
+    name = forms.CharField(max_length=63, help_text="The Compose project name on the hosts.")
+    one_host = forms.ChoiceField(
+        label="Hosts",
+        required=False,
+        help_text="Where the services go: by the template's rules, or all on one host.",
+    )
+
+    def __init__(
+        self, *args: Any, hosts: list[str], variables: list[compose.Variable], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        one_host = self.fields["one_host"]
+        assert isinstance(one_host, forms.ChoiceField)
+        one_host.choices = [("", "Placed by the rules over the project's hosts"), *((h, h) for h in hosts)]
+        for variable in variables:
+            secret = bool(SECRET_NAME.search(variable.name))
+            self.fields[f"var_{variable.name}"] = forms.CharField(
+                label=variable.name,
+                required=variable.required and variable.default is None,
+                initial=variable.default,
+                strip=False,
+                max_length=10_000,
+                widget=forms.PasswordInput(render_value=True) if secret else forms.TextInput(),
+                help_text=variable.error or ("Required." if variable.required else ""),
+            )
+
+    def values(self) -> dict[str, str]:
+        """The variables given (an empty field is left out: its default applies)."""
+        return {
+            name[4:]: value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("var_") and value not in (None, "")
+        }

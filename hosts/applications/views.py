@@ -14,14 +14,14 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from hosts.applications import catalog, compose
+from hosts.applications import catalog, compose, deployments
 from hosts.applications.forms import TemplateForm
 from hosts.models import AppTemplate
 from portal import access
 from portal.refused import Refused
 
 
-def _template(request: HttpRequest, pk: int, action: str = "app.view") -> AppTemplate:
+def template_or_404(request: HttpRequest, pk: int, action: str = "app.view") -> AppTemplate:
     template = catalog.visible(request.user).filter(pk=pk).first()
     if template is None:
         raise Http404("no such template")
@@ -33,6 +33,7 @@ def _template(request: HttpRequest, pk: int, action: str = "app.view") -> AppTem
 def apps(request: HttpRequest) -> HttpResponse:
     templates = catalog.visible(request.user).order_by("project__name", "name")
     context = {
+        "applications": deployments.visible(request.user).exclude(state="removed").order_by("name"),
         "templates": templates,
         "may_manage": access.projects(request.user, "app.manage").exists(),
     }
@@ -81,7 +82,7 @@ def template_new(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    template = _template(request, pk, "app.manage")
+    template = template_or_404(request, pk, "app.manage")
     if request.method == "POST":
         form = TemplateForm(request.POST, request.FILES, user=request.user, template=template)
         if form.is_valid() and (done := _save(request, form, template)):
@@ -103,7 +104,7 @@ def _number(value: Any) -> int | None:
 
 @require_GET
 def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    template = _template(request, pk)
+    template = template_or_404(request, pk)
     versions = list(template.versions.select_related("created_by"))
     try:
         version = catalog.version_of(template, _number(request.GET.get("version")))
@@ -126,6 +127,7 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "older": older,
         "newer": newer,
         "may_manage": access.can(request.user, "app.manage", template.project_id),
+        "may_deploy": access.can(request.user, "app.deploy", template.project_id),
     }
     return render(request, "hosts/apps/template.html", context)
 
@@ -133,7 +135,7 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def template_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The Compose file of a version, as the very bytes that were saved."""
-    template = _template(request, pk)
+    template = template_or_404(request, pk)
     try:
         version = catalog.version_of(template, _number(request.GET.get("version")))
     except Refused as exc:
@@ -146,7 +148,7 @@ def template_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def template_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    template = _template(request, pk, "app.manage")
+    template = template_or_404(request, pk, "app.manage")
     if request.method == "POST":
         catalog.remove(request.user, template)
         messages.success(request, f"Template {template.name} removed.")

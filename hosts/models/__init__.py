@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hosts.models.apps import AppTemplate, TemplateVersion  # noqa: F401
+from hosts.models.apps import Application, ApplicationPlacement, AppTemplate, TemplateVersion  # noqa: F401
 from hosts.models.changes import Change, ChangeRun, Drift, FileBackup, Profile  # noqa: F401
 from hosts.models.counts import ProjectHostCounts  # noqa: F401
 from hosts.models.deploys import Deploy  # noqa: F401

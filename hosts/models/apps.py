@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from hosts.models.host import Host
+from portal.fields import EncryptedTextField
 from portal.models import Project
 
 USER = settings.AUTH_USER_MODEL
@@ -49,3 +51,78 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} v{self.number}"
+
+
+class Application(models.Model):
+    """A template deployed under a Compose project name, its services placed on the project's
+    hosts. The engines hold its containers (labelled as Compose labels them); this row holds
+    what was asked, where each replica went, and how the deploy went."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DEPLOYING = "deploying", "Deploying"
+        RUNNING = "running", "Deployed"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        REMOVED = "removed", "Removed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="applications")
+    #: The Compose project name on the hosts (``docker-compose -p NAME ps`` lists it).
+    name = models.CharField(max_length=63)
+    template = models.ForeignKey(
+        AppTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
+    )
+    version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
+    )
+    #: The Compose file deployed, as it was (the template may be edited or removed since).
+    source = models.TextField()
+    #: The variables' values as JSON, encrypted at rest (they often hold passwords); never shown.
+    variables = EncryptedTextField(blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    #: Why it failed, as its page told it.
+    outcome = models.TextField(blank=True)
+    #: What the deploy created (networks, volumes, containers per host): what a roll back removes.
+    created_objects = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            # One name per portal while deployed: two projects' "shop" on one host would be one
+            # Compose project to the engine.
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=~models.Q(state="removed"),
+                name="application_name_in_use",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApplicationPlacement(models.Model):
+    """Where one replica of one service runs, and why the planner put it there."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="placements")
+    service = models.CharField(max_length=100)
+    replica = models.PositiveIntegerField()
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="app_placements")
+    #: What the replica reserves on its host (bytes, CPUs): later plans count it as taken.
+    memory = models.BigIntegerField(default=0)
+    cpus = models.FloatField(default=0)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["service", "replica"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "service", "replica"], name="one_place_per_replica"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application} {self.service}-{self.replica} on {self.host}"

@@ -301,9 +301,20 @@ def test_pid_and_ipc_may_share_a_service_of_the_file() -> None:
 
 
 def test_a_privileged_hook_is_refused() -> None:
-    problem = only(service("post_start:\n  - command: chown -R app /data\n    privileged: true\n"))
-    assert (problem.path, problem.line) == ("services.web.post_start.0.privileged", 6)
-    assert "gives the container root on the host" in problem.message
+    hook, privileged = problems(
+        service("post_start:\n  - command: chown -R app /data\n    privileged: true\n")
+    )
+    assert (privileged.path, privileged.line) == ("services.web.post_start.0.privileged", 6)
+    assert "gives the container root on the host" in privileged.message
+    # Hooks are not run by the deployer at all, privileged or not: said, not dropped.
+    assert (hook.path, hook.line) == ("services.web.post_start", 4)
+    assert "not one the portal deploys yet" in hook.message
+
+
+def test_a_key_compose_knows_but_the_portal_does_not_deploy_is_refused_not_dropped() -> None:
+    problem = only(service("ulimits: {nofile: 1024}\n"))
+    assert (problem.path, problem.line) == ("services.web.ulimits", 4)
+    assert problem.message == "services.web.ulimits (line 4): is not one the portal deploys yet; remove it."
 
 
 def test_the_hosts_network_is_refused_and_networks_must_be_declared() -> None:

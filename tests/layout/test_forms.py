@@ -16,11 +16,19 @@ from django.urls import reverse
 import hosts
 import portal
 import registry
+from hosts.applications.compose import Variable
 from portal.forms import clarity_class
 from tests.layout.conftest import World
 
 #: Extra keyword arguments some forms take (who asks, what quota).
-KWARGS: dict[str, dict[str, Any]] = {"QuotaForm": {"quota": None}}
+KWARGS: dict[str, dict[str, Any]] = {
+    "QuotaForm": {"quota": None},
+    # A secret variable (a password box) and a plain one.
+    "AppDeployForm": {
+        "hosts": ["photon-1"],
+        "variables": [Variable("DB_PASSWORD", None, True, ""), Variable("TAG", "1.0", False, "")],
+    },
+}
 
 
 def form_classes() -> list[type[forms.BaseForm]]:

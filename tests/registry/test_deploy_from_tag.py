@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote
 
@@ -65,3 +66,19 @@ def test_a_viewer_gets_no_deploy_form(client, make_user, lab_registry, project, 
     client.force_login(make_user("vera", project=project, role=Role.VIEWER))
     page = client.get(reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])).content.decode()
     assert "docker pull" in page and 'id="deploy-form"' not in page
+
+
+def test_a_project_admin_starts_an_application_template_from_a_tag(
+    client, make_user, lab_registry, project
+) -> None:
+    registry = lab_registry("anonymous")
+    url = reverse("registry:tag", args=[registry.pk, "library/photon", "5.0"])
+    client.force_login(make_user("prov", project=project, role=Role.PROVISIONER))
+    assert 'id="template-from-image"' not in client.get(url).content.decode()  # templates are kept by admins
+    client.force_login(make_user("pa", project=project, role=Role.PROJECT_ADMIN))
+    page = client.get(url).content.decode()
+    link = re.search(r'id="template-from-image" href="([^"]+)"', page)
+    assert link is not None
+    image = f"{registry.url.split('://', 1)[1]}/library/photon:5.0"
+    form = client.get(html.unescape(link[1])).content.decode()
+    assert f"image: {image}" in form

@@ -1,0 +1,156 @@
+"""Deploying a template, the rules the pages and the API both call: propose (fill in the
+variables, check the file again, plan where each replica goes), then deploy what was proposed
+(record the application and its placements, queue the deploy task), and remove.
+
+Nothing reaches an engine before the plan fits: a plan that cannot fit is refused with the
+rule that failed. The variables' values are kept encrypted on the application (an update
+needs them again) and are never shown back, in the pages, the API or the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from hosts.applications import catalog, compose, placement, pool, tasks
+from hosts.models import Application, ApplicationPlacement, AppTemplate, TemplateVersion
+from portal import access, audit
+from portal.refused import Refused
+
+#: A Compose project name, as Compose accepts it (lowercase letters, digits, dashes, underscores).
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a deploy would do: the file with its variables filled in, and where each replica goes."""
+
+    template: AppTemplate
+    version: TemplateVersion
+    name: str
+    values: dict[str, str]
+    model: dict[str, Any]
+    needs: list[placement.Need]
+    plan: placement.Plan
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not NAME.match(name):
+        raise Refused(
+            "A name of lowercase letters, digits, dashes and underscores, starting with a letter or digit "
+            "(Compose's project names), up to 63 characters.",
+            field="name",
+            status=400,
+        )
+    if Application.objects.filter(name=name).exclude(state=Application.State.REMOVED).exists():
+        raise Refused(f"An application named {name!r} is deployed already.", field="name", status=409)
+    return name
+
+
+def propose(
+    user: Any,
+    template: AppTemplate,
+    *,
+    name: str,
+    values: dict[str, str],
+    version: int | None = None,
+    one_host: str = "",
+) -> Proposal:
+    access.require(user, "app.deploy", template.project_id)
+    chosen = catalog.version_of(template, version)
+    name = _check_name(name)
+    try:
+        model = compose.render(chosen.source, values)
+    except compose.ComposeInvalid as exc:
+        raise Refused(
+            "The template cannot be deployed with these values.",
+            field="variables",
+            status=400,
+            details=[p.message for p in exc.problems],
+        ) from None
+    try:
+        needs = placement.needs_from(model)
+    except ValueError as exc:
+        raise Refused(str(exc), field="variables", status=400) from None
+    plan = placement.plan(needs, pool.candidates(template.project_id), one_host=one_host)
+    return Proposal(template, chosen, name, dict(values), model, needs, plan)
+
+
+def deploy(user: Any, proposal: Proposal) -> Application:
+    """Record the application with its placements and queue its deploy (``hosts.deploy_application``)."""
+    if not proposal.plan.ok:
+        raise Refused(f"The plan does not fit: {proposal.plan.failure}", status=409)
+    template = proposal.template
+    needs = {n.service: n for n in proposal.needs}
+    try:
+        with transaction.atomic():
+            application = Application.objects.create(
+                project_id=template.project_id,
+                name=proposal.name,
+                template=template,
+                version=proposal.version,
+                source=proposal.version.source,
+                variables=json.dumps(proposal.values) if proposal.values else "",
+                created_by=user,
+            )
+            ApplicationPlacement.objects.bulk_create(
+                ApplicationPlacement(
+                    application=application,
+                    service=p.service,
+                    replica=p.replica,
+                    host_id=p.host_id,
+                    memory=needs[p.service].memory,
+                    cpus=needs[p.service].cpus,
+                    reason=p.reason[:300],
+                )
+                for p in proposal.plan.placements
+            )
+    except IntegrityError:  # the same name deployed by someone else since the proposal
+        raise Refused(f"An application named {proposal.name!r} is deployed already.", field="name") from None
+    audit.record(
+        "app.deploy",
+        obj=application,
+        project=template.project,
+        actor=user,
+        after={
+            "template": template.name,
+            "version": proposal.version.number,
+            "variables": sorted(proposal.values),  # their names: the values may be secrets
+            "placements": [f"{p.service}-{p.replica} on {p.host}" for p in proposal.plan.placements],
+        },
+    )
+    tasks.queue_deploy(application)
+    return application
+
+
+def visible(user: Any) -> Any:
+    return Application.objects.filter(project__in=access.projects(user, "app.view")).select_related(
+        "project", "template", "version"
+    )
+
+
+def request_remove(user: Any, application: Application, *, volumes: bool) -> None:
+    """Remove the application's containers and networks (its volumes only when asked), in a task."""
+    access.require(user, "app.deploy", application.project_id)
+    if application.state in (Application.State.QUEUED, Application.State.DEPLOYING):
+        raise Refused(f"{application} is still being deployed; remove it when the deploy has ended.")
+    if application.state == Application.State.REMOVED:
+        raise Refused(f"{application} is removed already.")
+    audit.record(
+        "app.remove", obj=application, project=application.project, actor=user, after={"volumes": volumes}
+    )
+    tasks.queue_remove(application, volumes=volumes)
+
+
+def request_roll_back(user: Any, application: Application) -> None:
+    """Remove what a failed deploy created, in a task."""
+    access.require(user, "app.deploy", application.project_id)
+    if application.state != Application.State.FAILED or not application.created_objects.get("objects"):
+        raise Refused(f"{application} has no failed deploy to roll back.")
+    audit.record("app.roll_back", obj=application, project=application.project, actor=user)
+    tasks.queue_roll_back(application)

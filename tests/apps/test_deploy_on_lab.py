@@ -1,0 +1,189 @@
+"""An application from its template to two lab engines and away again, the way a person does it:
+plan on the page, deploy (a Celery task), its page showing containers per host and ports, the
+web answering, then removal keeping its volume (issue 16)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from hosts.applications import catalog
+from hosts.models import Application, Host, HostStatus, Tag
+from portal.models import AuditEntry
+from tests.hosts.conftest import trusted_host
+from tests.lab import engines
+from tests.lab.common import free_port, wait_until
+
+pytestmark = pytest.mark.lab
+
+GiB = 1024**3
+
+
+def _shop(busybox: str, port: int) -> str:
+    return f"""\
+services:
+  web:
+    image: {busybox}
+    command: ["sh", "-c", "echo $$GREETING > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
+    environment:
+      GREETING: ${{GREETING:-hello}}
+    ports: ["127.0.0.1:{port}:80"]
+    depends_on: [db]
+    x-portal: {{tags: [front]}}
+  db:
+    image: {busybox}
+    command: ["sh", "-c", "touch /tmp/ok; exec sleep 3600"]
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ok"], interval: 1s, retries: 30}}
+    volumes: [data:/data]
+    x-portal: {{tags: [data]}}
+volumes:
+  data: {{}}
+"""
+
+
+def _on(host: Host, *tags: str) -> Host:
+    # As the engines watcher leaves it: ON, with its memory and CPUs as the engine reported them.
+    Host.objects.filter(pk=host.pk).update(status=HostStatus.ON, memory=4 * GiB, cpus=2)
+    host.tags.set([Tag.objects.get_or_create(name=t)[0] for t in tags])
+    return host
+
+
+def _labelled(info: dict[str, Any], project: str) -> dict[str, list[str]]:
+    label = {"label": f"com.docker.compose.project={project}"}
+    sdk = engines.connect(info)
+    try:
+        return {
+            "containers": sorted(
+                c["Names"][0].lstrip("/") for c in sdk.api.containers(all=True, filters=label)
+            ),
+            "volumes": sorted(v["Name"] for v in sdk.api.volumes(filters=label).get("Volumes") or []),
+        }
+    finally:
+        sdk.close()
+
+
+def _clean(info: dict[str, Any], project: str) -> None:
+    """Whatever a failed assertion left of the project on the engine."""
+    sdk = engines.connect(info)
+    try:
+        label = {"label": f"com.docker.compose.project={project}"}
+        for c in sdk.api.containers(all=True, filters=label):
+            sdk.api.remove_container(c["Id"], force=True)
+        for n in sdk.api.networks(filters=label):
+            sdk.api.remove_network(n["Id"])
+        for v in sdk.api.volumes(filters=label).get("Volumes") or []:
+            sdk.api.remove_volume(v["Name"])
+    finally:
+        sdk.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_provisioner_deploys_across_two_hosts_and_removes_it_keeping_the_volume(
+    transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
+) -> None:
+    plain = next(e for e in lab_engines if not e["tls"])
+    tls = next(e for e in lab_engines if e["tls"])
+    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
+    _on(trusted_host(plain, project, "photon-data"), "data")
+    _on(trusted_host(tls, project, "photon-front"), "front")
+    port = free_port()
+    template = catalog.save(
+        people["manager"], catalog.Draft(name="shop", source=_shop(busybox, port)), project=project
+    ).template
+    name = f"shop{port}"
+    client.force_login(people["provisioner"])
+    url = reverse("hosts:app_deploy", args=[template.pk])
+    plan = client.post(url, {"name": name, "var_GREETING": "hello-lab", "step": "plan"}).content.decode()
+    assert "photon-front" in plan and "photon-data" in plan and 'id="deploy-button"' in plan
+    answer = client.post(url, {"name": name, "var_GREETING": "hello-lab", "step": "deploy"})
+    application = Application.objects.get(name=name)
+    assert answer["Location"] == reverse("hosts:app", args=[application.pk])
+    try:
+        wait_until(
+            lambda: Application.objects.get(pk=application.pk).state not in ("queued", "deploying"),
+            timeout=180,
+            what="the deploy to end",
+        )
+        application.refresh_from_db()
+        assert application.state == "running", application.outcome
+        assert _labelled(plain, name) == {"containers": [f"{name}-db-1"], "volumes": [f"{name}_data"]}
+        assert _labelled(tls, name) == {"containers": [f"{name}-web-1"], "volumes": []}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as web:
+            assert web.read().decode().strip() == "hello-lab"
+
+        def containers() -> str:
+            page = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
+            return page[page.index('id="app-containers"') : page.index('id="app-placements"')]
+
+        # The web waits only for the db to start (depends_on's short form); its health follows.
+        wait_until(lambda: ">healthy<" in containers(), timeout=60, what="the db's health on the page")
+        page = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
+        assert f"<code>127.0.0.1:{port}-&gt;80/tcp</code>" in containers()
+        assert "photon-front" in page and "photon-data" in page and "hello-lab" not in page
+        assert f"{name}_data" in page
+
+        # Remove: the confirmation lists the volume; kept unless ticked.
+        remove = reverse("hosts:app_remove", args=[application.pk])
+        assert f"{name}_data" in client.get(remove).content.decode()
+        client.post(remove)
+        wait_until(
+            lambda: Application.objects.get(pk=application.pk).state == "removed", timeout=60, what="removed"
+        )
+        assert _labelled(plain, name) == {"containers": [], "volumes": [f"{name}_data"]}
+        assert _labelled(tls, name) == {"containers": [], "volumes": []}
+        assert AuditEntry.objects.filter(action="app.remove", actor=people["provisioner"]).exists()
+    finally:
+        _clean(plain, name)
+        _clean(tls, name)
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_deploy_says_why_and_rolls_back_what_it_made(
+    transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
+) -> None:
+    plain = next(e for e in lab_engines if not e["tls"])
+    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
+    _on(trusted_host(plain, project, "photon-1"), "front", "data")
+    port = free_port()
+    template = catalog.save(
+        people["manager"], catalog.Draft(name="clash", source=_shop(busybox, port)), project=project
+    ).template
+    client.force_login(people["provisioner"])
+    name = f"clash{port}"
+    # The web's port is taken on the host by the time the deploy gets to it (db first: healthy).
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        client.post(reverse("hosts:app_deploy", args=[template.pk]), {"name": name, "step": "deploy"})
+        application = Application.objects.get(name=name)
+        wait_until(
+            lambda: Application.objects.get(pk=application.pk).state not in ("queued", "deploying"),
+            timeout=180,
+            what="the deploy to end",
+        )
+    try:
+        application.refresh_from_db()
+        assert application.state == "failed"
+        assert application.outcome.startswith("web on ") and "already" in application.outcome
+        # The web was created, then could not start: both containers are left for the person to see.
+        assert _labelled(plain, name) == {
+            "containers": [f"{name}-db-1", f"{name}-web-1"],
+            "volumes": [f"{name}_data"],
+        }
+        page = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
+        assert "already" in page and 'id="app-roll-back"' in page
+        client.post(reverse("hosts:app_roll_back", args=[application.pk]))
+        wait_until(
+            lambda: Application.objects.get(pk=application.pk).state == "rolled_back",
+            timeout=60,
+            what="rolled back",
+        )
+        # What the deploy made is gone, its new volume too.
+        assert _labelled(plain, name) == {"containers": [], "volumes": []}
+        assert AuditEntry.objects.filter(action="app.roll_back", actor=people["provisioner"]).exists()
+    finally:
+        _clean(plain, name)
