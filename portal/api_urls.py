@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework import routers
 
 from hosts.applications import api as apps_api
+from hosts.applications import app_api
 from hosts.changes import api as changes_api
 from hosts.fleet import api as fleet_api
 from hosts.vsphere import api as vsphere_api
@@ -39,6 +40,7 @@ router.register("profiles", changes_api.ProfileViewSet, basename="api-profile")
 router.register("changes", changes_api.ChangeViewSet, basename="api-change")
 router.register("registries", registry_api.RegistryViewSet, basename="api-registry")
 router.register("app-templates", apps_api.TemplateViewSet, basename="api-app-template")
+router.register("applications", app_api.ApplicationViewSet, basename="api-application")
 
 
 class ApiDocsView(SpectacularSwaggerSplitView):

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hosts.applications import catalog, compose
+from hosts.applications.app_api import TemplateDeployMixin
 from hosts.models import AppTemplate, TemplateVersion
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY
@@ -76,6 +77,7 @@ class SaveSerializer(serializers.Serializer):
 
 
 class TemplateViewSet(
+    TemplateDeployMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,

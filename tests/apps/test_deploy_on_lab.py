@@ -4,11 +4,13 @@ web answering, then removal keeping its volume (issue 16)."""
 
 from __future__ import annotations
 
+import io
 import socket
 import urllib.request
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hosts.applications import catalog
@@ -185,5 +187,39 @@ def test_a_failed_deploy_says_why_and_rolls_back_what_it_made(
         # What the deploy made is gone, its new volume too.
         assert _labelled(plain, name) == {"containers": [], "volumes": []}
         assert AuditEntry.objects.filter(action="app.roll_back", actor=people["provisioner"]).exists()
+    finally:
+        _clean(plain, name)
+
+
+@pytest.mark.timeout(300)
+def test_a_script_deploys_with_manage_py_app_and_waits_for_the_outcome(
+    transactional_db, people, project, lab_engines, celery_worker_if_brokered
+) -> None:
+    plain = next(e for e in lab_engines if not e["tls"])
+    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
+    _on(trusted_host(plain, project, "photon-1"), "front", "data")
+    port = free_port()
+    catalog.save(people["manager"], catalog.Draft(name="solo", source=_shop(busybox, port)), project=project)
+    name = f"solo{port}"
+    out = io.StringIO()
+    try:
+        call_command(
+            "app",
+            "deploy",
+            "solo",
+            "--user",
+            "prov",
+            "--name",
+            name,
+            "--var",
+            "GREETING=from-a-script",
+            stdout=out,
+        )
+        assert out.getvalue().splitlines()[-1] == f"{name}: deployed (2 containers)."
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as web:
+            assert web.read().decode().strip() == "from-a-script"
+        with pytest.raises(CommandError) as taken:  # the name is the application's now
+            call_command("app", "deploy", "solo", "--user", "prov", "--name", name, stdout=io.StringIO())
+        assert taken.value.returncode == 2 and "deployed already" in str(taken.value)
     finally:
         _clean(plain, name)
