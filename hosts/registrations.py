@@ -6,6 +6,7 @@ the core never imports this app."""
 from __future__ import annotations
 
 from hosts import stale_work
+from hosts.applications import operation_tasks
 from hosts.applications import tasks as app_tasks
 from hosts.changes import cards as change_cards
 from hosts.changes import drift
@@ -27,7 +28,7 @@ from hosts.vsphere import work as vsphere_work
 from portal import dashboard, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
-TASK_MODULES = (app_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
+TASK_MODULES = (app_tasks, operation_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
 
 
 #: An Admin's first hour, the hosts app's part (portal.dashboard.first_steps).

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts.applications import catalog, compose
+from hosts.applications import catalog
 from hosts.applications.app_api import TemplateDeployMixin
 from hosts.models import AppTemplate, TemplateVersion
 from portal import access
@@ -52,7 +52,7 @@ class TemplateDetailSerializer(TemplateSerializer):
     def get_variables(self, template: AppTemplate) -> list[dict[str, Any]]:
         return [
             {"name": v.name, "default": v.default, "required": v.required}
-            for v in compose.variables(self.get_compose_file(template))
+            for v in catalog.variables_of(self.get_compose_file(template))
         ]
 
 
@@ -97,7 +97,7 @@ class TemplateViewSet(
         template = self.get_queryset().get(pk=version.template_id)
         return Response(TemplateDetailSerializer(template).data, status=code)
 
-    @extend_schema(request=SaveSerializer, responses={201: TemplateDetailSerializer, 400: ERROR, 409: ERROR})
+    @extend_schema(request=SaveSerializer, responses={201: TemplateDetailSerializer, 409: ERROR})
     def create(self, request: Request) -> Response:
         """Import a Compose file as a new template: checked whole, refused naming each key and line."""
         body = SaveSerializer(data=request.data)
@@ -108,10 +108,13 @@ class TemplateViewSet(
         version = catalog.save(request.user, body.draft(), project=project)
         return self._saved(version, status.HTTP_201_CREATED)
 
-    @extend_schema(request=SaveSerializer, responses={200: TemplateDetailSerializer, 400: ERROR, 409: ERROR})
+    @extend_schema(request=SaveSerializer, responses={200: TemplateDetailSerializer, 409: ERROR})
     def update(self, request: Request, pk: str) -> Response:
         """Save over the template: a new version when the Compose file changed."""
         template = self.get_object()
+        access.require(
+            request.user, "app.manage", template.project_id
+        )  # before the body: outsiders learn nothing
         body = SaveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version = catalog.save(request.user, body.draft(), template=template)

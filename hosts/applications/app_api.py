@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from hosts.applications import deployments, tasks
 from hosts.applications.placement import Plan
 from hosts.models import Application, ApplicationPlacement, AppTemplate
+from portal import access
 from portal.api_common import ERROR, JSON_ONLY
 
 
@@ -106,6 +107,9 @@ def _plan(plan: Plan) -> dict[str, Any]:
 
 
 def _proposal(request: Request, template: AppTemplate) -> deployments.Proposal:
+    access.require(
+        request.user, "app.deploy", template.project_id
+    )  # before the body: outsiders learn nothing
     body = DeployRequestSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     data = body.validated_data
@@ -124,7 +128,7 @@ class TemplateDeployMixin:
 
     get_object: Any
 
-    @extend_schema(request=DeployRequestSerializer, responses={200: PlanSerializer, 400: ERROR, 403: ERROR})
+    @extend_schema(request=DeployRequestSerializer, responses={200: PlanSerializer, 403: ERROR})
     @action(detail=True, methods=["post"])
     def plan(self, request: Request, pk: str) -> Response:
         """Where each replica would go and why; nothing starts."""
@@ -132,7 +136,7 @@ class TemplateDeployMixin:
 
     @extend_schema(
         request=DeployRequestSerializer,
-        responses={202: ApplicationSerializer, 400: ERROR, 403: ERROR, 409: ERROR},
+        responses={202: ApplicationSerializer, 403: ERROR, 409: ERROR},
     )
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str) -> Response:

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.applications import catalog, compose, deployments, engine_view, tasks
+from hosts.applications import catalog, deployments, engine_view, operations, tasks
 from hosts.applications.forms import AppDeployForm
 from hosts.applications.views import template_or_404
 from hosts.models import Application, Host
@@ -42,7 +42,7 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
     hosts = list(
         Host.objects.filter(project_id=template.project_id, enabled=True).values_list("name", flat=True)
     )
-    variables = compose.variables(version.source)
+    variables = catalog.variables_of(version.source)
     proposal = None
     if request.method == "POST":
         form = AppDeployForm(request.POST, hosts=hosts, variables=variables)
@@ -79,6 +79,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "placements": application.placements.select_related("host"),
         "topic": tasks.topic(application),
         "may_operate": access.can(request.user, "app.deploy", application.project_id),
+        "max_replicas": operations.MAX_REPLICAS,
         "engines": engine_view.read(application),
     }
     return render(request, "hosts/apps/application.html", context)

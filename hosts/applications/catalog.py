@@ -113,6 +113,15 @@ def save(
     return version
 
 
+def variables_of(source: str) -> list[compose.Variable]:
+    """The ${VARIABLES} of a saved Compose file; none when it no longer parses (a file saved by
+    hand in the admin, or under older rules: a deploy then says why, with its lines)."""
+    try:
+        return compose.variables(source)
+    except compose.ComposeInvalid:
+        return []
+
+
 def version_of(template: AppTemplate, number: int | None = None) -> TemplateVersion:
     """Version ``number`` of ``template`` (the newest when None)."""
     versions = template.versions.all()

@@ -352,10 +352,24 @@ def _reason(need: Need, chosen: _Host, eligible: int, replica: int, one_host: st
     return f"most free memory of {eligible} hosts{qualifier} ({free})"
 
 
-def plan(needs: Sequence[Need], pool: Sequence[Candidate], *, one_host: str = "") -> Plan:
+def plan(
+    needs: Sequence[Need],
+    pool: Sequence[Candidate],
+    *,
+    one_host: str = "",
+    existing: Mapping[str, Mapping[int, int]] | None = None,
+) -> Plan:
     """Place every replica of ``needs`` on ``pool`` (the project's hosts); ``one_host``: the
-    person chose one host for everything, and every rule is still checked on it."""
+    person chose one host for everything, and every rule is still checked on it. ``existing``:
+    replicas already running, per service and host id (a scale): they count against spread and
+    max_per_host, and only the replicas after them are placed, numbered on from them (the
+    pool's figures already count what they reserve)."""
+    already = existing or {}
     hosts = [_Host(c) for c in pool]
+    for index, need in enumerate(needs):
+        for host in hosts:
+            if already.get(need.service, {}).get(host.cand.id):
+                host.of_service[index] = already[need.service][host.cand.id]
     if one_host:
         hosts = [h for h in hosts if h.cand.name == one_host]
         if not hosts:
@@ -370,7 +384,8 @@ def plan(needs: Sequence[Need], pool: Sequence[Candidate], *, one_host: str = ""
     failure = ""
     for index in order:
         need = needs[index]
-        for replica in range(1, need.replicas + 1):
+        running = sum(already.get(need.service, {}).values())
+        for replica in range(running + 1, need.replicas + 1):
             chosen: _Host | None = None
             eligible = 0
             furthest = -1

@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from django.template.loader import render_to_string
 
-from hosts.applications import compose
+from hosts.applications import compose, discovery
 from hosts.applications import engine_deploy as engine_apps
 from hosts.fleet import deploy as fleet_deploy
 from hosts.fleet import engine
@@ -170,6 +170,8 @@ def remove_application(application_id: int, volumes: bool) -> str:
     try:
         with _clients(hosts) as clients:
             left = engine_apps.remove(application.name, clients, say, volumes=volumes)
+        # Its name is free once removed: a cached list of the hosts' containers would show it unmanaged.
+        discovery.forget(h.pk for h in hosts)
     except Exception as exc:  # noqa: BLE001 - an engine that cannot be reached, told on the page
         message = engine.describe_error(exc)
         _end(application, application.state, f"Remove stopped: {message}")

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from hosts.applications import catalog, compose, deployments
+from hosts.applications import catalog, deployments, discovery
 from hosts.applications.forms import TemplateForm
 from hosts.models import AppTemplate
 from portal import access
@@ -32,10 +32,14 @@ def template_or_404(request: HttpRequest, pk: int, action: str = "app.view") -> 
 @require_GET
 def apps(request: HttpRequest) -> HttpResponse:
     templates = catalog.visible(request.user).order_by("project__name", "name")
+    viewed = access.projects(request.user, "app.view").values_list("pk", flat=True)
     context = {
         "applications": deployments.visible(request.user).exclude(state="removed").order_by("name"),
         "templates": templates,
         "may_manage": access.projects(request.user, "app.manage").exists(),
+        # Read here only, each host's answer cached for a while (hosts.applications.discovery).
+        "unmanaged": discovery.read(viewed),
+        "may_adopt": set(access.projects(request.user, "app.deploy").values_list("pk", flat=True)),
     }
     return render(request, "hosts/apps/index.html", context)
 
@@ -121,7 +125,7 @@ def template_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "template": template,
         "version": version,
         "versions": versions,
-        "variables": compose.variables(version.source),
+        "variables": catalog.variables_of(version.source),
         "diff": diff,
         "diff_error": diff_error,
         "older": older,

@@ -10,6 +10,8 @@ from portal.fields import EncryptedTextField
 from portal.models import Project
 
 USER = settings.AUTH_USER_MODEL
+#: The first line of the Compose file the portal writes for an application it adopted.
+ADOPTED = "# Adopted by Photon Portal"
 
 
 class AppTemplate(models.Model):
@@ -102,6 +104,12 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def adopted(self) -> bool:
+        """Adopted from a Compose project found running (``hosts.applications.adoption``), not deployed
+        from a template: its Compose file is the one the portal wrote, starting with ``ADOPTED``."""
+        return self.template_id is None and self.version_id is None and self.source.startswith(ADOPTED)
 
 
 class ApplicationPlacement(models.Model):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hosts.models import Host, VCenter, VirtualMachine, VmTask
+from hosts.models import Application, AppTemplate, Host, TemplateVersion, VCenter, VirtualMachine, VmTask
 from hosts.models.changes import Change, ChangeStatus, Profile
 from portal import access, audit
 from portal.api_urls import router
@@ -27,6 +27,7 @@ ROLES = ["anonymous", "viewer", "provisioner", "other_project_admin", "project_a
 CONTAINER = "ab" * 32
 #: After the access check passed, these mean "allowed, and stopped where the setup said".
 PASSED = {200, 202, 400, 409, 502}
+TEMPLATE = "services:\n  web:\n    image: lab/busybox:1.35\n    environment: {T: '${T:?needed}'}\n"
 
 
 @pytest.fixture
@@ -50,6 +51,13 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     change = Change.objects.create(project=web, title="t", profile=profile, status=ChangeStatus.REJECTED)
     registry = Registry.objects.create(name="local", url="http://127.0.0.1:9")
     registry.projects.add(web)
+    # A template whose deploy stops at its missing variable (400); an application already removed
+    # (its remove and roll back answer 409): nothing reaches an engine.
+    template = AppTemplate.objects.create(project=web, name="shop")
+    TemplateVersion.objects.create(template=template, number=1, source=TEMPLATE)
+    application = Application.objects.create(
+        project=web, name="shop", template=template, source=TEMPLATE, state=Application.State.REMOVED
+    )
     entry = audit.record("host.add", obj=host, project=web, actor=people["project_admin"])
     event = notify("photon-web is OFF", severity="error", project=web)
     return {
@@ -64,6 +72,8 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "profile": profile,
         "change": change,
         "registry": registry,
+        "template": template,
+        "application": application,
     }
 
 
@@ -74,6 +84,8 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
     repo = "?repository=library/photon"
     rv, vc = "registry.view", "vcenter.manage"
     a, e = w["audit"].pk, w["event"].pk
+    t, ap = f"/api/app-templates/{w['template'].pk}", f"/api/applications/{w['application'].pk}"
+    shop = {"name": "shop2"}
     return [
         ("api-root", "get", "/api/", None, "portal.use", "portal.use"),
         ("api-project-list", "get", "/api/projects/", None, "portal.use", "portal.use"),
@@ -112,6 +124,17 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("api-registry-repositories", "get", f"/api/registries/{rg}/repositories/", None, rv, rv),
         ("api-registry-tags", "get", f"/api/registries/{rg}/tags/{repo}", None, rv, rv),
         ("api-registry-tag-details", "get", f"/api/registries/{rg}/tag/{repo}&reference=1.0", None, rv, rv),
+        ("api-app-template-list", "get", "/api/app-templates/", None, "portal.use", "portal.use"),
+        ("api-app-template-detail", "get", f"{t}/", None, "app.view", "app.view"),
+        ("api-app-template-versions", "get", f"{t}/versions/", None, "app.view", "app.view"),
+        ("api-app-template-export", "get", f"{t}/export/", None, "app.view", "app.view"),
+        ("api-app-template-plan", "post", f"{t}/plan/", shop, "app.view", "app.deploy"),
+        ("api-app-template-deploy", "post", f"{t}/deploy/", shop, "app.view", "app.deploy"),
+        ("api-app-template-detail", "put", f"{t}/", {}, "app.view", "app.manage"),
+        ("api-application-list", "get", "/api/applications/", None, "portal.use", "portal.use"),
+        ("api-application-detail", "get", f"{ap}/", None, "app.view", "app.view"),
+        ("api-application-remove", "post", f"{ap}/remove/", {}, "app.view", "app.deploy"),
+        ("api-application-roll-back", "post", f"{ap}/roll-back/", None, "app.view", "app.deploy"),
     ]  # fmt: skip
 
 
@@ -146,7 +169,13 @@ def test_every_endpoint_answers_as_access_rules_say(world, role: str) -> None:  
             want = {404}
         if response.status_code not in want:
             wrong.append(f"{method.upper()} {url}: {response.status_code}, expected {sorted(want)}")
-        assert response["Content-Type"].startswith("application/json"), url
+        # The one answer that is not JSON: a template's Compose file, exported as it was saved.
+        media = (
+            "application/yaml"
+            if name == "api-app-template-export" and response.status_code == 200
+            else "application/json"
+        )
+        assert response["Content-Type"].startswith(media), url
     assert not wrong, "\n".join(wrong)
     # Nothing was queued or changed by the allowed actions: each stopped at its setup's guard.
     assert Change.objects.get(pk=world["change"].pk).status == ChangeStatus.REJECTED

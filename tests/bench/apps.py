@@ -1,17 +1,21 @@
-"""What placing an application costs: `python -m tests.bench.apps --services 20 --hosts 4`.
+"""What placing and deploying an application costs: `python -m tests.bench.apps --services 20 --hosts 4`.
 
-Pure: no database, no Django, no engine. ``--services`` services, a mix of the placement rules
+The plan is pure: no database, no Django, no engine. ``--services`` services, a mix of the placement rules
 (tagged, pinned, spread replicas, replicas sharing a host under max_per_host, plain ones with
 memory and CPU needs), placed on ``--hosts`` candidates by ``hosts.applications.placement.plan``
 ``--runs`` times. Prints ``plan_ms=... plan_p95_ms=... services=... hosts=... placements=...``
 last (the median and 95th percentile of one whole plan, in milliseconds); exits non-zero if the
 plan does not fit, as a failing plan stops early and would measure less than a real one.
+Then, unless ``--no-deploy``, the three-tier template deployed by the portal over two lab engines
+against ``docker-compose up -d`` on one (``tests.bench.app_deploy``): ``deploy_s``, ``compose_s``
+and ``ratio`` join the same line.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--no-deploy", action="store_true", help="the plan only (no lab, no root)")
     args = parser.parse_args(argv)
     if args.hosts < 2 or args.services < 0 or args.runs < 1:
         # Two hosts at least: the mix has db and web hosts, and workers capped at 2 per host.
@@ -93,8 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"could not measure: {exc}", file=sys.stderr)
         return 1
-    # Deploying the planned application (deploy_s) goes here: it needs the lab's engines, and
-    # its figures join the same last line, after the plan's.
+    if not args.no_deploy:
+        # Its own module: it needs the lab's engines (root) and Django's settings for the deployer.
+        from tests.bench import app_deploy
+
+        try:
+            figures.update(app_deploy.measure())
+        except (RuntimeError, subprocess.CalledProcessError, TimeoutError) as exc:
+            print(f"could not measure the deploy: {exc}", file=sys.stderr)
+            return 1
     print(" ".join(f"{key}={value}" for key, value in figures.items()))
     return 0
 
