@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from hosts.applications import catalog
 from hosts.models import Application
-from tests.apps.test_deploy_on_lab import _clean, _on
+from tests.apps.lab_apps import busybox_of, clean, deployed, on
 from tests.hosts.conftest import trusted_host
 from tests.lab import common, engines
 from tests.lab.common import wait_until
@@ -61,10 +61,6 @@ def _ids(cli: str, info: dict[str, Any], project: str, file: Path) -> list[str]:
     return sorted(word for word in listed if len(word) == 64 and set(word) <= set("0123456789abcdef"))
 
 
-def _busybox(info: dict[str, Any]) -> str:
-    return next(ref for ref in info["images"] if ref.startswith("lab/busybox:"))
-
-
 def _networks(info: dict[str, Any], project: str) -> list[str]:
     sdk = engines.connect(info)
     try:
@@ -80,18 +76,18 @@ def test_the_compose_cli_lists_what_the_portal_deployed_and_finds_nothing_to_cre
     transactional_db, client, people, project, lab_engines, celery_worker_if_brokered, compose_cli, tmp_path
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    _on(trusted_host(plain, project, "photon-compose"))
+    on(trusted_host(plain, project, "photon-compose"))
     serve = json.dumps(engines.SERVE_CMD)
     source = f"""\
 services:
   web:
-    image: {_busybox(plain)}
+    image: {busybox_of(plain)}
     command: {serve}
     environment:
       GREETING: ${{GREETING:-hello}}
     depends_on: [db]
   db:
-    image: {_busybox(plain)}
+    image: {busybox_of(plain)}
     command: {serve}
     volumes: [data:/data]
 volumes:
@@ -105,12 +101,7 @@ volumes:
     client.post(reverse("hosts:app_deploy", args=[template.pk]), {"name": name, "step": "deploy"})
     application = Application.objects.get(name=name)
     try:
-        wait_until(
-            lambda: Application.objects.get(pk=application.pk).state not in ("queued", "deploying"),
-            timeout=180,
-            what="the deploy to end",
-        )
-        application.refresh_from_db()
+        deployed(application)
         assert application.state == "running", application.outcome
         exported = client.get(reverse("hosts:app_template_export", args=[template.pk])).content
         file = tmp_path / "compose.yaml"
@@ -125,7 +116,7 @@ volumes:
         assert "Creating" not in said and "Recreating" not in said, said
         assert _ids(compose_cli, plain, name, file) == before
     finally:
-        _clean(plain, name)
+        clean(plain, name)
 
 
 @pytest.mark.timeout(300)
@@ -133,12 +124,12 @@ def test_a_project_started_by_hand_is_adopted_then_removed_by_the_portal(
     transactional_db, client, people, project, lab_engines, celery_worker_if_brokered, compose_cli, tmp_path
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    _on(trusted_host(plain, project, "photon-hand"))
+    on(trusted_host(plain, project, "photon-hand"))
     serve = json.dumps(engines.SERVE_CMD)
     file = tmp_path / "docker-compose.yml"
     file.write_text(
-        f"services:\n  web:\n    image: {_busybox(plain)}\n    command: {serve}\n"
-        f"  worker:\n    image: {_busybox(plain)}\n    command: {serve}\n"
+        f"services:\n  web:\n    image: {busybox_of(plain)}\n    command: {serve}\n"
+        f"  worker:\n    image: {busybox_of(plain)}\n    command: {serve}\n"
     )
     name = f"handmade{secrets.token_hex(4)}"
     try:
@@ -168,4 +159,4 @@ def test_a_project_started_by_hand_is_adopted_then_removed_by_the_portal(
         assert _ids(compose_cli, plain, name, file) == []
         assert _networks(plain, name) == []  # Compose's own default network too: labelled, removed
     finally:
-        _clean(plain, name)
+        clean(plain, name)

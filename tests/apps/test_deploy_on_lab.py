@@ -7,17 +7,16 @@ from __future__ import annotations
 import io
 import socket
 import urllib.request
-from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hosts.applications import catalog
-from hosts.models import Application, Host, HostStatus, Tag
+from hosts.models import Application
 from portal.models import AuditEntry
+from tests.apps.lab_apps import busybox_of, clean, deployed, labelled, on
 from tests.hosts.conftest import trusted_host
-from tests.lab import engines
 from tests.lab.common import free_port, wait_until
 
 pytestmark = pytest.mark.lab
@@ -47,51 +46,15 @@ volumes:
 """
 
 
-def _on(host: Host, *tags: str) -> Host:
-    # As the engines watcher leaves it: ON, with its memory and CPUs as the engine reported them.
-    Host.objects.filter(pk=host.pk).update(status=HostStatus.ON, memory=4 * GiB, cpus=2)
-    host.tags.set([Tag.objects.get_or_create(name=t)[0] for t in tags])
-    return host
-
-
-def _labelled(info: dict[str, Any], project: str) -> dict[str, list[str]]:
-    label = {"label": f"com.docker.compose.project={project}"}
-    sdk = engines.connect(info)
-    try:
-        return {
-            "containers": sorted(
-                c["Names"][0].lstrip("/") for c in sdk.api.containers(all=True, filters=label)
-            ),
-            "volumes": sorted(v["Name"] for v in sdk.api.volumes(filters=label).get("Volumes") or []),
-        }
-    finally:
-        sdk.close()
-
-
-def _clean(info: dict[str, Any], project: str) -> None:
-    """Whatever a failed assertion left of the project on the engine."""
-    sdk = engines.connect(info)
-    try:
-        label = {"label": f"com.docker.compose.project={project}"}
-        for c in sdk.api.containers(all=True, filters=label):
-            sdk.api.remove_container(c["Id"], force=True)
-        for n in sdk.api.networks(filters=label):
-            sdk.api.remove_network(n["Id"])
-        for v in sdk.api.volumes(filters=label).get("Volumes") or []:
-            sdk.api.remove_volume(v["Name"])
-    finally:
-        sdk.close()
-
-
 @pytest.mark.timeout(300)
 def test_a_provisioner_deploys_across_two_hosts_and_removes_it_keeping_the_volume(
     transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
     tls = next(e for e in lab_engines if e["tls"])
-    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
-    _on(trusted_host(plain, project, "photon-data"), "data")
-    _on(trusted_host(tls, project, "photon-front"), "front")
+    busybox = busybox_of(plain)
+    on(trusted_host(plain, project, "photon-data"), "data")
+    on(trusted_host(tls, project, "photon-front"), "front")
     port = free_port()
     template = catalog.save(
         people["manager"], catalog.Draft(name="shop", source=_shop(busybox, port)), project=project
@@ -105,15 +68,10 @@ def test_a_provisioner_deploys_across_two_hosts_and_removes_it_keeping_the_volum
     application = Application.objects.get(name=name)
     assert answer["Location"] == reverse("hosts:app", args=[application.pk])
     try:
-        wait_until(
-            lambda: Application.objects.get(pk=application.pk).state not in ("queued", "deploying"),
-            timeout=180,
-            what="the deploy to end",
-        )
-        application.refresh_from_db()
+        deployed(application)
         assert application.state == "running", application.outcome
-        assert _labelled(plain, name) == {"containers": [f"{name}-db-1"], "volumes": [f"{name}_data"]}
-        assert _labelled(tls, name) == {"containers": [f"{name}-web-1"], "volumes": []}
+        assert labelled(plain, name) == {"containers": [f"{name}-db-1"], "volumes": [f"{name}_data"]}
+        assert labelled(tls, name) == {"containers": [f"{name}-web-1"], "volumes": []}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as web:
             assert web.read().decode().strip() == "hello-lab"
 
@@ -135,12 +93,12 @@ def test_a_provisioner_deploys_across_two_hosts_and_removes_it_keeping_the_volum
         wait_until(
             lambda: Application.objects.get(pk=application.pk).state == "removed", timeout=60, what="removed"
         )
-        assert _labelled(plain, name) == {"containers": [], "volumes": [f"{name}_data"]}
-        assert _labelled(tls, name) == {"containers": [], "volumes": []}
+        assert labelled(plain, name) == {"containers": [], "volumes": [f"{name}_data"]}
+        assert labelled(tls, name) == {"containers": [], "volumes": []}
         assert AuditEntry.objects.filter(action="app.remove", actor=people["provisioner"]).exists()
     finally:
-        _clean(plain, name)
-        _clean(tls, name)
+        clean(plain, name)
+        clean(tls, name)
 
 
 @pytest.mark.timeout(300)
@@ -148,8 +106,8 @@ def test_a_failed_deploy_says_why_and_rolls_back_what_it_made(
     transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
-    _on(trusted_host(plain, project, "photon-1"), "front", "data")
+    busybox = busybox_of(plain)
+    on(trusted_host(plain, project, "photon-1"), "front", "data")
     port = free_port()
     template = catalog.save(
         people["manager"], catalog.Draft(name="clash", source=_shop(busybox, port)), project=project
@@ -172,7 +130,7 @@ def test_a_failed_deploy_says_why_and_rolls_back_what_it_made(
         assert application.state == "failed"
         assert application.outcome.startswith("web on ") and "already" in application.outcome
         # The web was created, then could not start: both containers are left for the person to see.
-        assert _labelled(plain, name) == {
+        assert labelled(plain, name) == {
             "containers": [f"{name}-db-1", f"{name}-web-1"],
             "volumes": [f"{name}_data"],
         }
@@ -185,10 +143,10 @@ def test_a_failed_deploy_says_why_and_rolls_back_what_it_made(
             what="rolled back",
         )
         # What the deploy made is gone, its new volume too.
-        assert _labelled(plain, name) == {"containers": [], "volumes": []}
+        assert labelled(plain, name) == {"containers": [], "volumes": []}
         assert AuditEntry.objects.filter(action="app.roll_back", actor=people["provisioner"]).exists()
     finally:
-        _clean(plain, name)
+        clean(plain, name)
 
 
 @pytest.mark.timeout(300)
@@ -196,8 +154,8 @@ def test_a_script_deploys_with_manage_py_app_and_waits_for_the_outcome(
     transactional_db, people, project, lab_engines, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
-    _on(trusted_host(plain, project, "photon-1"), "front", "data")
+    busybox = busybox_of(plain)
+    on(trusted_host(plain, project, "photon-1"), "front", "data")
     port = free_port()
     catalog.save(people["manager"], catalog.Draft(name="solo", source=_shop(busybox, port)), project=project)
     name = f"solo{port}"
@@ -222,4 +180,4 @@ def test_a_script_deploys_with_manage_py_app_and_waits_for_the_outcome(
             call_command("app", "deploy", "solo", "--user", "prov", "--name", name, stdout=io.StringIO())
         assert taken.value.returncode == 2 and "deployed already" in str(taken.value)
     finally:
-        _clean(plain, name)
+        clean(plain, name)

@@ -15,6 +15,7 @@ from hosts.applications import catalog
 from hosts.applications.engine_spec import NUMBER, SERVICE
 from hosts.models import Application, Host, HostStatus
 from portal.models import AuditEntry
+from tests.apps.lab_apps import busybox_of, clean, deployed
 from tests.hosts.conftest import trusted_host
 from tests.lab import engines
 from tests.lab.common import free_port, wait_until
@@ -50,28 +51,13 @@ def _containers(info: dict[str, Any], project: str) -> dict[str, str]:
         sdk.close()
 
 
-def _clean(info: dict[str, Any], project: str) -> None:
-    """Whatever a failed assertion left of the project on the engine."""
-    sdk = engines.connect(info)
-    try:
-        label = {"label": f"com.docker.compose.project={project}"}
-        for c in sdk.api.containers(all=True, filters=label):
-            sdk.api.remove_container(c["Id"], force=True)
-        for n in sdk.api.networks(filters=label):
-            sdk.api.remove_network(n["Id"])
-        for v in sdk.api.volumes(filters=label).get("Volumes") or []:
-            sdk.api.remove_volume(v["Name"])
-    finally:
-        sdk.close()
-
-
 @pytest.mark.timeout(300)
 def test_a_provisioner_stops_starts_and_scales_an_application_across_two_hosts(
     transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
     tls = next(e for e in lab_engines if e["tls"])
-    busybox = next(ref for ref in plain["images"] if ref.startswith("lab/busybox:"))
+    busybox = busybox_of(plain)
     hosts = {"photon-a": plain, "photon-b": tls}
     for name, info in hosts.items():
         host = trusted_host(info, project, name)
@@ -106,12 +92,7 @@ def test_a_provisioner_stops_starts_and_scales_an_application_across_two_hosts(
         assert client.post(url, {"service": "web", "replicas": str(replicas)})["Location"] == page
 
     try:
-        wait_until(
-            lambda: Application.objects.get(pk=application.pk).state not in ("queued", "deploying"),
-            timeout=180,
-            what="the deploy to end",
-        )
-        application.refresh_from_db()
+        deployed(application)
         assert application.state == "running", application.outcome
         assert everywhere() == {"web-1": "running", "db-1": "running"}
         assert 'id="app-services"' in client.get(page).content.decode()
@@ -164,5 +145,5 @@ def test_a_provisioner_stops_starts_and_scales_an_application_across_two_hosts(
             "app.stop",
         ]
     finally:
-        _clean(plain, name)
-        _clean(tls, name)
+        clean(plain, name)
+        clean(tls, name)
