@@ -79,6 +79,7 @@ urlpatterns = [
     path("apps/<int:pk>/", app_views.application_detail, name="app"),
     path("apps/<int:pk>/roll-back/", app_views.application_roll_back, name="app_roll_back"),
     path("apps/<int:pk>/remove/", app_views.application_remove, name="app_remove"),
+    path("apps/<int:pk>/update/", app_views.application_update, name="app_update"),
     path("apps/<int:pk>/operate/<str:action>/", app_operations.operate, name="app_operate"),
     path("apps/<int:pk>/scale/", app_operations.scale, name="app_scale"),
     path("apps/adopt/", discovery_views.adopt, name="app_adopt"),

@@ -56,6 +56,7 @@ ACTION_LABELS = {
     "app.template_save": "Application template saved",
     "app.template_remove": "Application template removed",
     "app.deploy": "Application deploy requested",
+    "app.update": "Application update requested",
     "app.roll_back": "Application roll back requested",
     "app.remove": "Application removal requested",
     "app.stop": "Application stop requested",

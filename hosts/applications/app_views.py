@@ -80,6 +80,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "topic": tasks.topic(application),
         "may_operate": access.can(request.user, "app.deploy", application.project_id),
         "max_replicas": operations.MAX_REPLICAS,
+        "versions": application.template.versions.all() if application.template else [],
         "engines": engine_view.read(application),
     }
     return render(request, "hosts/apps/application.html", context)
@@ -92,6 +93,21 @@ def application_roll_back(request: HttpRequest, pk: int) -> HttpResponse:
         deployments.request_roll_back(request.user, application)
     except Refused as exc:
         messages.error(request, exc.message)
+    return redirect("hosts:app", pk=application.pk)
+
+
+@require_POST
+def application_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Update to a version of the template (the newest, or the one asked: a roll back)."""
+    application = _application(request, pk, "app.deploy")
+    raw = request.POST.get("version", "")
+    try:
+        target = deployments.request_update(
+            request.user, application, int(raw) if raw.isdigit() and len(raw) < 10 else None
+        )
+        messages.success(request, f"Updating {application.name} to v{target.number}: its progress is below.")
+    except Refused as exc:
+        messages.error(request, " ".join([exc.message, *exc.details]))
     return redirect("hosts:app", pk=application.pk)
 
 

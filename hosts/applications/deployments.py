@@ -154,3 +154,56 @@ def request_roll_back(user: Any, application: Application) -> None:
         raise Refused(f"{application} has no failed deploy to roll back.")
     audit.record("app.roll_back", obj=application, project=application.project, actor=user)
     tasks.queue_roll_back(application)
+
+
+def request_update(user: Any, application: Application, version: int | None = None) -> TemplateVersion:
+    """Move a running application to ``version`` of its template (the newest when None; the one
+    it ran before for a roll back): every image pulled again, and only the containers whose
+    service changed, or whose tag now names a newer image, recreated, one at a time."""
+    access.require(user, "app.deploy", application.project_id)
+    # A failed one too: after a failed update, going back to the version before is the way out.
+    if (
+        application.state not in (Application.State.RUNNING, Application.State.FAILED)
+        or not application.template
+    ):
+        raise Refused(f"Only a deployed application from a template is updated; {application} is not now.")
+    if application.created_objects.get("objects") and application.state == Application.State.FAILED:
+        raise Refused(f"{application}'s deploy failed: roll back what it created, or remove it, first.")
+    target = catalog.version_of(application.template, version)
+    try:
+        model = compose.render(target.source, tasks.values_of(application))
+    except compose.ComposeInvalid as exc:
+        raise Refused(
+            f"v{target.number} cannot be deployed with this application's values.",
+            details=[p.message for p in exc.problems],
+            status=400,
+        ) from None
+    wanted = {n.service: n.replicas for n in placement.needs_from(model)}
+    running: dict[str, int] = {}
+    for service in application.placements.values_list("service", flat=True):
+        running[service] = running.get(service, 0) + 1
+    if wanted != running:
+        said = ", ".join(f"{s} x{n}" for s, n in sorted(wanted.items()))
+        raise Refused(
+            f"v{target.number} runs other services or replicas ({said}) than {application} does: "
+            "scale it first, or deploy that version as a new application."
+        )
+    before = application.version
+    audit.record(
+        "app.update",
+        obj=application,
+        project=application.project,
+        actor=user,
+        before={"version": before.number if before else None},
+        after={"version": target.number},
+    )
+    Application.objects.filter(pk=application.pk).update(
+        previous_version=before,
+        version=target,
+        source=target.source,
+        state=Application.State.QUEUED,
+        outcome="",
+    )
+    application.refresh_from_db()
+    tasks.queue_deploy(application, refresh=True)
+    return target

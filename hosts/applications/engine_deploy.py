@@ -168,9 +168,11 @@ def _not_ready(state: Mapping[str, Any], healthy: bool) -> str:
 class _Run:
     """One deploy: where it reports, what it made, where it is (``at``), and how it fails."""
 
-    def __init__(self, project: str, clients: Clients, say: Say) -> None:
+    def __init__(self, project: str, clients: Clients, say: Say, refresh: bool = False) -> None:
         self.project, self.clients, self.say, self.created = project, clients, say, Created()
         self.at: tuple[str, int] = ("", 0)
+        #: An update: every image pulled again, and a container on an older image of its tag recreated.
+        self.refresh = refresh
 
     def tell(self, service: str, host_id: int, step: str, message: str) -> None:
         self.at = (service, host_id)
@@ -185,27 +187,37 @@ class _Run:
 
     def pull(self, plans: Sequence[Plan], login: Login) -> None:
         """Pull what each host lacks, a thread per host, relaying progress to the caller's thread."""
-        jobs: dict[int, dict[str, tuple[str, Any]]] = {}
+        jobs: dict[int, dict[str, tuple[str, Any, bool]]] = {}
         for one in plans:
             wanted, image = jobs.setdefault(one.host_id, {}), one.config["Image"]
-            if image not in wanted and not _has_image(self.clients[one.host_id], image):
+            if image in wanted:
+                continue
+            present = _has_image(self.clients[one.host_id], image)
+            if self.refresh or not present:
                 # Asked here, on the caller's thread: a login may read the caller's database.
-                wanted[image] = (one.service, login(one.host_id, image))
+                wanted[image] = (one.service, login(one.host_id, image), present)
         jobs = {host_id: images for host_id, images in jobs.items() if images}
         events: queue.Queue[Progress] = queue.Queue()
         stop, failures = threading.Event(), list[tuple[str, int, str]]()
 
         def pull_host(host_id: int) -> None:
-            for image, (service, auth) in jobs[host_id].items():
+            for image, (service, auth, present) in jobs[host_id].items():
 
-                def emit(step: str, message: str, service: str = service) -> None:
-                    events.put(Progress(service, host_id, step, message))
+                def emit(step: str, message: str, service: str = service, level: str = "info") -> None:
+                    events.put(Progress(service, host_id, step, message, level))
 
                 if stop.is_set():
                     return
                 try:
                     _pull(self.clients[host_id], image, auth, emit, stop)
                 except Exception as exc:  # noqa: BLE001 - any failure stops the deploy, told in words
+                    if present:  # an update that found no newer image keeps the host's, as Compose's pull
+                        emit(
+                            "Pulling",
+                            f"no newer {image}: {explain(exc, image)}; keeping the host's",
+                            "warning",
+                        )
+                        continue
                     failures.append((service, host_id, explain(exc, image)))
                     stop.set()
 
@@ -292,7 +304,8 @@ class _Run:
                 raise self.fail(
                     *where, f"the name {plan.name} is already in use by another application's container"
                 )
-            if labels.get(CONFIG_HASH) == plan.config["Labels"][CONFIG_HASH]:
+            newest = not self.refresh or old.get("ImageID") == api.inspect_image(plan.config["Image"])["Id"]
+            if labels.get(CONFIG_HASH) == plan.config["Labels"][CONFIG_HASH] and newest:
                 if old["State"] != "running":
                     tell(*where, "Starting", f"starting {plan.name}")
                     api.start(old["Id"])
@@ -318,11 +331,14 @@ def deploy(
     *,
     login: Login = lambda host_id, image: None,
     health_timeout: float = 120.0,
+    refresh: bool = False,
 ) -> Created:
     """Deploy ``model`` as ``project``, each ``(service, replica, host_id)`` of ``placements`` on
     ``clients[host_id]``; what it created. ``login(host_id, image)``: the engine's registry auth
-    for a pull (None: anonymous). Raises ``DeployFailed`` at the first failure."""
-    run = _Run(project, clients, say)
+    for a pull (None: anonymous). ``refresh`` (an update): pull every image again and recreate
+    the containers whose tag now names a newer image, besides those whose service changed.
+    Raises ``DeployFailed`` at the first failure."""
+    run = _Run(project, clients, say, refresh)
     services, plans = model.get("services") or {}, []
     if not spec.PROJECT_NAME.fullmatch(project):
         raise run.fail("", 0, f"{project!r} is not a project name (lowercase letters, digits, - and _)")

@@ -69,8 +69,13 @@ def _hosts(application: Application) -> list[Host]:
     return list(Host.objects.filter(pk__in=ids))
 
 
-def queue_deploy(application: Application) -> None:
-    enqueue(deploy_application, application.pk, unqueued=lambda message: _end(application, "failed", message))
+def queue_deploy(application: Application, *, refresh: bool = False) -> None:
+    enqueue(
+        deploy_application,
+        application.pk,
+        refresh,
+        unqueued=lambda message: _end(application, "failed", message),
+    )
 
 
 def queue_remove(application: Application, *, volumes: bool) -> None:
@@ -92,8 +97,11 @@ def _login(hosts: dict[int, Host], say: engine_apps.Say) -> engine_apps.Login:
 
 
 @shared_task(name="hosts.deploy_application")
-def deploy_application(application_id: int) -> str:
-    """Deploy a recorded application (``hosts.applications.deployments.deploy``), once."""
+def deploy_application(application_id: int, refresh: bool = False) -> str:
+    """Deploy a recorded application (``hosts.applications.deployments.deploy``), once; with
+    ``refresh``, update it (``deployments.request_update``): images pulled again, changed
+    containers recreated. A failed update has nothing of its own to roll back (the containers it
+    replaced are gone): its page offers the version it ran before instead."""
     taken = Application.objects.filter(pk=application_id, state=Application.State.QUEUED)
     if not taken.update(state=Application.State.DEPLOYING):
         found = Application.objects.filter(pk=application_id, state=Application.State.DEPLOYING).first()
@@ -114,15 +122,18 @@ def deploy_application(application_id: int) -> str:
                 clients,
                 say,
                 login=_login(hosts, say),
+                refresh=refresh,
             )
     except engine_apps.DeployFailed as exc:
-        _end(application, Application.State.FAILED, exc.message, created_objects=_as_json(exc.created))
+        made = {} if refresh else _as_json(exc.created)
+        _end(application, Application.State.FAILED, exc.message, created_objects=made)
         return exc.message
     except Exception as exc:  # noqa: BLE001 - an engine that cannot be reached, told on the page
         message = engine.describe_error(exc)
         _end(application, Application.State.FAILED, message)
         return message
-    _end(application, Application.State.RUNNING, created_objects=_as_json(created))
+    # What an update made is the application's now, as the rest: a roll back is to a version.
+    _end(application, Application.State.RUNNING, created_objects={} if refresh else _as_json(created))
     return "ok"
 
 

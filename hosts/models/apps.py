@@ -77,6 +77,10 @@ class Application(models.Model):
     version = models.ForeignKey(
         TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
     )
+    #: The version it ran before its last update: what "Roll back" deploys again.
+    previous_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     #: The Compose file deployed, as it was (the template may be edited or removed since).
     source = models.TextField()
     #: The variables' values as JSON, encrypted at rest (they often hold passwords); never shown.

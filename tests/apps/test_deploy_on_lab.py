@@ -17,6 +17,7 @@ from hosts.models import Application
 from portal.models import AuditEntry
 from tests.apps.lab_apps import busybox_of, clean, deployed, labelled, on
 from tests.hosts.conftest import trusted_host
+from tests.lab import engines
 from tests.lab.common import free_port, wait_until
 
 pytestmark = pytest.mark.lab
@@ -179,5 +180,60 @@ def test_a_script_deploys_with_manage_py_app_and_waits_for_the_outcome(
         with pytest.raises(CommandError) as taken:  # the name is the application's now
             call_command("app", "deploy", "solo", "--user", "prov", "--name", name, stdout=io.StringIO())
         assert taken.value.returncode == 2 and "deployed already" in str(taken.value)
+    finally:
+        clean(plain, name)
+
+
+@pytest.mark.timeout(300)
+def test_an_update_recreates_only_the_changed_service_and_rolls_back(
+    transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
+) -> None:
+    plain = next(e for e in lab_engines if not e["tls"])
+    busybox = busybox_of(plain)
+    on(trusted_host(plain, project, "photon-1"), "front", "data")
+    port = free_port()
+    v1 = _shop(busybox, port)
+    version = catalog.save(people["manager"], catalog.Draft(name="upd", source=v1), project=project)
+    name = f"upd{port}"
+    client.force_login(people["provisioner"])
+    client.post(reverse("hosts:app_deploy", args=[version.template.pk]), {"name": name, "step": "deploy"})
+    application = Application.objects.get(name=name)
+
+    def ids() -> dict[str, str]:
+        sdk = engines.connect(plain)
+        try:
+            found = sdk.api.containers(all=True, filters={"label": f"com.docker.compose.project={name}"})
+            return {c["Labels"]["com.docker.compose.service"]: c["Id"] for c in found}
+        finally:
+            sdk.close()
+
+    def page() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as web:
+            return web.read().decode().strip()
+
+    try:
+        assert deployed(application).state == "running", application.outcome
+        first = ids()
+        assert page() == "hello"
+        # v2 changes the web's default greeting only: the db is left as it runs.
+        catalog.save(
+            people["manager"],
+            catalog.Draft(name="upd", source=v1.replace("GREETING:-hello", "GREETING:-v2"), note="greet v2"),
+            template=version.template,
+        )
+        client.post(reverse("hosts:app_update", args=[application.pk]))
+        assert deployed(application).state == "running", application.outcome
+        second = ids()
+        assert second["db"] == first["db"] and second["web"] != first["web"]
+        assert page() == "v2" and application.version.number == 2
+        detail = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
+        assert 'id="app-roll-back-version"' in detail and "Roll back to v1" in detail
+
+        client.post(reverse("hosts:app_update", args=[application.pk]), {"version": "1"})
+        assert deployed(application).state == "running", application.outcome
+        third = ids()
+        assert third["db"] == first["db"] and third["web"] != second["web"]
+        assert page() == "hello" and application.version.number == 1
+        assert application.previous_version.number == 2
     finally:
         clean(plain, name)
