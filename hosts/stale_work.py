@@ -1,4 +1,5 @@
-"""Work that is never silently stuck: VM actions, deploys and provisioned VMs left "queued"
+"""Work that is never silently stuck: VM actions, deploys, applications' deploys and updates,
+and provisioned VMs left "queued"
 or "running" far longer than they can take are marked failed, with a reason, on their pages
 and My work.
 
@@ -20,8 +21,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from hosts.applications import tasks as app_tasks
 from hosts.fleet import tasks as fleet_tasks
-from hosts.models import Deploy, ProvisionedVm, ProvisionRequest, VmTask
+from hosts.models import Application, Deploy, ProvisionedVm, ProvisionRequest, VmTask
 from hosts.provision import tasks as provision_tasks
 from hosts.vsphere import tasks as vsphere_tasks
 
@@ -45,10 +47,11 @@ class Swept:
     vm_tasks: int = 0
     deploys: int = 0
     provisioned_vms: int = 0
+    applications: int = 0
 
     @property
     def total(self) -> int:
-        return self.vm_tasks + self.deploys + self.provisioned_vms
+        return self.vm_tasks + self.deploys + self.provisioned_vms + self.applications
 
 
 def _not_taken(bound: timedelta) -> str:
@@ -85,6 +88,19 @@ def _deploys(now: Any) -> int:
     return failed
 
 
+def _applications(now: Any) -> int:
+    # "updated" moves when a deploy or an update is queued, and when its task takes it.
+    bounds: Bounds = [
+        (Application.State.QUEUED, DEPLOY_QUEUED, _not_taken(DEPLOY_QUEUED)),
+        (Application.State.DEPLOYING, DEPLOY_RUNNING, app_tasks.WORKER_STOPPED),
+    ]
+    failed = 0
+    for state, bound, reason in bounds:
+        for found in Application.objects.filter(state=state, updated__lt=now - bound):
+            failed += app_tasks.not_run(found, state, reason)
+    return failed
+
+
 def _provisioned_vms(now: Any) -> int:
     # "updated" moves with each step; waiting and powering on end by the enrollment
     # deadline instead (hosts.provision.flow.fail_overdue).
@@ -104,7 +120,12 @@ def _provisioned_vms(now: Any) -> int:
 def sweep(now: Any = None) -> Swept:
     """Fail what has been queued or running too long; how many of each."""
     now = now or timezone.now()
-    swept = Swept(vm_tasks=_vm_tasks(now), deploys=_deploys(now), provisioned_vms=_provisioned_vms(now))
+    swept = Swept(
+        vm_tasks=_vm_tasks(now),
+        deploys=_deploys(now),
+        provisioned_vms=_provisioned_vms(now),
+        applications=_applications(now),
+    )
     if swept.total:
         log.warning("stale work failed: %s", swept)
     return swept

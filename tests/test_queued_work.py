@@ -14,10 +14,12 @@ from django.test import Client
 from django.utils import timezone
 
 from hosts import stale_work
+from hosts.applications import tasks as app_tasks
 from hosts.changes import approval, outcome
 from hosts.fleet import services as fleet_services
 from hosts.fleet import tasks as fleet_tasks
 from hosts.models import (
+    Application,
     Change,
     ChangeRun,
     Deploy,
@@ -205,9 +207,21 @@ def test_the_sweep_fails_work_stuck_queued_or_running_and_leaves_the_rest(
     queued_vm, cloning_vm, waiting_vm = _provisioned(project, provisioner, "queued", "cloning", "waiting")
     ProvisionedVm.objects.update(updated=long_ago)
     (fresh_vm,) = _provisioned(project, provisioner, "queued")
+    stuck_apps = [
+        Application.objects.create(project=project, name=s, source="", state=s)
+        for s in ("queued", "deploying")
+    ]
+    fresh_app = Application.objects.create(project=project, name="fresh", source="", state="deploying")
+    Application.objects.exclude(pk=fresh_app.pk).update(updated=long_ago)
 
     swept = stale_work.sweep()
-    assert (swept.vm_tasks, swept.deploys, swept.provisioned_vms) == (2, 2, 2)
+    assert (swept.vm_tasks, swept.deploys, swept.provisioned_vms, swept.applications) == (2, 2, 2, 2)
+    queued_app, deploying_app = (Application.objects.get(pk=a.pk) for a in stuck_apps)
+    assert queued_app.state == "failed" and "no task worker took this" in queued_app.outcome
+    assert deploying_app.state == "failed" and deploying_app.outcome == app_tasks.WORKER_STOPPED
+    assert Application.objects.get(pk=fresh_app.pk).state == "deploying"
+    # A deploy message that still arrives for a swept application runs nothing.
+    assert app_tasks.deploy_application(queued_app.pk) == "gone or taken"
 
     queued_task, running_task = (VmTask.objects.get(pk=t.pk) for t in stuck_tasks)
     assert queued_task.state == "error" and "no task worker took this" in queued_task.error

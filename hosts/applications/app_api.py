@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts.applications import deployments, tasks
+from hosts.applications import deployments, operations, tasks
 from hosts.applications.placement import Plan
 from hosts.models import Application, ApplicationPlacement, AppTemplate
 from portal import access
@@ -81,6 +81,28 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
     def get_variables(self, application: Application) -> list[str]:
         return sorted(tasks.values_of(application))  # the names only: the values stay on the server
+
+
+class OperateSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=sorted(operations.ACTIONS))
+    service = serializers.CharField(
+        max_length=100,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="One service; all when left out.",
+    )
+
+
+class ScaleSerializer(serializers.Serializer):
+    service = serializers.CharField(max_length=100)
+    replicas = serializers.IntegerField(min_value=1, max_value=operations.MAX_REPLICAS)
+
+
+class UpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, max_value=2_000_000_000, required=False, help_text="Default: the template's newest."
+    )
 
 
 class RemoveSerializer(serializers.Serializer):
@@ -154,6 +176,41 @@ class ApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def get_queryset(self) -> QuerySet[Application]:
         return (
             deployments.visible(self.request.user).prefetch_related("placements__host").order_by("name", "pk")
+        )
+
+    def _then(self, body: serializers.Serializer, step: Any) -> Response:
+        application = self.get_object()
+        access.require(self.request.user, "app.deploy", application.project_id)  # before the body
+        body.is_valid(raise_exception=True)
+        step(application, body.validated_data)
+        application.refresh_from_db()
+        return Response(ApplicationSerializer(application).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=OperateSerializer, responses={202: ApplicationSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def operate(self, request: Request, pk: str) -> Response:
+        """Stop, start or restart the application, or one service of it, in a task."""
+        return self._then(
+            OperateSerializer(data=request.data),
+            lambda app, data: operations.request_action(request.user, app, data["action"], data["service"]),
+        )
+
+    @extend_schema(request=ScaleSerializer, responses={202: ApplicationSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def scale(self, request: Request, pk: str) -> Response:
+        """Run that many replicas of a service, placed as a deploy places them; refused if they cannot fit."""
+        return self._then(
+            ScaleSerializer(data=request.data),
+            lambda app, data: operations.request_scale(request.user, app, data["service"], data["replicas"]),
+        )
+
+    @extend_schema(request=UpdateSerializer, responses={202: ApplicationSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"], url_path="update")
+    def update_version(self, request: Request, pk: str) -> Response:
+        """Update to a version of its template (the newest when left out; the one before: a roll back)."""
+        return self._then(
+            UpdateSerializer(data=request.data),
+            lambda app, data: deployments.request_update(request.user, app, data.get("version")),
         )
 
     @extend_schema(request=RemoveSerializer, responses={202: ApplicationSerializer, 403: ERROR, 409: ERROR})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from hosts.applications import catalog, compose, placement, pool, tasks
 from hosts.models import Application, ApplicationPlacement, AppTemplate, TemplateVersion
@@ -203,6 +204,7 @@ def request_update(user: Any, application: Application, version: int | None = No
         source=target.source,
         state=Application.State.QUEUED,
         outcome="",
+        updated=timezone.now(),  # a queryset's update leaves auto_now alone: the stale-work sweep reads it
     )
     application.refresh_from_db()
     tasks.queue_deploy(application, refresh=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import shared_task
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from hosts.applications import compose, discovery
 from hosts.applications import engine_deploy as engine_apps
@@ -44,11 +45,22 @@ def _say(application: Application, names: dict[int, str]) -> engine_apps.Say:
 
 
 def _end(application: Application, state: str, outcome: str = "", **fields: Any) -> None:
-    Application.objects.filter(pk=application.pk).update(state=state, outcome=outcome[:5000], **fields)
+    Application.objects.filter(pk=application.pk).update(
+        state=state, outcome=outcome[:5000], updated=timezone.now(), **fields
+    )
     html = render_to_string(
         "hosts/apps/state.html", {"application": Application.objects.get(pk=application.pk)}
     )
     live.publish(topic(application), html=html, data={"state": state, "done": True})
+
+
+def not_run(application: Application, state: str, reason: str) -> int:
+    """Fail an application left ``state`` (queued, deploying) too long: the stale-work sweep.
+    Guarded: a task that moved it on since wins. 1 when failed, else 0."""
+    if not Application.objects.filter(pk=application.pk, state=state).update(state=Application.State.FAILED):
+        return 0
+    _end(application, Application.State.FAILED, reason)
+    return 1
 
 
 @contextlib.contextmanager
@@ -103,7 +115,8 @@ def deploy_application(application_id: int, refresh: bool = False) -> str:
     containers recreated. A failed update has nothing of its own to roll back (the containers it
     replaced are gone): its page offers the version it ran before instead."""
     taken = Application.objects.filter(pk=application_id, state=Application.State.QUEUED)
-    if not taken.update(state=Application.State.DEPLOYING):
+    # "updated" too (a queryset's update leaves auto_now alone): the stale-work sweep reads it.
+    if not taken.update(state=Application.State.DEPLOYING, updated=timezone.now()):
         found = Application.objects.filter(pk=application_id, state=Application.State.DEPLOYING).first()
         if found is not None:  # a redelivered task: its worker died mid-deploy
             _end(found, Application.State.FAILED, WORKER_STOPPED)

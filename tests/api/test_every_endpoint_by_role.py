@@ -135,6 +135,9 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("api-application-detail", "get", f"{ap}/", None, "app.view", "app.view"),
         ("api-application-remove", "post", f"{ap}/remove/", {}, "app.view", "app.deploy"),
         ("api-application-roll-back", "post", f"{ap}/roll-back/", None, "app.view", "app.deploy"),
+        ("api-application-operate", "post", f"{ap}/operate/", {"action": "stop"}, "app.view", "app.deploy"),
+        ("api-application-scale", "post", f"{ap}/scale/", {"service": "web", "replicas": 2}, "app.view", "app.deploy"),  # noqa: E501
+        ("api-application-update-version", "post", f"{ap}/update/", {}, "app.view", "app.deploy"),
     ]  # fmt: skip
 
 

@@ -96,3 +96,46 @@ def test_the_command_plans_and_refuses_with_its_exit_codes(people, template) -> 
         call_command("app", "plan", "web", "--user", "prov", "--var", "TOKEN", stdout=StringIO())
     assert bad.value.returncode == 2
     assert not Application.objects.exists()
+
+
+def test_the_api_operates_scales_and_updates_through_the_pages_rules(people, template, monkeypatch) -> None:
+    from hosts.applications import operation_tasks, tasks  # patched: nothing reaches an engine here
+
+    asked: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        operation_tasks, "queue_action", lambda app, action, service: asked.append((action, service))
+    )
+    monkeypatch.setattr(
+        operation_tasks, "queue_add", lambda app, service, numbers: asked.append(("add", numbers))
+    )
+    monkeypatch.setattr(tasks, "queue_deploy", lambda app, refresh=False: asked.append(("deploy", refresh)))
+    api = client_for(people["provisioner"])
+    body = {"name": "web", "variables": {"TOKEN": "x"}}
+    pk = api.post(f"/api/app-templates/{template.pk}/deploy/", body, format="json").json()["id"]
+    Application.objects.filter(pk=pk).update(state=Application.State.RUNNING)
+
+    assert (
+        api.post(
+            f"/api/applications/{pk}/operate/", {"action": "stop", "service": "web"}, format="json"
+        ).status_code
+        == 202
+    )
+    assert (
+        api.post(f"/api/applications/{pk}/operate/", {"action": "explode"}, format="json").status_code == 400
+    )
+    unfit = api.post(f"/api/applications/{pk}/scale/", {"service": "web", "replicas": 3}, format="json")
+    assert unfit.status_code == 409 and "does not fit" in unfit.json()["replicas"][0]
+    assert (
+        api.post(
+            f"/api/applications/{pk}/scale/", {"service": "web", "replicas": 21}, format="json"
+        ).status_code
+        == 400
+    )
+    catalog.save(people["manager"], catalog.Draft(name="web", source=SOURCE + "# v2\n"), template=template)
+    updated = api.post(f"/api/applications/{pk}/update/", {}, format="json")
+    assert updated.status_code == 202 and updated.json()["template_version"] == 2
+    assert asked == [("deploy", False), ("stop", "web"), ("deploy", True)]
+    viewer = client_for(people["viewer"])
+    assert (
+        viewer.post(f"/api/applications/{pk}/operate/", {"action": "stop"}, format="json").status_code == 403
+    )
