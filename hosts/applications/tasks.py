@@ -13,7 +13,7 @@ from celery import shared_task
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from hosts.applications import compose, discovery
+from hosts.applications import compose, discovery, engine_view
 from hosts.applications import engine_deploy as engine_apps
 from hosts.fleet import deploy as fleet_deploy
 from hosts.fleet import engine
@@ -48,8 +48,11 @@ def _end(application: Application, state: str, outcome: str = "", **fields: Any)
     Application.objects.filter(pk=application.pk).update(
         state=state, outcome=outcome[:5000], updated=timezone.now(), **fields
     )
-    html = render_to_string(
-        "hosts/apps/state.html", {"application": Application.objects.get(pk=application.pk)}
+    ended = Application.objects.get(pk=application.pk)
+    html = render_to_string("hosts/apps/state.html", {"application": ended})
+    # The containers as they now are, read once here for every page open on it.
+    html += render_to_string(
+        "hosts/apps/containers.html", {"application": ended, "engines": engine_view.read(ended)}
     )
     live.publish(topic(application), html=html, data={"state": state, "done": True})
 
