@@ -6,6 +6,7 @@ the core never imports this app."""
 from __future__ import annotations
 
 from hosts import stale_work
+from hosts.applications import live_rows as app_live_rows
 from hosts.applications import operation_tasks
 from hosts.applications import tasks as app_tasks
 from hosts.changes import cards as change_cards
@@ -13,6 +14,7 @@ from hosts.changes import drift
 from hosts.changes import tasks as change_tasks
 from hosts.changes import work as change_work
 from hosts.fleet import cards as fleet_cards
+from hosts.fleet import container_rows
 from hosts.fleet import counters as fleet_counters
 from hosts.fleet import tasks as fleet_tasks
 from hosts.fleet import watch as fleet_watch
@@ -73,3 +75,5 @@ def register() -> None:
     watchers.register("drift", drift.watch_drift)
     watchers.register("provisioning", provision.watch_overdue)
     watchers.register("stale_work", stale_work.watch_stale_work)
+    if app_live_rows.on_container not in container_rows.CONTAINER_LISTENERS:
+        container_rows.CONTAINER_LISTENERS.append(app_live_rows.on_container)

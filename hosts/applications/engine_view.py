@@ -50,6 +50,11 @@ class Port:
     href: str  # "http://photon-01:8080/", "" when not a TCP port a browser opens
 
 
+def address_of(host: Host) -> dict[int, str]:
+    """``{host id: the address the portal reaches its engine at}``."""
+    return {host.pk: urlsplit(host.docker_url).hostname or ""}
+
+
 def read(application: Application) -> EngineView:
     view = EngineView()
     if application.state in (Application.State.QUEUED, Application.State.REMOVED):
@@ -57,7 +62,7 @@ def read(application: Application) -> EngineView:
     ids = {p.host_id for p in application.placements.all()}
     for host in Host.objects.filter(pk__in=ids, enabled=True).order_by("name"):
         view.names[host.pk] = host.name
-        view.addresses[host.pk] = urlsplit(host.docker_url).hostname or ""
+        view.addresses.update(address_of(host))
         try:
             sdk = engine.client_for(host, timeout=10)
             try:

@@ -9,6 +9,7 @@ The engine events in between (a stop's "kill") publish the row still in flight."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
@@ -66,6 +67,13 @@ def in_flight(host: Host, summary: engine_containers.ContainerSummary | None) ->
     return IN_FLIGHT_WORDS[action] if leaves is None or summary.state in leaves else ""
 
 
+#: Who else shows a container that changed: the applications register theirs (an application's
+#: page shows its containers) in hosts.registrations, so the fleet never imports them. Each gets
+#: the host, the container's summary (None once removed) and the open engine client.
+ContainerListener = Callable[[Host, str, "engine_containers.ContainerSummary | None", Any], None]
+CONTAINER_LISTENERS: list[ContainerListener] = []
+
+
 def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     """Send a container's current row to the host page (a "removed" row when it is gone).
 
@@ -76,6 +84,11 @@ def publish_container(host: Host, container_id: str, sdk: Any = None) -> None:
     try:
         summary = engine_containers.container_summary(sdk, container_id)
         running, total = engine_containers.counts(sdk)
+        for listener in CONTAINER_LISTENERS:
+            try:
+                listener(host, container_id, summary, sdk)
+            except Exception:  # one page that could not be told must not stop the host page's row
+                log.warning("a container listener failed for %s", container_id[:12], exc_info=True)
     finally:
         if own:
             sdk.close()

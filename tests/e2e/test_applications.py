@@ -4,21 +4,30 @@ Against a lab engine, with a Celery worker when there is a broker."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 from playwright.sync_api import expect
 
 from hosts.models import Application
 from portal.models import Project, Role
 from tests.apps.lab_apps import busybox_of, clean, on
+from tests.e2e.test_fleet_live import watching_daphne  # noqa: F401 - the fixture, shared
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.hosts.conftest import trusted_host
+from tests.lab import engines
 from tests.lab.common import free_port
 
 pytestmark = pytest.mark.lab
 
 
 def test_import_a_compose_file_deploy_it_watch_it_live_and_open_the_web(
-    daphne_factory, make_user, browser, screenshot, lab_engines, celery_worker_if_brokered
+    watching_daphne,  # noqa: F811
+    make_user,
+    browser,
+    screenshot,
+    lab_engines,
+    celery_worker_if_brokered,
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
     project = Project.objects.create(name="Shop")
@@ -39,12 +48,12 @@ services:
     command: ["sh", "-c", "touch /tmp/ok; exec sleep 3600"]
     healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ok"], interval: 1s, retries: 30}}
 """
-    server = daphne_factory("daphne-apps")
+    url = watching_daphne  # with the engines watcher: a container's change reaches the page
     context = browser.new_context()
     page = context.new_page()
     try:
-        sign_in(page, server.url, "pa")
-        page.goto(server.url + "/hosts/apps/")
+        sign_in(page, url, "pa")
+        page.goto(url + "/hosts/apps/")
         page.click("#template-new")
         page.fill("#id_name", "Shop")
         page.fill("#id_compose_file", source)
@@ -72,6 +81,13 @@ services:
             link.click()
         expect(opened.value.locator("body")).to_contain_text("hello-from-the-browser")
         assert Application.objects.get(name=name).state == "running"
+
+        # Stopped outside the portal: the engine's event reaches the application's page.
+        with closing(engines.connect(plain)) as sdk:
+            sdk.containers.get(f"{name}-web-1").stop(timeout=1)
+        row = page.locator("#app-containers tr", has_text=f"{name}-web-1")
+        expect(row).to_have_attribute("data-state", "exited", timeout=30000)
+        assert page.evaluate("window.__notReloaded") is True
     finally:
         context.close()
         clean(plain, name)
