@@ -4,10 +4,14 @@ web answering, then removal keeping its volume (issue 16)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import urllib.request
+from contextlib import closing
+from typing import Any
 
+import docker.errors
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
@@ -237,3 +241,53 @@ def test_an_update_recreates_only_the_changed_service_and_rolls_back(
         assert application.previous_version.number == 2
     finally:
         clean(plain, name)
+
+
+@pytest.mark.timeout(300)
+def test_an_update_pulls_a_tag_that_moved_and_recreates_only_its_service(
+    transactional_db, client, people, project, lab_engines, lab_registries, celery_worker_if_brokered
+) -> None:
+    plain = next(e for e in lab_engines if not e["tls"])
+    registry = next(r for r in lab_registries if r["name"] == "anonymous")
+    where = str(registry["url"]).split("://", 1)[1]
+    port = free_port()
+    image = f"{where}/scratch/web{port}"
+    with closing(engines.connect(plain)) as sdk:
+        sdk.api.tag(busybox_of(plain), image, "1")
+        _push(sdk, image)
+    on(trusted_host(plain, project, "photon-1"), "front", "data")
+    source = _shop(busybox_of(plain), port).replace(f"image: {busybox_of(plain)}", f"image: {image}:1", 1)
+    version = catalog.save(people["manager"], catalog.Draft(name="moved", source=source), project=project)
+    name = f"moved{port}"
+    client.force_login(people["provisioner"])
+    client.post(reverse("hosts:app_deploy", args=[version.template.pk]), {"name": name, "step": "deploy"})
+    application = Application.objects.get(name=name)
+    try:
+        assert deployed(application).state == "running", application.outcome
+        with closing(engines.connect(plain)) as sdk:
+            before = {c.labels["com.docker.compose.service"]: c.id for c in _app_containers(sdk, name)}
+            # The tag moves in the registry to a new image; the host keeps only the old one.
+            commit = sdk.containers.create(busybox_of(plain), ["true"])
+            commit.commit(repository=image, tag="1", changes=["LABEL moved=yes"])
+            commit.remove()
+            _push(sdk, image)
+            sdk.api.remove_image(f"{image}:1")
+        client.post(reverse("hosts:app_update", args=[application.pk]), {"version": "1"})
+        assert deployed(application).state == "running", application.outcome
+        with closing(engines.connect(plain)) as sdk:
+            after = {c.labels["com.docker.compose.service"]: c for c in _app_containers(sdk, name)}
+            assert after["db"].id == before["db"] and after["web"].id != before["web"]
+            assert after["web"].image.labels.get("moved") == "yes"
+    finally:
+        clean(plain, name)
+        with closing(engines.connect(plain)) as sdk, contextlib.suppress(docker.errors.APIError):
+            sdk.api.remove_image(f"{image}:1", force=True)
+
+
+def _push(sdk: Any, image: str) -> None:
+    for line in sdk.api.push(image, tag="1", stream=True, decode=True):
+        assert "error" not in line, line
+
+
+def _app_containers(sdk: Any, name: str) -> list[Any]:
+    return sdk.containers.list(all=True, filters={"label": f"com.docker.compose.project={name}"})
