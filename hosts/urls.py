@@ -70,6 +70,7 @@ urlpatterns = [
     path("changes/<int:pk>/revert/", changes.change_revert, name="change_revert"),
     # --- applications: templates from Compose files ---
     path("apps/", apps.apps, name="apps"),
+    path("apps/unmanaged/", apps.apps_unmanaged, name="apps_unmanaged"),
     path("apps/templates/new/", apps.template_new, name="app_template_new"),
     path("apps/templates/<int:pk>/", apps.template_detail, name="app_template"),
     path("apps/templates/<int:pk>/edit/", apps.template_edit, name="app_template_edit"),

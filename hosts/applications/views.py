@@ -32,16 +32,24 @@ def template_or_404(request: HttpRequest, pk: int, action: str = "app.view") -> 
 @require_GET
 def apps(request: HttpRequest) -> HttpResponse:
     templates = catalog.visible(request.user).order_by("project__name", "name")
-    viewed = access.projects(request.user, "app.view").values_list("pk", flat=True)
     context = {
         "applications": deployments.visible(request.user).exclude(state="removed").order_by("name"),
         "templates": templates,
         "may_manage": access.projects(request.user, "app.manage").exists(),
-        # Read here only, each host's answer cached for a while (hosts.applications.discovery).
+    }
+    return render(request, "hosts/apps/index.html", context)
+
+
+@require_GET
+def apps_unmanaged(request: HttpRequest) -> HttpResponse:
+    """The Applications page's unmanaged Compose projects, asked for once the page is shown: every
+    engine of the person's projects is asked (each answer cached for a while), which takes time."""
+    viewed = access.projects(request.user, "app.view").values_list("pk", flat=True)
+    context = {
         "unmanaged": discovery.read(viewed),
         "may_adopt": set(access.projects(request.user, "app.deploy").values_list("pk", flat=True)),
     }
-    return render(request, "hosts/apps/index.html", context)
+    return render(request, "hosts/apps/unmanaged.html", context)
 
 
 def _show_refusal(form: TemplateForm, exc: Refused) -> None:

@@ -1,9 +1,12 @@
-"""What the applications' lab tests share: hosts as the watchers leave them, an application's
-objects on an engine by Compose's labels, waiting for a deploy, and cleaning up after one."""
+"""What the applications' tests share: hosts as the watchers leave them, an application's
+objects on an engine by Compose's labels, waiting for a deploy, cleaning up after one, and the
+Applications page as a browser ends up with it."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.urls import reverse
 
 from hosts.models import Application, Host, HostStatus, Tag
 from tests.lab import engines
@@ -64,3 +67,13 @@ def clean(info: dict[str, Any], project: str) -> None:
             sdk.api.remove_volume(v["Name"])
     finally:
         sdk.close()
+
+
+def apps_page(client: Any) -> str:
+    """The Applications page as a browser ends up with it: its unmanaged section, which htmx asks
+    for once the page is shown (``hosts:apps_unmanaged``), in place of its placeholder."""
+    page = client.get(reverse("hosts:apps")).content.decode()
+    section = client.get(reverse("hosts:apps_unmanaged")).content.decode()
+    start = page.index('<div id="unmanaged-section"')
+    end = page.index("</div>", start) + len("</div>")
+    return page[:start] + section + page[end:]

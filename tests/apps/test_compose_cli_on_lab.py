@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from hosts.applications import catalog
 from hosts.models import Application
-from tests.apps.lab_apps import busybox_of, clean, deployed, on
+from tests.apps.lab_apps import apps_page, busybox_of, clean, deployed, on
 from tests.hosts.conftest import trusted_host
 from tests.lab import common, engines
 from tests.lab.common import wait_until
@@ -135,7 +135,7 @@ def test_a_project_started_by_hand_is_adopted_then_removed_by_the_portal(
     try:
         _compose(compose_cli, plain, name, file, "up", "-d")
         client.force_login(people["provisioner"])
-        page = client.get(reverse("hosts:apps")).content.decode()
+        page = apps_page(client)
         row = page[page.index(f'id="unmanaged-{project.pk}-{name}"') :].split("</tr>")[0]
         assert "Unmanaged" in row and "photon-hand" in row and "web, worker" in row and "<td>2</td>" in row
 
@@ -147,7 +147,7 @@ def test_a_project_started_by_hand_is_adopted_then_removed_by_the_portal(
         containers = detail[detail.index('id="app-containers"') : detail.index('id="app-placements"')]
         assert f"{name}_web_1" in containers and f"{name}_worker_1" in containers
         assert 'id="app-adopted"' in detail
-        page = client.get(reverse("hosts:apps")).content.decode()
+        page = apps_page(client)
         assert (
             f'id="application-{application.pk}"' in page and f'id="unmanaged-{project.pk}-{name}"' not in page
         )

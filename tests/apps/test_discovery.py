@@ -22,6 +22,7 @@ from hosts.models import Application, Host, HostStatus
 from portal import live
 from portal.models import AuditEntry, Project
 from portal.refused import Refused
+from tests.apps.lab_apps import apps_page
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +101,7 @@ def _host(engines: _Engines, project: Project, name: str, *containers: dict[str,
 
 def _apps_page(client: Any, user: Any) -> str:
     client.force_login(user)
-    return client.get(reverse("hosts:apps")).content.decode()
+    return apps_page(client)
 
 
 def _unmanaged(page: str) -> str:
@@ -169,6 +170,19 @@ def test_a_host_that_hangs_is_named_once_the_deadline_has_passed(
         engines.hung[hung.docker_url].set()
     assert [f.name for f in found.found] == ["handmade"]
     assert found.errors == ["photon-2: no answer within 0.2 s"]
+
+
+def test_the_applications_page_asks_no_engine_and_its_section_names_at_most_five_silent_ones(
+    client, people, project, engines
+) -> None:
+    for i in range(7):
+        engines.down.add(_host(engines, project, f"photon-{i}").docker_url)
+    client.force_login(people["viewer"])
+    page = client.get(reverse("hosts:apps")).content.decode()
+    assert f'hx-get="{reverse("hosts:apps_unmanaged")}"' in page and engines.asked == []
+    section = client.get(reverse("hosts:apps_unmanaged")).content.decode()
+    assert section.count("Not answering:") == 5 and "And 2 more hosts did not answer." in section
+    assert len(engines.asked) == 7
 
 
 def test_each_host_is_asked_once_a_period_whatever_the_pages_asked(client, people, project, engines) -> None:
