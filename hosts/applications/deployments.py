@@ -136,12 +136,25 @@ def visible(user: Any) -> Any:
 
 
 def request_remove(user: Any, application: Application, *, volumes: bool) -> None:
-    """Remove the application's containers and networks (its volumes only when asked), in a task."""
+    """Remove the application's containers and networks (its volumes only when asked), in a task;
+    once removed, the volumes it kept, when asked."""
     access.require(user, "app.deploy", application.project_id)
     if application.state in (Application.State.QUEUED, Application.State.DEPLOYING):
         raise Refused(f"{application} is still being deployed; remove it when the deploy has ended.")
     if application.state == Application.State.REMOVED:
-        raise Refused(f"{application} is removed already.")
+        if not volumes:
+            raise Refused(f"{application} is removed already.")
+        # Its volumes are found by its Compose project name: a newer application of that name
+        # owns whatever carries it now.
+        if (
+            Application.objects.filter(name=application.name)
+            .exclude(state=Application.State.REMOVED)
+            .exists()
+        ):
+            raise Refused(
+                f"The name {application.name} is in use by another application now: its volumes are that "
+                "application's. Remove them from there."
+            )
     audit.record(
         "app.remove", obj=application, project=application.project, actor=user, after={"volumes": volumes}
     )

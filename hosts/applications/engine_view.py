@@ -57,7 +57,8 @@ def address_of(host: Host) -> dict[int, str]:
 
 def read(application: Application) -> EngineView:
     view = EngineView()
-    if application.state in (Application.State.QUEUED, Application.State.REMOVED):
+    # A removed one too: the volumes it kept are still on its hosts, until someone removes them.
+    if application.state == Application.State.QUEUED:
         return view
     ids = {p.host_id for p in application.placements.all()}
     for host in Host.objects.filter(pk__in=ids, enabled=True).order_by("name"):

@@ -98,3 +98,16 @@ def test_an_application_of_another_project_is_not_found_by_a_forged_id(
         answer = method(f"/api/applications/{application.pk}/{path}", {"action": "stop"}, format="json")
         assert answer.status_code == 404, path
     assert Application.objects.get(pk=application.pk).state == "running"
+
+
+def test_the_kept_volumes_of_a_removed_application_are_not_removed_once_its_name_is_reused(
+    people, shop
+) -> None:
+    """Volumes are found by the Compose project's name: a newer application of that name owns them."""
+    source = shop.versions.first().source
+    old = Application.objects.create(project=shop.project, name="shop", source=source, state="removed")
+    with pytest.raises(Refused, match="is removed already"):
+        deployments.request_remove(people["provisioner"], old, volumes=False)
+    Application.objects.create(project=shop.project, name="shop", source=source, state="running")
+    with pytest.raises(Refused, match="in use by another application"):
+        deployments.request_remove(people["provisioner"], old, volumes=True)

@@ -101,6 +101,14 @@ def test_a_provisioner_deploys_across_two_hosts_and_removes_it_keeping_the_volum
         assert labelled(plain, name) == {"containers": [], "volumes": [f"{name}_data"]}
         assert labelled(tls, name) == {"containers": [], "volumes": []}
         assert AuditEntry.objects.filter(action="app.remove", actor=people["provisioner"]).exists()
+
+        # The kept volume, removed later on request (its page lists it).
+        detail = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
+        assert 'id="app-remove-volumes"' in detail and f"{name}_data" in detail
+        assert f"{name}_data" in client.get(remove).content.decode()
+        client.post(remove, {"volumes": "on"})
+        wait_until(lambda: labelled(plain, name)["volumes"] == [], timeout=60, what="the kept volume removed")
+        assert AuditEntry.objects.filter(action="app.remove", after={"volumes": True}).exists()
     finally:
         clean(plain, name)
         clean(tls, name)
