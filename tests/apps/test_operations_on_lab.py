@@ -19,6 +19,7 @@ from tests.apps.lab_apps import busybox_of, clean, deployed
 from tests.hosts.conftest import trusted_host
 from tests.lab import engines
 from tests.lab.common import free_port, wait_until
+from tests.lab.fixtures import start
 
 pytestmark = pytest.mark.lab
 
@@ -147,3 +148,52 @@ def test_a_provisioner_stops_starts_and_scales_an_application_across_two_hosts(
     finally:
         clean(plain, name)
         clean(tls, name)
+
+
+@pytest.fixture
+def third_engine(tmp_path, lab_engines):  # type: ignore[no-untyped-def]
+    """A third engine, this test's own: the session's lab has two."""
+    workdir = tmp_path / "engines"
+    (info,) = start(lambda: engines.up(workdir, plain=1, tls=0))
+    yield info
+    engines.down(workdir)
+
+
+@pytest.mark.timeout(300)
+def test_a_service_scaled_to_three_spreads_over_three_hosts_and_a_fourth_is_refused(
+    transactional_db, client, people, project, lab_engines, third_engine, celery_worker_if_brokered
+) -> None:
+    infos = {
+        "photon-a": next(e for e in lab_engines if not e["tls"]),
+        "photon-b": next(e for e in lab_engines if e["tls"]),
+        "photon-c": third_engine,
+    }
+    for host_name, info in infos.items():
+        host = trusted_host(info, project, host_name)
+        Host.objects.filter(pk=host.pk).update(
+            status=HostStatus.ON, memory=4 * GiB, cpus=2, containers_total=0
+        )
+    source = f"services:\n  app:\n    image: {busybox_of(third_engine)}\n    command: [sleep, '3600']\n"
+    template = catalog.save(
+        people["manager"], catalog.Draft(name="spread", source=source), project=project
+    ).template
+    name = f"spread{free_port()}"
+    client.force_login(people["provisioner"])
+    client.post(reverse("hosts:app_deploy", args=[template.pk]), {"name": name, "step": "deploy"})
+    application = Application.objects.get(name=name)
+    url = reverse("hosts:app_scale", args=[application.pk])
+
+    def per_engine() -> list[int]:
+        return sorted(len(_containers(info, name)) for info in infos.values())
+
+    try:
+        assert deployed(application).state == "running", application.outcome
+        client.post(url, {"service": "app", "replicas": "3"})
+        # Anti-affinity (the default spread): one replica on each host.
+        wait_until(lambda: per_engine() == [1, 1, 1], timeout=120, what="three replicas on three hosts")
+        answer = client.post(url, {"service": "app", "replicas": "4"}, follow=True).content.decode()
+        assert "The scale does not fit: app: 4 replicas to spread but only 3 hosts qualify" in answer
+        assert per_engine() == [1, 1, 1] and application.placements.count() == 3
+    finally:
+        for info in infos.values():
+            clean(info, name)
