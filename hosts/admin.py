@@ -10,12 +10,16 @@ from hosts.changes.desired import validate_settings
 from hosts.changes.errors import ChangeError
 from hosts.models import (
     ENGINE_FACTS,
+    Application,
+    ApplicationPlacement,
+    AppTemplate,
     Change,
     ChangeRun,
     Drift,
     Host,
     Profile,
     Tag,
+    TemplateVersion,
     VCenter,
     VirtualMachine,
     VmTask,
@@ -140,3 +144,40 @@ class ProvisionRequestAdmin(ReadOnlyAdmin):
     list_display = ["name_pattern", "project", "count", "requester", "created"]
     list_filter = ["project"]
     inlines = [ProvisionedVmInline]
+
+
+# --- Applications (saved and deployed through the portal's rules: read-only here) -------------------
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = readonly_fields = ("number", "note", "created_by", "created")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(AppTemplate)
+class AppTemplateAdmin(ReadOnlyAdmin):
+    """Saved through hosts.applications.catalog (every file checked whole): looked at here."""
+
+    list_display = ["name", "project", "created_by", "updated"]
+    list_filter = ["project"]
+    search_fields = ["name"]
+    inlines = [TemplateVersionInline]
+
+
+class ApplicationPlacementInline(admin.TabularInline):
+    model = ApplicationPlacement
+    fields = readonly_fields = ("service", "replica", "host", "memory", "cpus", "reason")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Application)
+class ApplicationAdmin(ReadOnlyAdmin):
+    list_display = ["name", "project", "template", "state", "created_by", "created"]
+    list_filter = ["state", "project"]
+    search_fields = ["name"]
+    # Not the variables: their values are secrets, never shown back.
+    fields = ["name", "project", "template", "version", "previous_version", "state", "outcome", "source"]
+    inlines = [ApplicationPlacementInline]

@@ -21,6 +21,8 @@ NOT_IN_ADMIN = {
     "registry.deleteprefix": "edited inline on its registry",
     "hosts.deploy": "a deploy and how it went (its environment is secret until its task has run)",
     "hosts.projecthostcounts": "a counter kept from the hosts themselves; an edit would only make it wrong",
+    "hosts.templateversion": "shown inline on its template",
+    "hosts.applicationplacement": "shown inline on its application",
 }
 
 

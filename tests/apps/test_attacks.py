@@ -111,3 +111,11 @@ def test_the_kept_volumes_of_a_removed_application_are_not_removed_once_its_name
     Application.objects.create(project=shop.project, name="shop", source=source, state="running")
     with pytest.raises(Refused, match="in use by another application"):
         deployments.request_remove(people["provisioner"], old, volumes=True)
+
+
+def test_the_admin_shows_an_application_without_its_variables_values(admin_client, people, shop) -> None:
+    application = Application.objects.create(
+        project=shop.project, name="shop", source="services: {}", variables='{"DB_PASSWORD": "s3cret-value"}'
+    )
+    page = admin_client.get(f"/admin/hosts/application/{application.pk}/change/")
+    assert page.status_code == 200 and "s3cret-value" not in page.content.decode()
