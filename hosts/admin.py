@@ -6,12 +6,14 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from hosts.applications import quota
 from hosts.changes.desired import validate_settings
 from hosts.changes.errors import ChangeError
 from hosts.models import (
     ENGINE_FACTS,
     Application,
     ApplicationPlacement,
+    AppQuota,
     AppTemplate,
     Change,
     ChangeRun,
@@ -181,3 +183,15 @@ class ApplicationAdmin(ReadOnlyAdmin):
     # Not the variables: their values are secrets, never shown back.
     fields = ["name", "project", "template", "version", "previous_version", "state", "outcome", "source"]
     inlines = [ApplicationPlacementInline]
+
+
+@admin.register(AppQuota)
+class AppQuotaAdmin(AuditedDeletes):
+    """Where an Admin limits what a project's applications reserve (no row: no limit)."""
+
+    list_display = ["project", "max_containers", "max_memory_mb", "max_cpus", "in_use"]
+    autocomplete_fields = ["project"]
+
+    @admin.display(description="in use")
+    def in_use(self, obj: AppQuota) -> str:
+        return quota.describe(obj.project_id)

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.applications import catalog, deployments, engine_view, operations, tasks
+from hosts.applications import catalog, deployments, engine_view, operations, quota, tasks
 from hosts.applications.forms import AppDeployForm
 from hosts.applications.views import template_or_404
 from hosts.models import Application, Host
@@ -67,7 +67,13 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
                 proposal = None
     else:
         form = AppDeployForm(initial={"name": template.name.lower()[:63]}, hosts=hosts, variables=variables)
-    context = {"template": template, "version": version, "form": form, "proposal": proposal}
+    context = {
+        "template": template,
+        "version": version,
+        "form": form,
+        "proposal": proposal,
+        "quota": quota.describe(template.project_id),
+    }
     return render(request, "hosts/apps/deploy.html", context)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hosts.applications import catalog, compose, placement, pool, tasks
+from hosts.applications import catalog, compose, placement, pool, quota, tasks
 from hosts.models import Application, ApplicationPlacement, AppTemplate, TemplateVersion
 from portal import access, audit
 from portal.refused import Refused
@@ -79,6 +79,9 @@ def propose(
     except ValueError as exc:
         raise Refused(str(exc), field="variables", status=400) from None
     plan = placement.plan(needs, pool.candidates(template.project_id), one_host=one_host)
+    if plan.ok:  # told now, with the plan, rather than at the deploy
+        with transaction.atomic():
+            quota.check(template.project_id, [(n, n.replicas) for n in needs])
     return Proposal(template, chosen, name, dict(values), model, needs, plan)
 
 
@@ -90,6 +93,8 @@ def deploy(user: Any, proposal: Proposal) -> Application:
     needs = {n.service: n for n in proposal.needs}
     try:
         with transaction.atomic():
+            # Again, locked: another deploy may have taken the quota since the proposal.
+            quota.check(template.project_id, [(n, n.replicas) for n in proposal.needs])
             application = Application.objects.create(
                 project_id=template.project_id,
                 name=proposal.name,
@@ -192,7 +197,11 @@ def request_update(user: Any, application: Application, version: int | None = No
             details=[p.message for p in exc.problems],
             status=400,
         ) from None
-    wanted = {n.service: n.replicas for n in placement.needs_from(model)}
+    try:
+        needs = {n.service: n for n in placement.needs_from(model)}
+    except ValueError as exc:
+        raise Refused(str(exc), status=400) from None
+    wanted = {service: need.replicas for service, need in needs.items()}
     running: dict[str, int] = {}
     for service in application.placements.values_list("service", flat=True):
         running[service] = running.get(service, 0) + 1
@@ -202,23 +211,39 @@ def request_update(user: Any, application: Application, version: int | None = No
             f"v{target.number} runs other services or replicas ({said}) than {application} does: "
             "scale it first, or deploy that version as a new application."
         )
-    before = application.version
-    audit.record(
-        "app.update",
-        obj=application,
-        project=application.project,
-        actor=user,
-        before={"version": before.number if before else None},
-        after={"version": target.number},
-    )
-    Application.objects.filter(pk=application.pk).update(
-        previous_version=before,
-        version=target,
-        source=target.source,
-        state=Application.State.QUEUED,
-        outcome="",
-        updated=timezone.now(),  # a queryset's update leaves auto_now alone: the stale-work sweep reads it
-    )
+    with transaction.atomic():
+        # The application first, then (in the check) its project: the order a scale locks them in.
+        locked = Application.objects.select_for_update().get(pk=application.pk)
+        if locked.state not in (Application.State.RUNNING, Application.State.FAILED):
+            raise Refused(f"{application} is being deployed or removed since: try again when it has ended.")
+        rows = list(locked.placements.all())
+        # Its services may reserve more (or less) in that version: counted against the quota as
+        # the replicas it runs, what they reserve now given back.
+        quota.check(
+            locked.project_id,
+            [(need, need.replicas) for need in needs.values()],
+            freeing=quota.Usage(len(rows), sum(r.memory for r in rows), sum(r.cpus for r in rows)),
+        )
+        for row in rows:
+            row.memory, row.cpus = needs[row.service].memory, needs[row.service].cpus
+        ApplicationPlacement.objects.bulk_update(rows, ["memory", "cpus"])
+        before = locked.version
+        audit.record(
+            "app.update",
+            obj=locked,
+            project=locked.project,
+            actor=user,
+            before={"version": before.number if before else None},
+            after={"version": target.number},
+        )
+        Application.objects.filter(pk=application.pk).update(
+            previous_version=before,
+            version=target,
+            source=target.source,
+            state=Application.State.QUEUED,
+            outcome="",
+            updated=timezone.now(),  # update() leaves auto_now alone: the stale-work sweep reads it
+        )
     application.refresh_from_db()
     tasks.queue_deploy(application, refresh=True)
     return target

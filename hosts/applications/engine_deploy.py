@@ -431,27 +431,30 @@ def status(project: str, clients: Clients) -> list[ContainerState]:
     found = []
     for host_id, sdk in clients.items():
         for item in sdk.api.containers(all=True, filters={"label": f"{PROJECT}={project}"}):
-            try:
-                attrs = sdk.api.inspect_container(item["Id"])
-            except docker.errors.NotFound:
-                continue  # removed since the list
-            labels, state = attrs["Config"].get("Labels") or {}, attrs["State"]
-            bound = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-            ports = tuple(
-                f"{b['HostIp']}:{b['HostPort']}->{t}"
-                for t, binds in sorted(bound.items())
-                for b in binds or ()
-            )
-            found.append(
-                ContainerState(
-                    host_id=host_id,
-                    service=labels.get(SERVICE, ""),
-                    replica=int(labels.get(NUMBER) or 0),
-                    container_id=attrs["Id"],
-                    name=attrs["Name"].lstrip("/"),
-                    state=state.get("Status", ""),
-                    health=(state.get("Health") or {}).get("Status", ""),
-                    ports=ports,
-                )
-            )
+            state = one(host_id, sdk, item["Id"])
+            if state is not None:
+                found.append(state)
     return sorted(found, key=lambda s: (s.service, s.replica, s.host_id))
+
+
+def one(host_id: int, sdk: Any, container_id: str) -> ContainerState | None:
+    """One container's state (None once it is gone): what an engine event needs, one inspect."""
+    try:
+        attrs = sdk.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return None  # removed since the list or the event
+    labels, state = attrs["Config"].get("Labels") or {}, attrs["State"]
+    bound = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    ports = tuple(
+        f"{b['HostIp']}:{b['HostPort']}->{t}" for t, binds in sorted(bound.items()) for b in binds or ()
+    )
+    return ContainerState(
+        host_id=host_id,
+        service=labels.get(SERVICE, ""),
+        replica=int(labels.get(NUMBER) or 0),
+        container_id=attrs["Id"],
+        name=attrs["Name"].lstrip("/"),
+        state=state.get("Status", ""),
+        health=(state.get("Health") or {}).get("Status", ""),
+        ports=ports,
+    )

@@ -28,11 +28,11 @@ def on_container(host: Host, container_id: str, summary: ContainerSummary | None
     )
     if application is None:
         return
-    found = [c for c in engine_apps.status(project, {host.pk: sdk}) if c.container_id == container_id]
-    if not found:
+    found = engine_apps.one(host.pk, sdk, container_id)
+    if found is None:
         return
     view = engine_view.EngineView(
-        containers=found, names={host.pk: host.name}, addresses=engine_view.address_of(host)
+        containers=[found], names={host.pk: host.name}, addresses=engine_view.address_of(host)
     )
     (row,) = view.rows
     html = render_to_string("hosts/apps/container_row.html", {"row": row})

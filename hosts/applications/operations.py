@@ -5,7 +5,8 @@ nothing reaches an engine here.
 
 A scale up is planned as the deploy plans (``placement.plan`` on the project's pool, with the
 service's rules: spread, max_per_host, tags, memory, CPUs), counting the replicas already placed,
-and is refused before anything starts when it cannot fit, naming the rule. Its placements are
+and is refused before anything starts when it cannot fit, naming the rule, or when it would take
+the project over its application quota (``hosts.applications.quota``). Its placements are
 recorded at once, so the next plan counts what they reserve; a scale down forgets the highest
 numbered replicas' placements at once, and its task removes their containers.
 """
@@ -18,7 +19,16 @@ from typing import Any
 
 from django.db import transaction
 
-from hosts.applications import compose, engine_actions, engine_spec, operation_tasks, placement, pool, tasks
+from hosts.applications import (
+    compose,
+    engine_actions,
+    engine_spec,
+    operation_tasks,
+    placement,
+    pool,
+    quota,
+    tasks,
+)
 from hosts.models import Application, ApplicationPlacement
 from portal import access, audit
 from portal.refused import Refused
@@ -156,5 +166,7 @@ def _place(
             engine_spec.plan(application.name, model, service, one.replica, one.host_id)
         except (ValueError, TypeError, KeyError) as exc:
             raise Refused(f"{service} cannot be deployed: {exc}", status=400) from None
+    # In the scale's transaction, after the application's lock: the project's is taken second.
+    quota.check(application.project_id, [(need, len(added))])
     ApplicationPlacement.objects.bulk_create(added)
     return [(one.replica, p.host) for one, p in zip(added, plan.placements, strict=True)]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from hosts.models.apps import Application, ApplicationPlacement, AppTemplate, TemplateVersion  # noqa: F401
+from hosts.models.apps import (  # noqa: F401
+    Application,
+    ApplicationPlacement,
+    AppQuota,
+    AppTemplate,
+    TemplateVersion,
+)
 from hosts.models.changes import Change, ChangeRun, Drift, FileBackup, Profile  # noqa: F401
 from hosts.models.counts import ProjectHostCounts  # noqa: F401
 from hosts.models.deploys import Deploy  # noqa: F401

@@ -138,3 +138,30 @@ class ApplicationPlacement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application} {self.service}-{self.replica} on {self.host}"
+
+
+class AppQuota(models.Model):
+    """What a project's applications may reserve, over all its hosts, as Admiral's project quotas
+    did: containers, memory and CPUs. No row, or an empty limit, means no limit of that kind.
+
+    A limit on memory or CPUs counts what each service declares (its reservation, else its
+    limit); where one is set, every service deployed must declare it, or it would escape the
+    count (Kubernetes' ResourceQuota asks the same of pods)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="app_quota")
+    max_containers = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Containers of all its applications together; empty: no limit."
+    )
+    max_memory_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="MiB its applications' services reserve together; empty: no limit."
+    )
+    max_cpus = models.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="CPUs its applications' services reserve together; empty: no limit.",
+    )
+
+    def __str__(self) -> str:
+        return f"application quota of {self.project}"

@@ -197,27 +197,32 @@ def test_a_script_deploys_with_manage_py_app_and_waits_for_the_outcome(
 
 
 @pytest.mark.timeout(300)
-def test_an_update_recreates_only_the_changed_service_and_rolls_back(
-    transactional_db, client, people, project, lab_engines, celery_worker_if_brokered
+def test_an_update_to_a_newer_tag_recreates_only_its_service_and_rolls_back(
+    transactional_db, client, people, project, lab_engines, lab_registries, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    busybox = busybox_of(plain)
-    on(trusted_host(plain, project, "photon-1"), "front", "data")
     port = free_port()
-    v1 = _shop(busybox, port)
+    image = f"{_anonymous(lab_registries)}/scratch/upd{port}"
+    with closing(engines.connect(plain)) as sdk:
+        # Both tags in the lab registry, neither on the host: the deploy and the update pull them.
+        _push_as(sdk, busybox_of(plain), image, "1")
+        _push_as(sdk, busybox_of(plain), image, "2", "LABEL release=2")
+        for tag in ("1", "2"):
+            sdk.api.remove_image(f"{image}:{tag}")
+    on(trusted_host(plain, project, "photon-1"), "front", "data")
+    v1 = _shop(busybox_of(plain), port).replace(f"image: {busybox_of(plain)}", f"image: {image}:1", 1)
     version = catalog.save(people["manager"], catalog.Draft(name="upd", source=v1), project=project)
     name = f"upd{port}"
     client.force_login(people["provisioner"])
     client.post(reverse("hosts:app_deploy", args=[version.template.pk]), {"name": name, "step": "deploy"})
     application = Application.objects.get(name=name)
 
-    def ids() -> dict[str, str]:
-        sdk = engines.connect(plain)
-        try:
-            found = sdk.api.containers(all=True, filters={"label": f"com.docker.compose.project={name}"})
-            return {c["Labels"]["com.docker.compose.service"]: c["Id"] for c in found}
-        finally:
-            sdk.close()
+    def running() -> dict[str, Any]:
+        with closing(engines.connect(plain)) as sdk:
+            found = _app_containers(sdk, name)
+            return {
+                c.labels["com.docker.compose.service"]: (c.id, c.image.labels.get("release")) for c in found
+            }
 
     def page() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as web:
@@ -225,30 +230,34 @@ def test_an_update_recreates_only_the_changed_service_and_rolls_back(
 
     try:
         assert deployed(application).state == "running", application.outcome
-        first = ids()
-        assert page() == "hello"
-        # v2 changes the web's default greeting only: the db is left as it runs.
+        first = running()
+        assert first["web"][1] is None and page() == "hello"
+        # v2 moves the web to the newer tag: the db is left as it runs.
         catalog.save(
             people["manager"],
-            catalog.Draft(name="upd", source=v1.replace("GREETING:-hello", "GREETING:-v2"), note="greet v2"),
+            catalog.Draft(name="upd", source=v1.replace(f"{image}:1", f"{image}:2"), note="web 2"),
             template=version.template,
         )
         client.post(reverse("hosts:app_update", args=[application.pk]))
         assert deployed(application).state == "running", application.outcome
-        second = ids()
-        assert second["db"] == first["db"] and second["web"] != first["web"]
-        assert page() == "v2" and application.version.number == 2
+        second = running()
+        assert second["db"] == first["db"] and second["web"][0] != first["web"][0]
+        assert second["web"][1] == "2" and page() == "hello" and application.version.number == 2
         detail = client.get(reverse("hosts:app", args=[application.pk])).content.decode()
         assert 'id="app-roll-back-version"' in detail and "Roll back to v1" in detail
 
         client.post(reverse("hosts:app_update", args=[application.pk]), {"version": "1"})
         assert deployed(application).state == "running", application.outcome
-        third = ids()
-        assert third["db"] == first["db"] and third["web"] != second["web"]
-        assert page() == "hello" and application.version.number == 1
-        assert application.previous_version.number == 2
+        third = running()
+        assert third["db"] == first["db"] and third["web"][0] != second["web"][0]
+        assert third["web"][1] is None and page() == "hello"
+        assert application.version.number == 1 and application.previous_version.number == 2
     finally:
         clean(plain, name)
+        with closing(engines.connect(plain)) as sdk:
+            for tag in ("1", "2"):
+                with contextlib.suppress(docker.errors.APIError):
+                    sdk.api.remove_image(f"{image}:{tag}", force=True)
 
 
 @pytest.mark.timeout(300)
@@ -256,13 +265,10 @@ def test_an_update_pulls_a_tag_that_moved_and_recreates_only_its_service(
     transactional_db, client, people, project, lab_engines, lab_registries, celery_worker_if_brokered
 ) -> None:
     plain = next(e for e in lab_engines if not e["tls"])
-    registry = next(r for r in lab_registries if r["name"] == "anonymous")
-    where = str(registry["url"]).split("://", 1)[1]
     port = free_port()
-    image = f"{where}/scratch/web{port}"
+    image = f"{_anonymous(lab_registries)}/scratch/web{port}"
     with closing(engines.connect(plain)) as sdk:
-        sdk.api.tag(busybox_of(plain), image, "1")
-        _push(sdk, image)
+        _push_as(sdk, busybox_of(plain), image, "1")
     on(trusted_host(plain, project, "photon-1"), "front", "data")
     source = _shop(busybox_of(plain), port).replace(f"image: {busybox_of(plain)}", f"image: {image}:1", 1)
     version = catalog.save(people["manager"], catalog.Draft(name="moved", source=source), project=project)
@@ -275,10 +281,7 @@ def test_an_update_pulls_a_tag_that_moved_and_recreates_only_its_service(
         with closing(engines.connect(plain)) as sdk:
             before = {c.labels["com.docker.compose.service"]: c.id for c in _app_containers(sdk, name)}
             # The tag moves in the registry to a new image; the host keeps only the old one.
-            commit = sdk.containers.create(busybox_of(plain), ["true"])
-            commit.commit(repository=image, tag="1", changes=["LABEL moved=yes"])
-            commit.remove()
-            _push(sdk, image)
+            _push_as(sdk, busybox_of(plain), image, "1", "LABEL moved=yes")
             sdk.api.remove_image(f"{image}:1")
         client.post(reverse("hosts:app_update", args=[application.pk]), {"version": "1"})
         assert deployed(application).state == "running", application.outcome
@@ -292,8 +295,21 @@ def test_an_update_pulls_a_tag_that_moved_and_recreates_only_its_service(
             sdk.api.remove_image(f"{image}:1", force=True)
 
 
-def _push(sdk: Any, image: str) -> None:
-    for line in sdk.api.push(image, tag="1", stream=True, decode=True):
+def _anonymous(lab_registries: list[dict[str, Any]]) -> str:
+    """The lab registry anyone may pull from and push to, as an image reference starts."""
+    registry = next(r for r in lab_registries if r["name"] == "anonymous")
+    return str(registry["url"]).split("://", 1)[1]
+
+
+def _push_as(sdk: Any, base: str, image: str, tag: str, change: str = "") -> None:
+    """``base`` (or, with a Dockerfile ``change``, a new image made from it) pushed as image:tag."""
+    if change:
+        made = sdk.containers.create(base, ["true"])
+        made.commit(repository=image, tag=tag, changes=[change])
+        made.remove()
+    else:
+        sdk.api.tag(base, image, tag)
+    for line in sdk.api.push(image, tag=tag, stream=True, decode=True):
         assert "error" not in line, line
 
 

@@ -279,6 +279,7 @@ def test_an_application_spans_two_engines_in_dependency_order(clients, busybox) 
         assert states[2].health == "healthy" and states[0].health == ""
         assert states[3].ports == (f"127.0.0.1:{port}->80/tcp",)
         assert states[3].container_id == web["Id"] and states[3].name == f"{project}-web-1"
+        assert ed.one(2, clients[2], web["Id"]) == states[3]  # what an engine event's row reads
 
         # Again, unchanged: nothing made; then web changed: only web is recreated.
         before = {s.name: s.container_id for s in states}
@@ -295,6 +296,7 @@ def test_an_application_spans_two_engines_in_dependency_order(clients, busybox) 
     assert _labelled(clients[1], project) == _labelled(clients[2], project) == {
         "containers": [], "networks": [], "volumes": []
     }  # fmt: skip
+    assert ed.one(2, clients[2], web["Id"]) is None
 
 
 @pytest.mark.lab
