@@ -36,6 +36,15 @@ def require_services() -> None:
         pytest.skip("needs Redis: set REDIS_URL")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """Users made in a blink (tests.passwords); signing in still checks the password."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["tests.passwords.OneIterationPbkdf2"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """Keep an SQLite test database in a file, so a daphne subprocess can share it."""
