@@ -6,6 +6,7 @@ from hosts.applications import app_views, discovery_views
 from hosts.applications import operation_views as app_operations
 from hosts.applications import views as apps
 from hosts.changes import views as changes
+from hosts.engine_objects import views as engine_objects
 from hosts.fleet import views as fleet
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
@@ -32,6 +33,17 @@ urlpatterns = [
         fleet.container_action,
         name="container_action",
     ),
+    # --- a host's images, volumes and networks ---
+    path("<int:pk>/images/prune/", engine_objects.images_prune, name="images_prune"),
+    path("<int:pk>/images/<str:image_id>/remove/", engine_objects.image_remove, name="image_remove"),
+    path("<int:pk>/images/<str:image_id>/tag/", engine_objects.image_tag, name="image_tag"),
+    path("<int:pk>/objects/", engine_objects.section, name="engine_objects"),
+    path("<int:pk>/volumes/new/", engine_objects.volume_new, name="volume_new"),
+    path("<int:pk>/volumes/prune/", engine_objects.volumes_prune, name="volumes_prune"),
+    path("<int:pk>/volumes/<str:name>/remove/", engine_objects.volume_remove, name="volume_remove"),
+    path("<int:pk>/networks/new/", engine_objects.network_new, name="network_new"),
+    path("<int:pk>/networks/prune/", engine_objects.networks_prune, name="networks_prune"),
+    path("<int:pk>/networks/<str:network_id>/remove/", engine_objects.network_remove, name="network_remove"),
     # --- vSphere: vCenters and VMs ---
     path("vsphere/", vsphere.inventory, name="vsphere"),
     path("vsphere/vcenters/", vsphere.vcenters, name="vcenters"),

@@ -111,21 +111,6 @@ def recent_events(sdk: docker.DockerClient, seconds: int = 3600, limit: int = 30
     return list(reversed(items[-limit:]))
 
 
-def list_images(sdk: docker.DockerClient) -> list[dict[str, Any]]:
-    images = []
-    for item in sdk.api.images():
-        tags = [t for t in item.get("RepoTags") or [] if t != "<none>:<none>"]
-        images.append(
-            {
-                "id": item["Id"].split(":", 1)[-1][:12],
-                "tags": tags,
-                "size": item.get("Size"),
-                "created": item["Created"],
-            }
-        )
-    return sorted(images, key=lambda i: (i["tags"] or ["~"])[0])
-
-
 def counts(sdk: docker.DockerClient) -> tuple[int, int]:
     """Containers running, and in all."""
     items = sdk.api.containers(all=True)

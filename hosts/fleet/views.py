@@ -280,7 +280,6 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 context["containers"] = [
                     (c, container_rows.in_flight(host, c)) for c in engine_containers.list_containers(sdk)
                 ]
-                context["images"] = engine_containers.list_images(sdk)
                 context["engine_events"] = engine_containers.recent_events(sdk)
             finally:
                 sdk.close()

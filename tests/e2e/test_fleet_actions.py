@@ -1,6 +1,7 @@
 """A Provisioner in Chromium: deploy a container (progress live), follow its logs (tail N, follow, stop
-following), watch its CPU and memory chart, restart it and remove it after a confirmation; the
-dashboard's hosts card counts it in and out live, without reload."""
+following), watch its CPU and memory chart, see the host's volumes and networks, restart it and
+remove it after a confirmation; the dashboard's hosts card counts it in and out live, without
+reload."""
 
 from __future__ import annotations
 
@@ -131,6 +132,11 @@ def test_deploy_logs_stats_restart_and_remove_through_the_ui(
         # Restart: the engine restarts it (a new start time) and the row is running again.
         started = _container(tls_engine).attrs["State"]["StartedAt"]
         page.goto(f"{url}/hosts/{host.pk}/")
+        # The engine's images, volumes and networks follow the page (asked by htmx once it is
+        # shown): the container is listed on the network it was deployed on ("none").
+        expect(page.locator("#network-rows")).to_contain_text(NAME, timeout=10000)
+        expect(page.locator("#image-rows")).to_contain_text(busybox)
+        expect(page.locator("#volume-new")).to_be_visible()
         row.locator('button[data-action="restart"]').click()
         wait_until(
             lambda: _container(tls_engine).attrs["State"]["StartedAt"] != started, timeout=30, what="restart"

@@ -58,7 +58,6 @@ def docker(monkeypatch: pytest.MonkeyPatch) -> _Engine:
     monkeypatch.setattr(engine_containers, "counts", lambda sdk: (1, 1))
     monkeypatch.setattr(engine_containers, "act", lambda sdk, container_id, action: fake.acted.append(action))
     monkeypatch.setattr(engine_containers, "list_containers", lambda sdk: [fake.summary(sdk, CONTAINER)])
-    monkeypatch.setattr(engine_containers, "list_images", lambda sdk: [])
     monkeypatch.setattr(engine_containers, "recent_events", lambda sdk: [])
     return fake
 
