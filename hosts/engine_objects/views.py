@@ -4,6 +4,7 @@ only translates: the rules are in ``volumes``, ``networks`` and ``images`` besid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -139,44 +140,48 @@ def _pruned(request: HttpRequest, host: Host, done: common.Pruned, what: str) ->
     return _back(host, f"{what}s")
 
 
-@require_http_methods(["GET", "POST"])
-def volumes_prune(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET: the unused volumes and what they take; POST: those very ones removed."""
+#: One line of a prune's confirmation: what is posted back, what is shown, its size (if known).
+Item = tuple[str, str, int | None]
+
+
+def _prune(
+    request: HttpRequest,
+    pk: int,
+    kind: str,
+    prune: Callable[[Any, Host, list[str]], common.Pruned],
+    listing: Callable[[Host, Any], list[Item]],
+    *,
+    sizes: bool = False,
+) -> HttpResponse:
+    """GET: the unused ones of ``kind`` and what they take; POST: those very ones removed."""
     host = _host(request, pk, "host.operate")
     if request.method == "POST":
         try:
-            done = volumes.prune_volumes(request.user, host, request.POST.getlist("item"))
+            done = prune(request.user, host, request.POST.getlist("item"))
         except Refused as exc:
             messages.error(request, exc.message)
-            return _back(host, "volumes")
-        return _pruned(request, host, done, "volume")
-    going = volumes.prunable_volumes(_holdings_or_404(request, host, "volumes", sizes=True), host)
-    items = [(v.name, v.name, v.size) for v in going]
-    total = sum(v.size or 0 for v in going)
-    return render(
-        request,
-        "hosts/engine_objects/prune.html",
-        {"host": host, "items": items, "total": total, "kind": "volume"},
-    )
+            return _back(host, f"{kind}s")
+        return _pruned(request, host, done, kind)
+    items = listing(host, _holdings_or_404(request, host, f"{kind}s", sizes=sizes))
+    total = sum(size or 0 for *_, size in items)
+    context = {"host": host, "items": items, "total": total, "kind": kind}
+    return render(request, "hosts/engine_objects/prune.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def volumes_prune(request: HttpRequest, pk: int) -> HttpResponse:
+    def listing(host: Host, holdings: Any) -> list[Item]:
+        return [(v.name, v.name, v.size) for v in volumes.prunable_volumes(holdings, host)]
+
+    return _prune(request, pk, "volume", volumes.prune_volumes, listing, sizes=True)
 
 
 @require_http_methods(["GET", "POST"])
 def networks_prune(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _host(request, pk, "host.operate")
-    if request.method == "POST":
-        try:
-            done = networks.prune_networks(request.user, host, request.POST.getlist("item"))
-        except Refused as exc:
-            messages.error(request, exc.message)
-            return _back(host, "networks")
-        return _pruned(request, host, done, "network")
-    going = networks.prunable_networks(_holdings_or_404(request, host, "networks"), host)
-    items = [(n.id, n.name, None) for n in going]
-    return render(
-        request,
-        "hosts/engine_objects/prune.html",
-        {"host": host, "items": items, "total": None, "kind": "network"},
-    )
+    def listing(host: Host, holdings: Any) -> list[Item]:
+        return [(n.id, n.name, None) for n in networks.prunable_networks(holdings, host)]
+
+    return _prune(request, pk, "network", networks.prune_networks, listing)
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -210,22 +215,10 @@ def image_remove(request: HttpRequest, pk: int, image_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def images_prune(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _host(request, pk, "host.operate")
-    if request.method == "POST":
-        try:
-            done = images.prune_images(request.user, host, request.POST.getlist("item"))
-        except Refused as exc:
-            messages.error(request, exc.message)
-            return _back(host, "images")
-        return _pruned(request, host, done, "image")
-    going = images.prunable_images(_holdings_or_404(request, host, "images"))
-    items = [(i.id, ", ".join(i.tags) or i.short_id, i.size) for i in going]
-    total = sum(i.size for i in going)
-    return render(
-        request,
-        "hosts/engine_objects/prune.html",
-        {"host": host, "items": items, "total": total, "kind": "image"},
-    )
+    def listing(host: Host, holdings: Any) -> list[Item]:
+        return [(i.id, ", ".join(i.tags) or i.short_id, i.size) for i in images.prunable_images(holdings)]
+
+    return _prune(request, pk, "image", images.prune_images, listing)
 
 
 @require_http_methods(["GET", "POST"])
