@@ -7,6 +7,7 @@ from hosts.applications import operation_views as app_operations
 from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.engine_objects import views as engine_objects
+from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
@@ -28,6 +29,7 @@ urlpatterns = [
     path("<int:pk>/rotate/", changes.host_rotate, name="rotate"),
     path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
     path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
+    path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
     path(
         "<int:pk>/containers/<str:container_id>/<str:action>/",
         fleet.container_action,

@@ -52,6 +52,7 @@ ACTION_LABELS = {
     "container.stop": "Container stop requested",
     "container.restart": "Container restart requested",
     "container.remove": "Container removed",
+    "container.logs_download": "Container log downloaded",
     "image.remove": "Image removed",
     "image.prune": "Unused images pruned",
     "image.tag": "Image tagged",
