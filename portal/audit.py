@@ -53,6 +53,7 @@ ACTION_LABELS = {
     "container.restart": "Container restart requested",
     "container.remove": "Container removed",
     "container.logs_download": "Container log downloaded",
+    "image.pull": "Image pull requested",
     "image.remove": "Image removed",
     "image.prune": "Unused images pruned",
     "image.tag": "Image tagged",

@@ -1,4 +1,5 @@
-"""Deploy a container on a host: pull (progress per layer, live), create, start.
+"""Deploy a container on a host: pull (progress per layer, live), create, start; or only pull an
+image (``pull_only``: the host page's "Pull an image").
 
 Progress goes to the deploy's own topic (the page that asked subscribed to it
 before submitting); the new container reaches the host page through the event
@@ -124,7 +125,7 @@ def pull_credentials(host: Host, image: str) -> PullLogin:
 
 
 #: What of a deploy's spec the task gets through the database rather than the broker.
-SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network")
+SPEC_FIELDS = ("image", "name", "command", "ports", "restart_policy", "network", "pull_only")
 
 
 def spec_of(deploy: Deploy) -> dict[str, Any]:
@@ -143,7 +144,8 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
         _say(topic, "Failed", str(exc), level="danger", done=True)
         return str(exc)
     try:
-        if engine_containers.has_image(sdk, image):
+        # A pull alone always asks the registry: the tag may name a newer image now.
+        if not spec.get("pull_only") and engine_containers.has_image(sdk, image):
             _say(topic, "Image", f"Image {image} is already on the host.")
         else:
             _say(topic, "Pulling", f"Pulling {image}")
@@ -157,6 +159,9 @@ def run(host: Host, spec: dict[str, Any], topic: str) -> str:
                     _layer(topic, token, event["id"], status, event.get("progress") or "")
                 elif status:
                     _say(topic, "Pulling", status)
+        if spec.get("pull_only"):
+            _say(topic, "Done", f"Image {image} is on {host.name}.", level="success", done=True)
+            return "ok"
         _say(topic, "Creating", "Creating the container")
         container_id = engine_containers.create(sdk, spec)
         _say(topic, "Starting", f"Starting {container_id[:12]}")

@@ -251,6 +251,9 @@ class DeployForm(ClarityForm, forms.Form):
     network = forms.ChoiceField(
         choices=[("bridge", "bridge"), ("host", "host"), ("none", "none (no network)")], initial="bridge"
     )
+    pull_only = forms.BooleanField(
+        required=False, label="Only pull the image", help_text="The newest image of the tag; no container."
+    )
     token = forms.CharField(widget=forms.HiddenInput, max_length=40)
 
     def clean_image(self) -> str:

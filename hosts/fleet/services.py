@@ -50,7 +50,7 @@ def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> D
     environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
     kept = {name: spec.get(name) for name in deploy_work.SPEC_FIELDS}
     audit.record(
-        "container.deploy",
+        "image.pull" if kept.get("pull_only") else "container.deploy",
         obj=host,
         project=host.project,
         after={**kept, "environment_keys": sorted(environment), "token": token},

@@ -416,6 +416,7 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
             spec = {k: form.cleaned_data[k] for k in ("image", "name", "command", "environment", "ports")}
             spec["restart_policy"] = form.cleaned_data["restart_policy"]
             spec["network"] = form.cleaned_data["network"]
+            spec["pull_only"] = form.cleaned_data["pull_only"]
             try:
                 services.request_deploy(host, request.user, spec, form.cleaned_data["token"])
             except Refused as exc:
@@ -426,7 +427,12 @@ def deploy(request: HttpRequest, pk: int) -> HttpResponse:
     token = secrets.token_urlsafe(12)
     # A registry's tag page hands the image over (?image=...): the person still reviews and submits.
     form = DeployForm(
-        initial={"token": token, "restart_policy": "no", "image": request.GET.get("image", "")[:500]}
+        initial={
+            "token": token,
+            "restart_policy": "no",
+            "image": request.GET.get("image", "")[:500],
+            "pull_only": request.GET.get("pull") == "1",  # the images' "Pull an image"
+        }
     )
     return render(
         request,

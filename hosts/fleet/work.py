@@ -30,7 +30,10 @@ def deploy_request(found: Deploy) -> work.Request:
     return work.Request(
         kind="deploy",
         pk=found.pk,
-        title=f"deploy {spec.get('image', '')}" + (f" as {name}" if name else ""),
+        title=(
+            f"pull {spec.get('image', '')}" if spec.get("pull_only") else f"deploy {spec.get('image', '')}"
+        )
+        + (f" as {name}" if name else ""),
         url=reverse("hosts:host", args=[found.host_id]),
         project=found.host.project.name,
         status=found.state,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import closing
 
 import pytest
@@ -114,6 +115,34 @@ def test_deploy_creates_and_starts_and_reports_errors(client, people, host, tls_
         with closing(engines.connect(tls_engine)) as sdk:
             for c in sdk.containers.list(all=True, filters={"name": "deployed"}):
                 c.remove(force=True)
+
+
+@pytest.mark.timeout(120)
+def test_pull_only_brings_the_image_and_makes_no_container(
+    client, people, host, tls_engine, lab_registries
+) -> None:
+    registry = next(r for r in lab_registries if r["name"] == "anonymous")["url"].split("://", 1)[1]
+    image = f"{registry}/library/photon:5.0"
+    client.force_login(people["provisioner"])
+    page = client.get(reverse("hosts:deploy", args=[host.pk]) + "?pull=1").content.decode()
+    assert re.search(r'<input[^>]*name="pull_only"[^>]*\bchecked\b', page)  # "Pull an image" ticks it
+    token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
+    data = {"image": image, "restart_policy": "no", "network": "none", "token": token, "pull_only": "on"}
+    with closing(engines.connect(tls_engine)) as sdk:
+        containers = len(sdk.containers.list(all=True))
+        try:
+            started = client.post(reverse("hosts:deploy", args=[host.pk]), data).content.decode()
+            assert f"Pulling {image}" in started
+            results = AuditEntry.objects.filter(action="container.deploy_result", after__token=token)
+            wait_until(lambda: results.exists(), timeout=60, what="the pull's outcome")
+            assert results.get().after["outcome"] == "ok"
+            assert sdk.images.get(image).tags == [image]
+            assert len(sdk.containers.list(all=True)) == containers  # pulled, nothing created
+            entry = AuditEntry.objects.get(action="image.pull")
+            assert entry.after["image"] == image and entry.after["pull_only"] is True
+        finally:
+            for found in sdk.images.list(name=f"{registry}/library/photon"):
+                sdk.images.remove(found.id, force=True)
 
 
 @pytest.mark.timeout(120)
