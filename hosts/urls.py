@@ -8,6 +8,7 @@ from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.engine_objects import views as engine_objects
 from hosts.fleet import log_download as fleet_log
+from hosts.fleet import recreate_views as fleet_recreate
 from hosts.fleet import views as fleet
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
@@ -30,6 +31,11 @@ urlpatterns = [
     path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
     path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
     path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
+    path(
+        "<int:pk>/containers/<str:container_id>/recreate/",
+        fleet_recreate.container_recreate,
+        name="container_recreate",
+    ),
     path(
         "<int:pk>/containers/<str:container_id>/<str:action>/",
         fleet.container_action,

@@ -52,6 +52,8 @@ ACTION_LABELS = {
     "container.stop": "Container stop requested",
     "container.restart": "Container restart requested",
     "container.remove": "Container removed",
+    "container.recreate": "Container recreate requested",
+    "container.recreate_result": "Container recreate finished",
     "container.logs_download": "Container log downloaded",
     "image.pull": "Image pull requested",
     "image.remove": "Image removed",

@@ -102,6 +102,16 @@ def request_container_action(host: Host, container_id: str, action: str) -> str:
     return in_flight
 
 
+def request_recreate(host: Host, container_id: str) -> None:
+    """Audit and queue a recreate (``hosts.recreate_container``): the newest image of the
+    container's tag pulled, the container made again with its configuration."""
+    container_id_or_404(container_id)
+    if not host.enabled:
+        raise Refused(_disabled(host))
+    audit.record("container.recreate", obj=host, project=host.project, after={"container": container_id[:12]})
+    enqueue(tasks.recreate_container, host.pk, container_id)
+
+
 def remove_container(host: Host, container_id: str) -> None:
     """Remove a container now, not in a task: the host page the person goes back to must not
     list it, and a task could end before that page subscribes to the news that it is gone."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.template.loader import render_to_string
 
-from hosts.fleet import container_rows, deploy, engine, status, work
+from hosts.fleet import container_rows, deploy, engine, recreate, status, work
 from hosts.fleet import containers as engine_containers
 from hosts.models import Deploy, Host
-from portal import live
+from portal import audit, live
 
 
 @shared_task(name="hosts.container_action")
@@ -34,13 +34,54 @@ def container_action(host_id: int, container_id: str, action: str) -> str:
     except Exception as exc:  # noqa: BLE001 - shown to the person who asked
         container_rows.clear_in_flight(host, container_id)
         message = engine.describe_error(exc, host.docker_url)
-        html = render_to_string(
-            "hosts/fleet/container_error.html",
-            {"container_id": container_id, "action": action, "message": message},
-        )
-        live.publish(status.host_topic(host), html=html, data={"container": container_id, "error": message})
+        _tell_failure(host, container_id, action, message)
         return message
     return "ok"
+
+
+def _tell_failure(host: Host, container_id: str, action: str, message: str) -> None:
+    html = render_to_string(
+        "hosts/fleet/container_error.html",
+        {"container_id": container_id, "action": action, "message": message},
+    )
+    live.publish(status.host_topic(host), html=html, data={"container": container_id, "error": message})
+
+
+@shared_task(name="hosts.recreate_container")
+def recreate_container(host_id: int, container_id: str) -> str:
+    """Pull the newest image of the container's tag (with the registry's login, as a deploy) and
+    make it again with its configuration (``hosts.fleet.recreate``); the outcome to the host
+    page and the audit trail."""
+    host = Host.objects.select_related("project").filter(pk=host_id).first()
+    if host is None:
+        return "host gone"
+    new = ""
+    try:
+        sdk = engine.client_for(host, timeout=60)
+        try:
+
+            def pull(image: str) -> None:
+                login = deploy.pull_credentials(host, image)
+                for _ in engine_containers.pull(sdk, image, login.auth):
+                    pass
+
+            new = recreate.run(sdk, container_id, pull)
+        finally:
+            sdk.close()
+        outcome = "ok"
+    except Exception as exc:  # noqa: BLE001 - shown to the person who asked
+        outcome = engine.describe_error(exc, host.docker_url)
+        _tell_failure(host, container_id, "recreate", outcome)
+    audit.record(
+        "container.recreate_result",
+        obj=host,
+        project=host.project,
+        after={"container": container_id[:12], "new": new[:12], "outcome": outcome[:1000]},
+    )
+    container_rows.publish_container(host, container_id)
+    if new:
+        container_rows.publish_container(host, new)
+    return outcome
 
 
 #: Why a deploy found "running" by its redelivered message (or the sweep) failed.
