@@ -60,7 +60,12 @@ def watching_daphne(transactional_db, tmp_path: Path):  # type: ignore[no-untype
 
 @pytest.mark.timeout(180)
 def test_add_a_tls_host_and_watch_a_container_stop_live(
-    watching_daphne, make_user, browser, screenshot, lab_engines
+    watching_daphne,
+    make_user,
+    browser,
+    screenshot,
+    lab_engines,
+    celery_worker_if_brokered,  # the Start button's task: run alone, this test still has its worker
 ) -> None:
     from portal.models import Project
 

@@ -1,5 +1,6 @@
 """Add a host by its ssh:// Docker endpoint in Chromium: Verify shows the engine and the host's SSH key
-fingerprint, the host is saved only once the key is confirmed, and its page lists what the engine runs."""
+fingerprint, the host is saved only once the key is confirmed, and its page lists what the engine runs
+and holds (images, volumes, networks: read over SSH like the rest)."""
 
 from __future__ import annotations
 
@@ -55,5 +56,9 @@ def test_add_an_ssh_host_with_its_key_confirmed(
     host = Host.objects.get()
     assert engine_ssh.parse_host_key(host.ssh_host_key) == engine_ssh.parse_host_key(photon["host_key"])
     assert host.status == HostStatus.ON
+    # Its images, volumes and networks, read over SSH too once the page is shown (waited for: a
+    # request still reading when the page closes holds daphne at its shutdown).
+    expect(page.locator("#network-rows")).to_contain_text("bridge", timeout=20000)
+    expect(page.locator("#engine-objects-error")).to_have_count(0)
     screenshot(page, "host-page")
     page.context.close()

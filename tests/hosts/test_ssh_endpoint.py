@@ -69,7 +69,10 @@ def test_add_an_ssh_host_with_verify_and_host_key_confirmation(client, people, p
     assert AuditEntry.objects.filter(action="host.add", object_id=str(host.pk)).exists()
 
     page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
-    assert "engine-error" not in page and "Images" in page
+    assert "engine-error" not in page and 'id="engine-objects"' in page
+    # Its images, volumes and networks, asked of the engine over SSH too (the page's htmx section).
+    section = client.get(reverse("hosts:engine_objects", args=[host.pk])).content.decode()
+    assert "engine-objects-error" not in section and 'id="image-rows"' in section and ">none<" in section
     edit = client.get(reverse("hosts:edit", args=[host.pk])).content.decode()
     assert "PRIVATE KEY" not in edit
 
