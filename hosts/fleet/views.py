@@ -272,6 +272,10 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "host_topic": status.host_topic(host),
         "no_deploy": services.why_no_deploy(host),
         "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
+        # Its profiles and whether it still matches them (the drift check's rows), for its members.
+        "drift": list(host.drift.select_related("profile").order_by("profile__name"))
+        if access.can(request.user, "change.view", host.project_id)
+        else [],
     }
     if host.enabled:
         try:

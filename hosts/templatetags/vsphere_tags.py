@@ -8,6 +8,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from hosts.vsphere.announce import page_topic
+
 register = template.Library()
 
 _POWER = {
@@ -15,6 +17,12 @@ _POWER = {
     "poweredOff": ("Off", "label-danger"),
     "suspended": ("Suspended", "label-warning"),
 }
+
+
+@register.simple_tag
+def vm_page_topic(vm: Any, user: Any) -> str:
+    """The live topic of a VM's summary for this person (as its own page follows)."""
+    return page_topic(vm, user)
 
 
 @register.simple_tag

@@ -21,6 +21,13 @@ def inventory_topics(user: Any) -> list[str]:
     return [f"project:{p.pk}:vms" for p in access.projects(user, "vm.view")]
 
 
+def page_topic(vm: VirtualMachine, user: Any) -> str:
+    """The topic a page showing ``vm`` to ``user`` follows (one of ``topics_for``'s pages)."""
+    if access.is_admin(user) or vm.host_id is None:
+        return f"vsphere:vm:{vm.pk}"
+    return f"project:{vm.host.project_id}:vm:{vm.pk}"  # type: ignore[union-attr]
+
+
 def topics_for(vm: VirtualMachine) -> tuple[list[str], list[str]]:
     """Who hears of a VM: (inventory topics, the VM page's topics). Admins follow all of
     vSphere; members the project of the VM's host."""

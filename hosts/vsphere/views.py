@@ -232,9 +232,7 @@ def _tree(vms: QuerySet[VirtualMachine]) -> tuple[list[dict[str, Any]], dict[str
 
 
 def vm_topic(vm: VirtualMachine, user: Any) -> str:
-    if access.is_admin(user) or vm.host is None:
-        return f"vsphere:vm:{vm.pk}"
-    return f"project:{vm.host.project_id}:vm:{vm.pk}"
+    return vsphere_announce.page_topic(vm, user)
 
 
 def vm_actions(vm: VirtualMachine) -> list[dict[str, str]]:

@@ -190,3 +190,54 @@ def test_images_used_by_any_container_are_never_offered_for_pruning() -> None:
         ],
     )
     assert [i.tags for i in images.prunable_images(holdings)] == [["web:0"]]
+
+
+class _CountingApi:
+    """An engine's answers, each call counted: what a page costs in round trips."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def containers(self, all: bool = False) -> list[dict[str, Any]]:
+        self.calls.append("containers")
+        mounts = [{"Type": "volume", "Name": "data"}, {"Type": "bind", "Source": "/etc"}]
+        nets = {"Networks": {"back": {"NetworkID": "n" * 64}}}
+        return [
+            {"Names": ["/web"], "ImageID": "sha256:" + "1" * 64, "Mounts": mounts, "NetworkSettings": nets}
+        ]
+
+    def volumes(self) -> dict[str, Any]:
+        self.calls.append("volumes")
+        return {"Volumes": [{"Name": "data", "Driver": "local"}, {"Name": "spare", "Driver": "local"}]}
+
+    def networks(self) -> list[dict[str, Any]]:
+        self.calls.append("networks")
+        ipam = {"Config": [{"Subnet": "172.30.0.0/24", "Gateway": "172.30.0.1"}]}
+        return [{"Id": "n" * 64, "Name": "back", "Driver": "bridge", "IPAM": ipam}]
+
+    def images(self) -> list[dict[str, Any]]:
+        self.calls.append("images")
+        return [{"Id": "sha256:" + "1" * 64, "RepoTags": ["web:1", "<none>:<none>"], "Size": 5}]
+
+    def df(self) -> dict[str, Any]:
+        self.calls.append("df")
+        return {
+            "Volumes": [
+                {"Name": "spare", "UsageData": {"Size": 42}},
+                {"Name": "data", "UsageData": {"Size": -1}},
+            ]
+        }
+
+
+def test_the_section_costs_one_call_per_kind_and_one_for_who_uses_what() -> None:
+    sdk = type("Sdk", (), {"api": _CountingApi()})()
+    holdings = reading.read(sdk)
+    assert sorted(sdk.api.calls) == ["containers", "images", "networks", "volumes"]
+    assert [(v.name, v.used_by) for v in holdings.volumes] == [("data", ["web"]), ("spare", [])]
+    assert holdings.networks[0].used_by == ["web"] and holdings.networks[0].gateways == ["172.30.0.1"]
+    assert holdings.images[0].tags == ["web:1"] and holdings.images[0].used_by == ["web"]
+    sdk.api.calls.clear()
+    sized = reading.read(sdk, sizes=True, kinds=("volumes",))
+    assert sorted(sdk.api.calls) == ["containers", "df", "volumes"]  # one kind: no other list asked
+    assert [(v.name, v.size) for v in sized.volumes] == [("data", None), ("spare", 42)]
+    assert sized.networks == [] and sized.images == []

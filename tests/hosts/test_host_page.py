@@ -1,0 +1,55 @@
+"""A host's page tells its whole story (issue 17): its VM's power state and placement (live on the
+VM's topic, as the VM's page follows it), its profiles and whether it still matches them, with
+the repair for those who may plan changes; its engine's images, volumes and networks come after
+the page is shown (tests/hosts/test_engine_objects_on_lab.py). No engine here: the host's engine
+is disabled, so the page reads the database only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from hosts.models import Drift, Host, Profile, VCenter, VirtualMachine
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def host(project: Any) -> Host:
+    host = Host.objects.create(
+        project=project, name="photon-1", docker_url="tcp://192.0.2.1:2376", enabled=False
+    )
+    vcenter = VCenter.objects.create(name="vc", url="https://vc.example", username="u", password="p")
+    VirtualMachine.objects.create(
+        vcenter=vcenter, moref="vm-7", name="photon-1-vm<b>", host=host, power_state="poweredOn", cpus=2
+    )
+    VirtualMachine.objects.create(vcenter=vcenter, moref="vm-8", name="old-vm", host=host, gone=True)
+    for name, state in (("hardened", "drifted"), ("base", "in_sync")):
+        profile = Profile.objects.create(project=project, name=name, settings={"sshd": {"MaxAuthTries": 3}})
+        Drift.objects.create(host=host, profile=profile, state=state)
+    return host
+
+
+def test_the_host_page_shows_its_vm_live_and_its_drift_with_the_repair(client, people, host) -> None:
+    client.force_login(people["manager"])
+    page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
+    vm = VirtualMachine.objects.get(moref="vm-7")
+    card = page[page.index(f'id="host-vm-{vm.pk}"') :].split('id="host-vm-events-')[0]
+    assert f'data-live-topics="project:{host.project_id}:vm:{vm.pk}"' in card
+    assert "photon-1-vm&lt;b&gt;" in card and "<b>" not in card  # vCenter's words escaped
+    assert 'data-power="poweredOn"' in card and reverse("hosts:vm", args=[vm.pk]) in card
+    assert "old-vm" not in page  # gone from vCenter: not the host's VM any more
+    drift = page[page.index('id="host-drift"') :].split("</table>")[0]
+    assert drift.index("base") < drift.index("hardened")
+    repair = Drift.objects.get(profile__name="hardened")
+    assert f'action="{reverse("hosts:drift_fix", args=[repair.pk])}"' in drift
+    assert drift.count("Repair</button>") == 1  # only the drifted one
+    assert 'id="engine-objects"' not in page  # a disabled host's engine is not asked
+
+
+def test_a_viewer_sees_the_state_but_no_repair(client, people, host) -> None:
+    client.force_login(people["viewer"])
+    page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
+    assert 'id="host-drift"' in page and "Drifted" in page and "Repair</button>" not in page
