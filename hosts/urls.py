@@ -8,7 +8,6 @@ from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.engine_objects import views as engine_objects
 from hosts.fleet import log_download as fleet_log
-from hosts.fleet import recreate_views as fleet_recreate
 from hosts.fleet import views as fleet
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
@@ -33,7 +32,7 @@ urlpatterns = [
     path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
     path(
         "<int:pk>/containers/<str:container_id>/recreate/",
-        fleet_recreate.container_recreate,
+        fleet.container_recreate,
         name="container_recreate",
     ),
     path(

@@ -331,7 +331,7 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
         else:
             messages.success(request, f"Container {container_id[:12]} removed.")
         return redirect("hosts:host", pk=host.pk)
-    container, unread = _container_to_remove(host, container_id)
+    container, unread = _container_to_confirm(host, container_id)
     context = {
         "host": host,
         "what": f"container {container.name if container else container_id[:12]}",
@@ -343,10 +343,31 @@ def container_remove(request: HttpRequest, pk: int, container_id: str) -> HttpRe
     return render(request, "hosts/fleet/confirm.html", context)
 
 
-def _container_to_remove(
+@require_http_methods(["GET", "POST"])
+def container_recreate(request: HttpRequest, pk: int, container_id: str) -> HttpResponse:
+    """GET: what recreating does (``hosts.fleet.recreate``); POST: queued, the outcome live."""
+    host = Host.objects.select_related("project").get_or_404(request.user, pk, "host.operate")
+    services.container_id_or_404(container_id)
+    if request.method == "POST":
+        try:
+            services.request_recreate(host, container_id)
+        except Refused as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Recreating container {container_id[:12]}: the new one appears on this page once it runs.",
+            )
+        return redirect("hosts:host", pk=host.pk)
+    container, unread = _container_to_confirm(host, container_id)
+    context = {"host": host, "container": container, "short_id": container_id[:12], "unread": unread}
+    return render(request, "hosts/fleet/recreate_confirm.html", context)
+
+
+def _container_to_confirm(
     host: Host, container_id: str
 ) -> tuple[engine_containers.ContainerSummary | None, str]:
-    """The container as its confirmation names it (its name and image), or why only its id
+    """The container as a confirmation (remove, recreate) names it (its name and image), or why only its id
     can be shown; a container the engine does not have is a 404."""
     if not host.enabled:
         return None, f"Host {host.name} is disabled: the portal does not connect to it."
