@@ -45,8 +45,12 @@ def engine_of(host: Host) -> Iterator[Any]:
         raise Refused(f"{host}: {engine.describe_error(exc, host.docker_url)}", status=502) from None
     try:
         yield sdk
+    except Refused:
+        raise
     except docker.errors.APIError as exc:
         raise Refused(f"{host}'s engine refused: {exc.explanation or exc}", status=409) from None
+    except Exception as exc:  # noqa: BLE001 - nothing is sent at connect: an engine down shows here
+        raise Refused(f"{host}: {engine.describe_error(exc, host.docker_url)}", status=502) from None
     finally:
         sdk.close()
 

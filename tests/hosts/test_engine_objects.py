@@ -7,6 +7,7 @@ tests/hosts/test_engine_objects_on_lab.py."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -241,3 +242,24 @@ def test_the_section_costs_one_call_per_kind_and_one_for_who_uses_what() -> None
     assert sorted(sdk.api.calls) == ["containers", "df", "volumes"]  # one kind: no other list asked
     assert [(v.name, v.size) for v in sized.volumes] == [("data", None), ("spare", 42)]
     assert sized.networks == [] and sized.images == []
+
+
+def test_an_engine_that_does_not_answer_is_told_on_the_page_never_a_500(client, people, project) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    host = Host.objects.create(
+        project=project, name="photon-down", docker_url=f"tcp://127.0.0.1:{port}", insecure=True
+    )
+    client.force_login(people["provisioner"])
+    section = client.get(reverse("hosts:engine_objects", args=[host.pk]))
+    assert section.status_code == 200
+    assert (
+        'id="engine-objects-error"' in section.content.decode() and "photon-down" in section.content.decode()
+    )
+    page = client.post(reverse("hosts:volume_new", args=[host.pk]), {"name": "data"})
+    assert page.status_code == 200 and "photon-down" in page.content.decode()
+    pruned = client.post(reverse("hosts:images_prune", args=[host.pk]), {"item": IMAGE}, follow=True)
+    assert pruned.status_code == 200 and "photon-down" in pruned.content.decode()
+    assert client.get(reverse("hosts:volumes_prune", args=[host.pk])).status_code == 404
+    assert not AuditEntry.objects.filter(action__in=["volume.create", "image.prune"]).exists()
