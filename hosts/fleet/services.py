@@ -49,6 +49,8 @@ def request_deploy(host: Host, user: Any, spec: dict[str, Any], token: str) -> D
         raise Refused(refused)
     environment = {str(k): str(v) for k, v in (spec.get("environment") or {}).items()}
     kept = {name: spec.get(name) for name in deploy_work.SPEC_FIELDS}
+    if not kept.get("pull_only"):
+        del kept["pull_only"]  # a deploy's record reads as it always has; only a pull says so
     audit.record(
         "image.pull" if kept.get("pull_only") else "container.deploy",
         obj=host,
