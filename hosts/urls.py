@@ -6,6 +6,7 @@ from hosts.applications import app_views, discovery_views
 from hosts.applications import operation_views as app_operations
 from hosts.applications import views as apps
 from hosts.changes import views as changes
+from hosts.console import views as console
 from hosts.engine_objects import views as engine_objects
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
@@ -30,6 +31,7 @@ urlpatterns = [
     path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
     path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
     path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
+    path("<int:pk>/containers/<str:container_id>/console/", console.container_console, name="container_console"),
     path(
         "<int:pk>/containers/<str:container_id>/recreate/",
         fleet.container_recreate,

@@ -14,10 +14,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from hosts.console.consumer import ConsoleConsumer  # noqa: E402
 from portal.consumers import LiveConsumer  # noqa: E402
 from portal.ws_origin import OriginValidator  # noqa: E402
 
-websocket_urlpatterns = [path("ws/live/", LiveConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+    path("ws/console/<int:host>/<str:container>/", ConsoleConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

@@ -55,6 +55,8 @@ ACTION_LABELS = {
     "container.recreate": "Container recreate requested",
     "container.recreate_result": "Container recreate finished",
     "container.logs_download": "Container log downloaded",
+    "container.console_start": "Container console opened",
+    "container.console_end": "Container console closed",
     "image.pull": "Image pull requested",
     "image.remove": "Image removed",
     "image.prune": "Unused images pruned",

@@ -351,6 +351,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/clr-ui", BASE_DIR / "node_modules" / "@clr" / "ui"),
+    # The container console's terminal (hosts.console).
+    ("vendor/xterm", BASE_DIR / "node_modules" / "@xterm" / "xterm"),
+    ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit"),
 ]
 # Serve straight from the finders too, so `make run` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
@@ -401,6 +404,8 @@ SPECTACULAR_SETTINGS = {
 #: Seconds between engine health checks (/info), and how many run at once.
 HOST_CHECK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_HOST_CHECK_INTERVAL", "15")))
 HOST_CHECK_CONCURRENCY = max(1, int(os.environ.get("PORTAL_HOST_CHECK_CONCURRENCY", "16")))
+#: A container console with no keystroke for this many seconds is closed (an abandoned tab).
+CONSOLE_IDLE_SECONDS = max(5.0, float(os.environ.get("PORTAL_CONSOLE_IDLE_SECONDS", "900")))
 #: Seconds between sweeps of work stuck queued or running (hosts.stale_work).
 STALE_WORK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_STALE_WORK_INTERVAL", "60")))
 #: Seconds between drift checks of hosts' managed files.
