@@ -1,5 +1,6 @@
 """How the hosts app plugs into the core's registries: My work's rows and panels, the
-dashboard's Hosts card, the watchers, and every area's Celery tasks (Celery's
+dashboard's Hosts card, the watchers (and the fleet search's inventory into the engines
+watcher), and every area's Celery tasks (Celery's
 autodiscovery imports ``hosts.tasks`` only). Called once from ``HostsConfig.ready``;
 the core never imports this app."""
 
@@ -19,6 +20,7 @@ from hosts.fleet import counters as fleet_counters
 from hosts.fleet import tasks as fleet_tasks
 from hosts.fleet import watch as fleet_watch
 from hosts.fleet import work as fleet_work
+from hosts.inventory import keeping as inventory
 from hosts.models import Host, ProvisionQuota, VCenter
 from hosts.provision import flow as provision
 from hosts.provision import tasks as provision_tasks
@@ -75,5 +77,10 @@ def register() -> None:
     watchers.register("drift", drift.watch_drift)
     watchers.register("provisioning", provision.watch_overdue)
     watchers.register("stale_work", stale_work.watch_stale_work)
-    if app_live_rows.on_container not in container_rows.CONTAINER_LISTENERS:
-        container_rows.CONTAINER_LISTENERS.append(app_live_rows.on_container)
+    for listener in (app_live_rows.on_container, inventory.on_container):
+        if listener not in container_rows.CONTAINER_LISTENERS:
+            container_rows.CONTAINER_LISTENERS.append(listener)
+    # The fleet search's copy of every engine (hosts.inventory), kept by the engines watcher.
+    follower = fleet_watch.Follower(event=inventory.on_event, resync=inventory.resync)
+    if follower not in fleet_watch.FOLLOWERS:
+        fleet_watch.FOLLOWERS.append(follower)

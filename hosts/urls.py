@@ -10,6 +10,7 @@ from hosts.console import views as console
 from hosts.engine_objects import views as engine_objects
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
+from hosts.inventory import views as inventory
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
 from hosts.vsphere import views as vsphere
@@ -21,6 +22,7 @@ urlpatterns = [
     path("add/", fleet.host_add, name="add"),
     path("verify/", fleet.host_verify, name="verify"),
     path("deploy/", fleet.deploy_to, name="deploy_to"),
+    path("search/", inventory.find, name="search"),
     path("<int:pk>/", fleet.host_detail, name="host"),
     path("<int:pk>/edit/", fleet.host_edit, name="edit"),
     path("<int:pk>/verify/", fleet.host_verify, name="verify_existing"),

@@ -23,6 +23,7 @@ NOT_IN_ADMIN = {
     "hosts.projecthostcounts": "a counter kept from the hosts themselves; an edit would only make it wrong",
     "hosts.templateversion": "shown inline on its template",
     "hosts.applicationplacement": "shown inline on its application",
+    "hosts.engineobject": "a copy of what the engines hold, kept by their watcher; found by the fleet search",
 }
 
 

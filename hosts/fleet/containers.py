@@ -163,8 +163,8 @@ def start_or_remove(sdk: docker.DockerClient, container_id: str) -> None:
 
 
 def events(sdk: docker.DockerClient) -> Any:
-    """The engine's live stream of container and image events (close it to stop)."""
-    return sdk.api.events(decode=True, filters={"type": ["container", "image"]})
+    """The engine's live stream of container, image and volume events (close it to stop)."""
+    return sdk.api.events(decode=True, filters={"type": ["container", "image", "volume"]})
 
 
 def stats(sdk: docker.DockerClient, container_id: str) -> Any:

@@ -10,6 +10,8 @@ inside daphne under ``make run``). For each host of its shard it keeps:
   at most ``PORTAL_HOST_CHECK_CONCURRENCY`` (16) at a time, each bounded by a
   timeout, so one dead host never delays the others. Status follows
   hosts.fleet.status (Admiral's ON / SUSPECT / OFF).
+- its ``FOLLOWERS`` (the fleet search's inventory) told of every event, and asked to read
+  the whole engine again when its stream (re)starts and every ``RESYNC_EVERY`` seconds.
 
 Also the live followers for a container's logs and stats, which the one
 websocket consumer starts when a browser subscribes to their topic.
@@ -45,6 +47,25 @@ from portal.watchers import Shard
 log = logging.getLogger(__name__)
 
 CONTAINER_ACTIONS = {"create", "start", "die", "stop", "destroy", "pause", "unpause", "rename", "oom", "kill"}
+#: The events a host page lists (the stream also carries volume events, for the followers).
+PAGE_EVENT_TYPES = {"container", "image"}
+
+
+@dataclass(frozen=True)
+class Follower:
+    """Who else keeps up with the engines (the fleet search's inventory, registered in
+    hosts.registrations, so the fleet never imports it). Each call gets the host and the
+    watcher's open client: ``event(host, event, sdk)`` for every engine event, ``resync(host,
+    sdk)`` when the host's stream has (re)started (what happened meanwhile sent no event) and
+    every ``RESYNC_EVERY`` seconds after, on a small pool of their own."""
+
+    event: Callable[[Host, dict[str, Any], Any], None]
+    resync: Callable[[Host, Any], None]
+
+
+FOLLOWERS: list[Follower] = []
+#: Seconds between full reads for the followers: a missed or mishandled event is mended by then.
+RESYNC_EVERY = 300.0
 
 
 def check_interval() -> float:
@@ -139,10 +160,28 @@ def _on_event(target: Target, event: dict[str, Any]) -> None:
     host = Host.objects.select_related("project").filter(pk=target.pk, enabled=True).first()
     if host is None:
         return
-    html = render_to_string("hosts/fleet/engine_event_row.html", {"e": event})
-    live.publish(f"{status.host_topic(host)}:events", html=html, data={"action": event.get("Action")})
+    if event.get("Type") in PAGE_EVENT_TYPES:
+        html = render_to_string("hosts/fleet/engine_event_row.html", {"e": event})
+        live.publish(f"{status.host_topic(host)}:events", html=html, data={"action": event.get("Action")})
     if event.get("Type") == "container" and event.get("Action", "").split(":")[0] in CONTAINER_ACTIONS:
         publish_container(host, event["Actor"]["ID"], _client(target))
+    for follower in FOLLOWERS:
+        try:
+            follower.event(host, event, _client(target))
+        except Exception:  # one follower's failure must not stop the others (the resync mends it)
+            log.warning("an engine follower failed on an event of host %s", target.pk, exc_info=True)
+
+
+@_db
+def _resync(target: Target) -> None:
+    host = Host.objects.filter(pk=target.pk, enabled=True).first()
+    if host is None:
+        return
+    for follower in FOLLOWERS:
+        try:
+            follower.resync(host, _client(target))
+        except Exception:  # the next round tries again
+            log.warning("an engine follower could not read host %s again", target.pk, exc_info=True)
 
 
 _clients: dict[str, Any] = {}
@@ -169,10 +208,17 @@ def _forget_client(target: Target) -> None:
 class Stream:
     """One host's event stream on its own thread, reconnecting with backoff until stopped."""
 
-    def __init__(self, target: Target, on_event: Callable[[Target, dict[str, Any]], None], on_broken: Any):
+    def __init__(
+        self,
+        target: Target,
+        on_event: Callable[[Target, dict[str, Any]], None],
+        on_broken: Any,
+        on_connected: Callable[[Target], None] | None = None,
+    ):
         self.target = target
         self._on_event = on_event
         self._on_broken = on_broken
+        self._on_connected = on_connected
         self._stopped = threading.Event()
         self._current: Any = None
         self.connected = threading.Event()
@@ -194,6 +240,8 @@ class Stream:
                     sdk.ping()
                     self._current = engine_containers.events(sdk)
                     self.connected.set()
+                    if self._on_connected is not None:
+                        self._on_connected(self.target)
                     delay = 1.0
                     for event in self._current:
                         if self._stopped.is_set():
@@ -226,6 +274,10 @@ class EngineWatcher:
         self.checking: set[int] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_repair = float("-inf")
+        # The followers' full reads: a pool of their own, so events never queue behind them.
+        self.resync_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine-resync")
+        self.last_resync: dict[int, float] = {}
+        self.resyncing: set[int] = set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -244,6 +296,7 @@ class EngineWatcher:
                     due = now - self.last_check.get(target.pk, 0) >= self.interval
                     if due and target.pk not in self.checking:
                         self._start_check(target)
+                self._start_resyncs(now)
                 # Re-read the host list often (new hosts stream within seconds); checks keep their interval.
                 await asyncio.sleep(min(2.0, self.interval))
         finally:
@@ -253,6 +306,7 @@ class EngineWatcher:
                 stream.stop()
             self.check_pool.shutdown(wait=False, cancel_futures=True)
             self.event_pool.shutdown(wait=False, cancel_futures=True)
+            self.resync_pool.shutdown(wait=False, cancel_futures=True)
 
     def _start_check(self, target: Target) -> None:
         self.checking.add(target.pk)
@@ -280,9 +334,35 @@ class EngineWatcher:
                 stream.stop()
                 _forget_client(stream.target)
                 self.last_check.pop(pk, None)
+                self.last_resync.pop(pk, None)
         for pk, target in targets.items():
             if pk not in self.streams:
-                self.streams[pk] = Stream(target, self._event_from_thread, self._broken_from_thread)
+                self.streams[pk] = Stream(
+                    target, self._event_from_thread, self._broken_from_thread, self._connected_from_thread
+                )
+
+    def _start_resyncs(self, now: float) -> None:
+        if not FOLLOWERS:
+            return
+        for pk, stream in self.streams.items():
+            due = now - self.last_resync.get(pk, float("-inf")) >= RESYNC_EVERY
+            if due and stream.connected.is_set() and pk not in self.resyncing:
+                self.last_resync[pk] = now
+                self.resyncing.add(pk)
+                future = self.resync_pool.submit(_safe(_resync), stream.target)
+                future.add_done_callback(self._resynced(pk))
+
+    def _resynced(self, pk: int) -> Callable[[Any], None]:
+        def done(_future: Any) -> None:
+            # From the pool's thread: the set belongs to the loop. A stopped loop no longer asks.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.resyncing.discard, pk)
+
+        return done
+
+    def _connected_from_thread(self, target: Target) -> None:
+        # A stream that (re)started may have missed events: its host is read again on the next round.
+        self.loop.call_soon_threadsafe(self.last_resync.pop, target.pk, None)
 
     def _event_from_thread(self, target: Target, event: dict[str, Any]) -> None:
         # Handled in order per host would need a queue per host; a small pool keeps latency low
