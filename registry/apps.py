@@ -9,9 +9,10 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: these read the models, loaded after this module (app loading).
+        from hosts.engine_objects import origins as image_origins  # app loading
         from hosts.fleet import deploy  # app loading
         from portal import dashboard, work  # app loading
-        from registry import cards, pull  # app loading
+        from registry import cards, origins, pull  # app loading
         from registry import work as registry_work  # app loading
         from registry.models import Registry  # app loading
 
@@ -28,3 +29,5 @@ class RegistryConfig(AppConfig):
         )
         if pull.login_for not in deploy.PULL_LOGINS:
             deploy.PULL_LOGINS.append(pull.login_for)
+        if origins.origins_for not in image_origins.ORIGIN_READERS:
+            image_origins.ORIGIN_READERS.append(origins.origins_for)

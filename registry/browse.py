@@ -98,7 +98,7 @@ def verify(registry: Registry) -> None:
             browser.distribution.catalog_page(1)
 
 
-def _key(registry: Registry, *parts: object) -> str:
+def cache_key(registry: Registry, *parts: object) -> str:
     digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()[:40]
     namespace = getattr(settings, "REGISTRY_CACHE_NAMESPACE", "")
     return f"registry:{namespace}{registry.cache_version}:{digest}"
@@ -134,7 +134,7 @@ class Browser:
     # -- cache helpers ----------------------------------------------------------------------------
 
     def _cached(self, parts: tuple[object, ...], fetch: Callable[[], T], *, immutable: bool = False) -> T:
-        key = _key(self.registry, *parts)
+        key = cache_key(self.registry, *parts)
         if immutable or not self.refresh:
             hit = cache.get(key)
             if hit is not None:
@@ -144,7 +144,7 @@ class Browser:
         return value
 
     def forget(self, *parts: object) -> None:
-        cache.delete(_key(self.registry, *parts))
+        cache.delete(cache_key(self.registry, *parts))
 
     # -- Docker Registry v2 -----------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ class Browser:
         """The newest-first order if it was computed for this very tag list, else None."""
         if self.refresh:
             return None
-        found = cache.get(_key(self.registry, *self._order_key(repository, tags)))
+        found = cache.get(cache_key(self.registry, *self._order_key(repository, tags)))
         return found if isinstance(found, NewestOrder) else None
 
     def newest_order(self, repository: str, tags: list[str]) -> NewestOrder:
@@ -215,7 +215,7 @@ class Browser:
         undated = sum(1 for t in tags if not dates.get(t))
         order = NewestOrder(ordered, undated, complete=len(dates) == len(tags))
         lifetime = ORDER_SECONDS if order.complete else mutable_seconds()
-        cache.set(_key(self.registry, *self._order_key(repository, tags)), order, lifetime)
+        cache.set(cache_key(self.registry, *self._order_key(repository, tags)), order, lifetime)
         return order
 
     def _harbor_dates(self, repository: str, tags: list[str], deadline: float) -> dict[str, str]:
@@ -253,7 +253,7 @@ class Browser:
         those are kept as ``tag_details`` keeps them: the page shown next reads nothing again,
         and tags whose details are already cached cost nothing here.
         """
-        keys = {tag: _key(self.registry, "tag", repository, tag) for tag in tags}
+        keys = {tag: cache_key(self.registry, "tag", repository, tag) for tag in tags}
         known: dict[str, TagDetails] = {}
         if not self.refresh:
             hits = cache.get_many(list(keys.values()))
@@ -278,7 +278,7 @@ class Browser:
 
     def tag_details(self, repository: str, tags: list[str]) -> dict[str, TagDetails]:
         """Details of ``tags``: from the cache where it has them, the rest fetched concurrently."""
-        keys = {tag: _key(self.registry, "tag", repository, tag) for tag in tags}
+        keys = {tag: cache_key(self.registry, "tag", repository, tag) for tag in tags}
         found: dict[str, TagDetails] = {}
         if not self.refresh:
             hits = cache.get_many(list(keys.values()))
@@ -308,7 +308,7 @@ class Browser:
     ) -> dict[str, R | RegistryError]:
         """Content-addressed objects: from the cache, the rest fetched concurrently and
         cached for good (a digest's content never changes); failures are not cached."""
-        keys = {digest: _key(self.registry, kind, digest) for digest in digests}
+        keys = {digest: cache_key(self.registry, kind, digest) for digest in digests}
         hits = cache.get_many(list(keys.values()))
         out: dict[str, R | RegistryError] = {d: hits[k] for d, k in keys.items() if k in hits}
         missing = [d for d in digests if d not in out]

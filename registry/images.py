@@ -214,3 +214,34 @@ def version_key(tag: str) -> tuple[Any, ...]:
 
 def known_type(media_type: str) -> bool:
     return media_type in INDEX_TYPES or media_type in IMAGE_TYPES
+
+
+#: The label a scan's highest severity gets (Clarity's); none found is a success.
+SEVERITY_CLASSES = {
+    "Critical": "label-danger",
+    "High": "label-danger",
+    "Medium": "label-warning",
+    "Low": "label-info",
+}
+
+
+def scan_summary(artifact: dict[str, Any]) -> dict[str, Any] | None:
+    """What a Harbor artifact's ``scan_overview`` says, as the pages show it (None: not scanned).
+    Harbor keys the overview by report type; the first report is the one its UI shows too."""
+    overview = artifact.get("scan_overview")
+    if not isinstance(overview, dict) or not overview:
+        return None
+    report = next(iter(overview.values()))
+    if not isinstance(report, dict):
+        return None
+    summary = found if isinstance(found := report.get("summary"), dict) else {}
+    counts = found if isinstance(found := summary.get("summary"), dict) else {}
+    severity = str(report.get("severity", ""))
+    return {
+        "status": str(report.get("scan_status", "")),
+        "severity": severity,
+        "severity_class": SEVERITY_CLASSES.get(severity, "label-success"),
+        "total": summary.get("total", 0),
+        "fixable": summary.get("fixable", 0),
+        "counts": [(sev, counts[sev]) for sev in ("Critical", "High", "Medium", "Low") if counts.get(sev)],
+    }

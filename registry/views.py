@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from hosts.models import Host
 from portal import access, audit
 
+from . import images
 from .browse import Browser
 from .clients.distribution import DIGEST, check_reference, check_repository, valid_repository
 from .clients.errors import NotFound, RegistryError
@@ -35,14 +36,6 @@ from .tag_list import TagList, list_tags
 TAGS_PER_PAGE = 50
 REPOSITORIES_PER_PAGE = 100
 HARBOR_PAGE_SIZES = (25, 50, 100)
-SEVERITY_CLASSES = {
-    "Critical": "label-danger",
-    "High": "label-danger",
-    "Medium": "label-warning",
-    "Low": "label-info",
-}
-
-
 # -- who sees what ------------------------------------------------------------------------------
 
 
@@ -457,23 +450,6 @@ def _artifact_row(artifact: dict[str, Any]) -> dict[str, Any]:
     ]
     if not platforms and extra.get("os"):
         platforms = [f"{extra.get('os')}/{extra.get('architecture', '')}"]
-    scan = None
-    overview = artifact.get("scan_overview")
-    if isinstance(overview, dict) and overview:
-        report = next(iter(overview.values()))
-        if isinstance(report, dict):
-            summary = found if isinstance(found := report.get("summary"), dict) else {}
-            counts = found if isinstance(found := summary.get("summary"), dict) else {}
-            scan = {
-                "status": str(report.get("scan_status", "")),
-                "severity": str(report.get("severity", "")),
-                "severity_class": SEVERITY_CLASSES.get(str(report.get("severity", "")), "label-success"),
-                "total": summary.get("total", 0),
-                "fixable": summary.get("fixable", 0),
-                "counts": [
-                    (sev, counts[sev]) for sev in ("Critical", "High", "Medium", "Low") if counts.get(sev)
-                ],
-            }
     accessories = found if isinstance(found := artifact.get("accessories"), list) else []
     kinds = [str(a.get("type", "")) for a in accessories if isinstance(a, dict)]
     labels = [
@@ -490,7 +466,7 @@ def _artifact_row(artifact: dict[str, Any]) -> dict[str, Any]:
         "pull_time": str(artifact.get("pull_time") or ""),
         "platforms": platforms,
         "labels": labels,
-        "scan": scan,
+        "scan": images.scan_summary(artifact),
         "signed": any(k.startswith("signature") for k in kinds),
         "sbom": any("sbom" in k for k in kinds),
         "accessories": kinds,

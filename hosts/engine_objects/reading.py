@@ -65,6 +65,8 @@ class Image:
     size: int
     created: int
     used_by: list[str] = field(default_factory=list)
+    #: ``registry/repository@sha256:…`` of each repository the engine pulled it from or pushed it to.
+    digests: list[str] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:
@@ -125,6 +127,7 @@ def read(sdk: Any, *, sizes: bool = False, kinds: tuple[str, ...] = ALL) -> Hold
             size=int(i.get("Size") or 0),
             created=int(i.get("Created") or 0),
             used_by=sorted(used_images.get(i["Id"], [])),
+            digests=[d for d in i.get("RepoDigests") or () if "@" in d],
         )
         for i in (sdk.api.images() if "images" in kinds else ())
     ]

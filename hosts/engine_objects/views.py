@@ -14,7 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from hosts.engine_objects import common, images, networks, volumes
+from hosts.engine_objects import common, images, networks, origins, volumes
 from hosts.engine_objects.forms import ImageTagForm, NetworkForm, VolumeForm
 from hosts.models import Host
 from portal import access
@@ -41,9 +41,12 @@ def section(request: HttpRequest, pk: int) -> HttpResponse:
         context["error"] = f"{host} is disabled: the portal does not connect to it."
     else:
         try:
-            context["holdings"] = common.holdings(request.user, host)
+            context["holdings"] = held = common.holdings(request.user, host)
         except Refused as exc:
             context["error"] = exc.message
+        else:
+            found = origins.origins(host, held.images)
+            context["image_rows"] = [(image, found.get(image.id, [])) for image in held.images]
     return render(request, "hosts/engine_objects/section.html", context)
 
 
