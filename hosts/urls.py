@@ -33,7 +33,9 @@ urlpatterns = [
     path("<int:pk>/containers/<str:container_id>/", fleet.container_detail, name="container"),
     path("<int:pk>/containers/<str:container_id>/remove/", fleet.container_remove, name="container_remove"),
     path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
-    path("<int:pk>/containers/<str:container_id>/console/", console.container_console, name="container_console"),
+    path(
+        "<int:pk>/containers/<str:container_id>/console/", console.container_console, name="container_console"
+    ),
     path(
         "<int:pk>/containers/<str:container_id>/recreate/",
         fleet.container_recreate,

@@ -9,6 +9,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from hosts.vsphere.announce import page_topic
+from hosts.vsphere.services import action_buttons
+from portal import access
 
 register = template.Library()
 
@@ -23,6 +25,16 @@ _POWER = {
 def vm_page_topic(vm: Any, user: Any) -> str:
     """The live topic of a VM's summary for this person (as its own page follows)."""
     return page_topic(vm, user)
+
+
+@register.simple_tag
+def vm_controls(vm: Any, user: Any) -> dict[str, Any]:
+    """A VM's power and snapshot buttons for this person, as its page has them, for the page of
+    the host it is (``partials/vm_actions.html`` reads ``actions`` and ``can_operate``)."""
+    return {
+        "actions": action_buttons(vm),
+        "can_operate": access.can(user, "vm.operate", vm.host.project_id if vm.host_id else None),
+    }
 
 
 @register.simple_tag

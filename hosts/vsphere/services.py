@@ -4,6 +4,7 @@ sentence both show."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NamedTuple
 
@@ -104,3 +105,24 @@ def request_sync(vcenter: VCenter) -> str:
     """Read ``vcenter``'s inventory again, in a task; returns what to tell the person."""
     enqueue(tasks.sync_vcenter, vcenter.pk)
     return f"Reading {vcenter.name}."
+
+
+def action_buttons(vm: VirtualMachine) -> list[dict[str, str]]:
+    """The page's action buttons: each one's action, label, why it cannot work now ("" when
+    it can) and, for static/hosts/vsphere.js to follow live power changes, the power
+    states it cannot work in with why (JSON)."""
+    shown = []
+    for action, (label, _) in tasks.ACTIONS.items():
+        if action == "snapshot_revert":
+            continue  # its own form, beside the snapshots to choose from
+        why = pointless(vm, action)
+        states = {state: p.title for state, p in POINTLESS.get(action, {}).items()}
+        shown.append(
+            {
+                "name": action,
+                "label": label,
+                "why": why.title if why is not None else "",
+                "pointless": json.dumps(states) if states else "",
+            }
+        )
+    return shown

@@ -8,7 +8,6 @@ may not see is a 404, one they see but may not act on a 403.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -235,27 +234,6 @@ def vm_topic(vm: VirtualMachine, user: Any) -> str:
     return vsphere_announce.page_topic(vm, user)
 
 
-def vm_actions(vm: VirtualMachine) -> list[dict[str, str]]:
-    """The page's action buttons: each one's action, label, why it cannot work now ("" when
-    it can) and, for static/hosts/vsphere.js to follow live power changes, the power
-    states it cannot work in with why (JSON)."""
-    shown = []
-    for action, (label, _) in vsphere_tasks.ACTIONS.items():
-        if action == "snapshot_revert":
-            continue  # its own form, beside the snapshots to choose from
-        why = vsphere_services.pointless(vm, action)
-        states = {state: p.title for state, p in vsphere_services.POINTLESS.get(action, {}).items()}
-        shown.append(
-            {
-                "name": action,
-                "label": label,
-                "why": why.title if why is not None else "",
-                "pointless": json.dumps(states) if states else "",
-            }
-        )
-    return shown
-
-
 @require_GET
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     vm = VirtualMachine.objects.with_placement().get_or_404(request.user, pk)
@@ -264,7 +242,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm": vm,
         "tasks": vm.tasks.select_related("actor")[:20],
         "can_operate": access.can(request.user, "vm.operate", project),
-        "actions": vm_actions(vm),
+        "actions": vsphere_services.action_buttons(vm),
         "vm_topic": vm_topic(vm, request.user),
         "link_candidates": link_candidates(vm) if access.is_admin(request.user) else [],
         "is_admin": access.is_admin(request.user),

@@ -100,6 +100,27 @@ def test_vcenter_added_photon_vms_live_on_the_dashboard_and_power_on_streams(
     assert page.evaluate("window.__notReloaded") is True
     screenshot(page, "vm-powered-on")
 
+    # The host's own page: the power change made in vcsim shows live, and the power buttons are
+    # there too (issue 17: a host's whole story on one page).
+    page.goto(url + f"/hosts/{host.pk}/")
+    card = page.locator(f"#host-vm-{vm.pk}")
+    expect(card.locator(".power-label")).to_have_text("On")
+    expect(card.locator("#action-power_on")).to_be_disabled()
+    page.evaluate("window.__notReloaded = true")
+    si = vsphere.connect_pinned(
+        info["url"], info["user"], info["password"], Path(info["certificate"]).read_text()
+    )
+    try:
+        WaitForTask(find_vm(si, vm.name).PowerOffVM_Task())
+    finally:
+        vsphere.disconnect(si)
+    expect(card.locator(".power-label")).to_have_text("Off", timeout=10_000)
+    expect(card.locator("#action-power_on")).to_be_enabled()
+    card.locator("#action-power_on").click()
+    expect(card.locator(".power-label")).to_have_text("On", timeout=15_000)
+    assert page.evaluate("window.__notReloaded") is True
+    screenshot(page, "host-page-vm-powered-on")
+
     # Names from vCenter are text, never markup.
     page.goto(url + "/hosts/vsphere/")
     expect(page.locator(".vm-name", has_text='<script>alert("vm")</script>')).to_have_count(1)

@@ -47,9 +47,15 @@ def test_the_host_page_shows_its_vm_live_and_its_drift_with_the_repair(client, p
     assert f'action="{reverse("hosts:drift_fix", args=[repair.pk])}"' in drift
     assert drift.count("Repair</button>") == 1  # only the drifted one
     assert 'id="engine-objects"' not in page  # a disabled host's engine is not asked
+    # The VM's power and snapshot buttons, as on its own page: on is pointless, it is on.
+    assert f'hx-post="{reverse("hosts:vm_action", args=[vm.pk])}"' in card
+    assert 'id="action-power_on"' in card and 'value="power_on"' in card
+    assert card[card.index('id="action-power_on"') :].split(">")[0].count("disabled") == 1
+    assert 'id="action-power_off"' in card and 'id="action-snapshot_create"' in card
 
 
 def test_a_viewer_sees_the_state_but_no_repair(client, people, host) -> None:
     client.force_login(people["viewer"])
     page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
     assert 'id="host-drift"' in page and "Drifted" in page and "Repair</button>" not in page
+    assert 'id="action-power_off"' not in page  # sees the VM's state, may not power it
