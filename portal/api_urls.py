@@ -15,6 +15,7 @@ from hosts.applications import api as apps_api
 from hosts.applications import app_api
 from hosts.changes import api as changes_api
 from hosts.fleet import api as fleet_api
+from hosts.inventory import api as inventory_api
 from hosts.vsphere import api as vsphere_api
 from registry import api as registry_api
 
@@ -33,6 +34,7 @@ router.register("audit", api.AuditViewSet, basename="api-audit")
 router.register("events", api.EventViewSet, basename="api-event")
 # The apps' viewsets, after the portal's own.
 router.register("hosts", fleet_api.HostViewSet, basename="api-host")
+router.register("fleet-search", inventory_api.FleetSearchViewSet, basename="api-fleet-search")
 router.register("vcenters", vsphere_api.VCenterViewSet, basename="api-vcenter")
 router.register("vms", vsphere_api.VmViewSet, basename="api-vm")
 router.register("vm-tasks", vsphere_api.VmTaskViewSet, basename="api-vm-task")

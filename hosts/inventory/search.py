@@ -58,7 +58,8 @@ class Found:
 
 def words(text: str) -> list[str]:
     """The words to find, lowercased as the haystack is; none for a text too short to search."""
-    text = (text or "").strip().lower()
+    # PostgreSQL refuses NUL in text: such a character can match nothing anyway.
+    text = (text or "").replace("\x00", "").strip().lower()
     if len(text) < MIN_LENGTH:
         return []
     unique = dict.fromkeys(word[:MAX_WORD] for word in text.split())

@@ -95,6 +95,7 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("api-event-list", "get", "/api/events/", None, "portal.use", "portal.use"),
         ("api-event-detail", "get", f"/api/events/{e}/", None, "events.view", "events.view"),
         ("api-host-list", "get", "/api/hosts/", None, "portal.use", "portal.use"),
+        ("api-fleet-search-list", "get", "/api/fleet-search/?q=photon", None, "portal.use", "portal.use"),
         ("api-host-detail", "get", f"/api/hosts/{h}/", None, "host.view", "host.view"),
         ("api-host-containers", "get", f"/api/hosts/{h}/containers/", None, "host.view", "host.view"),
         ("api-host-container", "get", f"{c}/", None, "host.view", "host.view"),

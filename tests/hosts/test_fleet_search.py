@@ -20,6 +20,7 @@ from hosts.fleet import trust as engine_trust
 from hosts.inventory import keeping, reading, search
 from hosts.models import EngineObject, Host
 from portal.models import Project, Role
+from tests.api.common import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -303,3 +304,36 @@ def test_a_host_removed_takes_its_objects_along(people, project) -> None:
 
 def _summary(sdk: FakeSdk, cid: str) -> Any:
     return engine_containers.container_summary(sdk, cid)  # type: ignore[arg-type]
+
+
+def test_a_nul_in_the_text_is_no_server_error(client, people, project) -> None:
+    host_with(project, "photon-1", [WEB])
+    client.force_login(people["viewer"])
+    # The page's form refuses it (saying so beside the box); the service drops it.
+    response = client.get(reverse("hosts:search"), {"q": "web\x00front"})
+    assert response.status_code == 200 and "Null characters are not allowed" in response.content.decode()
+    assert names(search.search(people["viewer"], "web-\x00front")) == ["web-frontend"]
+
+
+def test_the_api_answers_the_same_search_for_the_same_people(
+    make_user, people, project, other_project
+) -> None:
+    host, _ = host_with(project, "photon-a", [WEB, DB])
+    host_with(other_project, "photon-b", [container("d4", "web-b")])
+    answer = client_for(people["viewer"]).get("/api/fleet-search/", {"q": "web"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [(c["name"], c["host"], c["host_name"]) for c in body["containers"]] == [
+        ("web-frontend", host.pk, "photon-a")
+    ]
+    assert body["containers"][0]["ports"] == ["0.0.0.0:8080->80/tcp"]
+    assert body["containers"][0]["labels"]["tier"] == "frontend"
+    assert body["more"] == {"container": False, "image": False, "volume": False}
+    member_of_b = make_user("bob", project=other_project, role=Role.VIEWER)
+    assert [
+        c["name"]
+        for c in client_for(member_of_b).get("/api/fleet-search/", {"q": "web"}).json()["containers"]
+    ] == ["web-b"]
+    unknown = client_for(people["viewer"]).get("/api/fleet-search/", {"q": "web", "host": "1"})
+    assert unknown.status_code == 400 and "host" in unknown.json()["detail"]
+    assert client_for(None).get("/api/fleet-search/", {"q": "web"}).status_code == 401
