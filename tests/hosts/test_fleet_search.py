@@ -149,22 +149,32 @@ def test_a_viewer_sees_but_cannot_act_a_provisioner_can(client, people, project)
     page = client.get(reverse("hosts:search"), {"q": "web-frontend"}).content.decode()
     assert 'data-name="web-frontend"' in page and 'data-host="photon-1"' in page
     assert reverse("hosts:host", args=[host.pk]) in page
+    assert f'href="{reverse("hosts:container", args=[host.pk, WEB["Id"]])}"' in page
     assert "data-action=" not in page
     stop = reverse("hosts:container_action", args=[host.pk, WEB["Id"], "stop"])
     assert client.post(stop).status_code == 403
     client.force_login(people["provisioner"])
     page = client.get(reverse("hosts:search"), {"q": "web-frontend"}).content.decode()
     assert f'hx-post="{stop}"' in page
+    assert f'href="{reverse("hosts:container_remove", args=[host.pk, WEB["Id"]])}"' in page
 
 
 def test_engine_text_is_escaped(client, people, project) -> None:
-    evil = container("e5", "<script>alert(1)</script>", labels={"note": '"><img src=x onerror=alert(2)>'})
+    # Docker's own names are tame, but an engine answers what it likes: id, name, labels, image.
+    evil = container(
+        '"><i>x/../../',
+        "<script>alert(1)</script>",
+        image="<b>img</b>",
+        labels={"note": '"><img src=x onerror=alert(2)>'},
+    )
     host_with(project, "photon-1", [evil])
-    client.force_login(people["viewer"])
+    client.force_login(people["provisioner"])  # the action buttons carry the id too
     for params in ({"q": "script"}, {"q": "onerror"}):
         page = client.get(reverse("hosts:search"), params).content.decode()
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;img&lt;/b&gt;" in page
+        assert "<script>alert" not in page and "<img src=x" not in page and "<b>img" not in page
+        # In a link the id is quoted: it stays one segment of the container's path.
+        assert "<i>" not in page and "/containers/%22%3E%3Ci%3Ex%2F..%2F..%2F" in page
 
 
 def _page_queries(client: Any, text: str) -> int:
