@@ -5,7 +5,10 @@ test does it with real ones: tests/hosts/test_fleet_search_on_lab.py."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +23,9 @@ from hosts.fleet import trust as engine_trust
 from hosts.inventory import keeping, reading, search
 from hosts.models import EngineObject, Host
 from portal.models import Project, Role
+from portal.watchers import Shard
 from tests.api.common import client_for
+from tests.lab.common import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -347,3 +352,49 @@ def test_the_api_answers_the_same_search_for_the_same_people(
     unknown = client_for(people["viewer"]).get("/api/fleet-search/", {"q": "web", "host": "1"})
     assert unknown.status_code == 400 and "host" in unknown.json()["detail"]
     assert client_for(None).get("/api/fleet-search/", {"q": "web"}).status_code == 401
+
+
+def test_the_watcher_reads_a_host_again_when_its_stream_starts_and_every_few_minutes(monkeypatch) -> None:
+    """The schedule of the full reads (watch.EngineWatcher), without an engine: at once for a
+    stream that (re)connected, then every RESYNC_EVERY, never two at once, none while down."""
+    read: list[int] = []
+    going = threading.Event()
+    going.set()
+
+    def resync(target: Any) -> None:
+        going.wait(10)
+        read.append(target.pk)
+
+    monkeypatch.setattr(watch, "_resync", resync)
+    loop = asyncio.new_event_loop()
+    watcher = watch.EngineWatcher(Shard(), 15, 1)
+    watcher.loop = loop
+    stream = SimpleNamespace(target=SimpleNamespace(pk=7), connected=threading.Event())
+    watcher.streams = {7: stream}  # type: ignore[dict-item]
+
+    def tick(now: float, reads: int) -> None:
+        watcher._start_resyncs(now)
+        wait_until(lambda: len(read) == reads, timeout=5, what=f"{reads} reads")
+        loop.run_until_complete(asyncio.sleep(0.05))  # the pool's "done" reaches the loop
+
+    try:
+        tick(1000.0, 0)  # not connected: nothing to read
+        stream.connected.set()
+        tick(1000.0, 1)  # connected: read at once
+        tick(1000.0 + watch.RESYNC_EVERY - 1, 1)
+        tick(1000.0 + watch.RESYNC_EVERY, 2)
+        watcher._connected_from_thread(stream.target)  # type: ignore[arg-type]  # it reconnected
+        loop.run_until_complete(asyncio.sleep(0.05))
+        tick(1000.0 + watch.RESYNC_EVERY + 1, 3)
+        going.clear()  # a slow read: the next round does not start another beside it
+        watcher._start_resyncs(5000.0)
+        watcher._start_resyncs(9000.0)
+        going.set()
+        watcher.resync_pool.shutdown(wait=True)  # every read submitted has run
+        assert read == [7, 7, 7, 7]
+    finally:
+        going.set()
+        watcher.resync_pool.shutdown(wait=True)
+        watcher.check_pool.shutdown(wait=True)
+        watcher.event_pool.shutdown(wait=True)
+        loop.close()
