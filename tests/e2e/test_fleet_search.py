@@ -34,6 +34,7 @@ def test_the_results_follow_what_is_typed(daphne_factory, make_user, browser, sc
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-name", "web-frontend")
     expect(rows.first).to_have_attribute("data-host", "photon-7")
+    screenshot(page, "results")
 
     # Typed on the page: no Enter, and the page is the same page (no reload) once results swap.
     page.evaluate("window.__sameDocument = true")
