@@ -25,11 +25,13 @@ from hosts.models import Host, ProvisionQuota, VCenter
 from hosts.provision import flow as provision
 from hosts.provision import tasks as provision_tasks
 from hosts.provision import work as provision_work
+from hosts.stats import feed as stats_feed
+from hosts.stats import follower as stats_follower
 from hosts.vsphere import cards as vsphere_cards
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere import watch as vsphere_watch
 from hosts.vsphere import work as vsphere_work
-from portal import dashboard, watchers, work
+from portal import consumers, dashboard, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
 TASK_MODULES = (app_tasks, operation_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
@@ -84,3 +86,9 @@ def register() -> None:
     follower = fleet_watch.Follower(event=inventory.on_event, resync=inventory.resync)
     if follower not in fleet_watch.FOLLOWERS:
         fleet_watch.FOLLOWERS.append(follower)
+    # A host page's live resources and every followed container's stats, kept an hour (hosts.stats).
+    host_stats = (stats_follower.TOPIC, "hosts.stats.follower.follow")
+    if host_stats not in consumers.FOLLOWERS:
+        consumers.FOLLOWERS.append(host_stats)
+    if stats_feed.on_stats not in fleet_watch.STATS_LISTENERS:
+        fleet_watch.STATS_LISTENERS.append(stats_feed.on_stats)

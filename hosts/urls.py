@@ -13,6 +13,7 @@ from hosts.fleet import views as fleet
 from hosts.inventory import views as inventory
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
+from hosts.stats import views as stats
 from hosts.vsphere import views as vsphere
 
 app_name = "hosts"
@@ -51,6 +52,7 @@ urlpatterns = [
     path("<int:pk>/images/<str:image_id>/remove/", engine_objects.image_remove, name="image_remove"),
     path("<int:pk>/images/<str:image_id>/tag/", engine_objects.image_tag, name="image_tag"),
     path("<int:pk>/objects/", engine_objects.section, name="engine_objects"),
+    path("<int:pk>/stats/", stats.stats_history, name="stats_history"),
     path("<int:pk>/volumes/new/", engine_objects.volume_new, name="volume_new"),
     path("<int:pk>/volumes/prune/", engine_objects.volumes_prune, name="volumes_prune"),
     path("<int:pk>/volumes/<str:name>/remove/", engine_objects.volume_remove, name="volume_remove"),

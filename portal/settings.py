@@ -354,6 +354,8 @@ STATICFILES_DIRS = [
     # The container console's terminal (hosts.console).
     ("vendor/xterm", BASE_DIR / "node_modules" / "@xterm" / "xterm"),
     ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit"),
+    # The last hour's resource charts (hosts.stats).
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
 ]
 # Serve straight from the finders too, so `make run` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True

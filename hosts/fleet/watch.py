@@ -393,6 +393,10 @@ async def watch_engines(shard: Shard) -> None:
 
 # -- live followers: a container's logs and stats ----------------------------------------------------
 
+#: Who else gets a followed container's stats readings (the history: hosts.stats.feed, registered
+#: in hosts.registrations): ``listener(host id, container id, the engine's reading)``.
+STATS_LISTENERS: list[Callable[[int, str, dict[str, Any]], None]] = []
+
 FOLLOW_TOPIC = re.compile(
     r"project:(?P<project>\d+):host:(?P<host>\d+):container:(?P<container>[0-9a-f]{12,64})"
     r":(?:logs:(?P<tail>\d{1,5})|(?P<stats>stats))"
@@ -440,6 +444,8 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
                 for sample in stream:
                     if stopped.is_set():
                         break
+                    for listener in STATS_LISTENERS:
+                        _safe(listener)(target.pk, match["container"], sample)
                     hand_over(_stats(sample))
             else:
                 stream = engine_containers.logs(sdk, match["container"], int(match["tail"]))

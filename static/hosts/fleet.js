@@ -34,6 +34,8 @@
     socket.addEventListener("close", () => onState("stopped"));
     return socket;
   }
+  // For the pages' other scripts (static/hosts/stats.js) that follow a stream of their own.
+  window.portalStream = stream;
 
   // -- logs --------------------------------------------------------------------
   const follow = document.getElementById("logs-follow");
