@@ -8,6 +8,7 @@ from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.console import views as console
 from hosts.engine_objects import views as engine_objects
+from hosts.fleet import container_edit
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
 from hosts.inventory import views as inventory
@@ -36,6 +37,9 @@ urlpatterns = [
     path("<int:pk>/containers/<str:container_id>/log/", fleet_log.container_log, name="container_log"),
     path(
         "<int:pk>/containers/<str:container_id>/console/", console.container_console, name="container_console"
+    ),
+    path(
+        "<int:pk>/containers/<str:container_id>/edit/", container_edit.container_edit, name="container_edit"
     ),
     path(
         "<int:pk>/containers/<str:container_id>/recreate/",

@@ -269,15 +269,7 @@ class DeployForm(ClarityForm, forms.Form):
         return name
 
     def clean_environment(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for number, line in enumerate(self.cleaned_data.get("environment", "").splitlines(), 1):
-            if not line.strip():
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
-                raise forms.ValidationError(f"Line {number} is not KEY=value.")
-            env[key.strip()] = value
-        return env
+        return parse_environment(self.cleaned_data.get("environment", ""))
 
     def clean_ports(self) -> dict[str, int]:
         ports: dict[str, int] = {}
@@ -293,3 +285,71 @@ class DeployForm(ClarityForm, forms.Form):
         if not re.fullmatch(r"[A-Za-z0-9_-]{8,40}", token):
             raise forms.ValidationError("Reload the page and try again.")
         return token
+
+
+def parse_environment(text: str) -> dict[str, str]:
+    """``KEY=value`` lines (blank ones skipped) as a dict; a line without a valid key refused."""
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise forms.ValidationError(f"Line {number} is not KEY=value.")
+        env[key.strip()] = value
+    return env
+
+
+#: ``[IP:]HOST:CONTAINER[/tcp|/udp]``, as ``docker run -p`` takes it (IPv4 addresses).
+PORT_LINE = re.compile(r"(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d{1,5}):(\d{1,5})(?:/(tcp|udp))?")
+
+
+def parse_port_bindings(text: str) -> dict[str, list[dict[str, str]]]:
+    """Port lines as the engine's ``HostConfig.PortBindings``; a bad line refused, naming it."""
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for line in text.split():
+        match = PORT_LINE.fullmatch(line)
+        ip_ok = match is not None and all(int(part) < 256 for part in (match[1] or "0").split("."))
+        if match is None or not ip_ok or not (0 < int(match[2]) < 65536 and 0 < int(match[3]) < 65536):
+            raise forms.ValidationError(f"{line!r} is not [IP:]HOST:CONTAINER[/tcp|/udp] with ports 1-65535.")
+        key = f"{int(match[3])}/{match[4] or 'tcp'}"
+        bindings.setdefault(key, []).append({"HostIp": match[1] or "", "HostPort": str(int(match[2]))})
+    return bindings
+
+
+def port_lines(bindings: dict[str, Any] | None) -> str:
+    """``HostConfig.PortBindings`` back as the lines the form shows."""
+    lines = []
+    for key, hosts_bound in sorted((bindings or {}).items()):
+        port, _, proto = key.partition("/")
+        for bound in hosts_bound or ():
+            where = f"{bound['HostIp']}:" if bound.get("HostIp") else ""
+            suffix = "" if proto == "tcp" else f"/{proto}"
+            lines.append(f"{where}{bound.get('HostPort') or port}:{port}{suffix}")
+    return "\n".join(lines)
+
+
+class ContainerEditForm(ClarityForm, forms.Form):
+    """Edit and recreate: the whole environment and the published ports, as they will be."""
+
+    environment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        help_text="One KEY=value per line: the whole environment the new container gets.",
+    )
+    ports = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="One [IP:]HOST:CONTAINER[/udp] per line, e.g. 8080:80 or 127.0.0.1:5432:5432.",
+    )
+    pull = forms.BooleanField(
+        required=False,
+        label="Pull the newest image of its tag first",
+        help_text="Otherwise the image it has.",
+    )
+
+    def clean_environment(self) -> dict[str, str]:
+        return parse_environment(self.cleaned_data.get("environment", ""))
+
+    def clean_ports(self) -> dict[str, list[dict[str, str]]]:
+        return parse_port_bindings(self.cleaned_data.get("ports", ""))

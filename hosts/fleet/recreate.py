@@ -7,6 +7,9 @@ and the container's networks are joined again with their aliases and fixed addre
 container is kept, renamed and stopped, until the new one has been running for ``SETTLE``
 seconds; when the new one cannot be made, cannot start or exits at once, it is removed and the
 old one gets its name back and runs again, as it was.
+
+Edit and recreate is the same swap with ``Edits``: the whole environment and the published ports as
+a person set them, with or without the pull.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
@@ -67,12 +71,32 @@ def config_of(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str
     return config, rest
 
 
+@dataclass(frozen=True)
+class Edits:
+    """What a person changed: the environment (``KEY=value`` lines, all of it) and the published
+    ports (``HostConfig.PortBindings``); None leaves that part as it was."""
+
+    env: list[str] | None = None
+    ports: dict[str, list[dict[str, str]]] | None = None
+
+    def apply(self, config: dict[str, Any]) -> None:
+        if self.env is not None:
+            config["Env"] = self.env
+        if self.ports is not None:
+            config["HostConfig"]["PortBindings"] = self.ports
+            # A port published must be exposed; those the image exposes stay exposed.
+            config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}), **{key: {} for key in self.ports}}
+
+
 def _settled(sdk: Any, container_id: str, name: str) -> None:
     """Raise unless the container is still running ``SETTLE`` seconds after its start."""
     deadline = time.monotonic() + SETTLE
     while True:
-        state = sdk.api.inspect_container(container_id)["State"]
-        if not state.get("Running"):
+        found = sdk.api.inspect_container(container_id)
+        state = found["State"]
+        # With a restart policy, a command that exits at once is started again and again: the
+        # engine says Running between tries, so a restart counts as an exit.
+        if not state.get("Running") or state.get("Restarting") or found.get("RestartCount"):
             tail = sdk.api.logs(container_id, tail=5).decode(errors="replace").strip()
             said = f": {tail[-300:]}" if tail else ""
             raise EngineError(f"the new {name} exited at once (code {state.get('ExitCode')}){said}")
@@ -81,18 +105,21 @@ def _settled(sdk: Any, container_id: str, name: str) -> None:
         time.sleep(0.25)  # polling the engine's state: it pushes nothing here
 
 
-def run(sdk: Any, container_id: str, pull: Callable[[str], None]) -> str:
+def run(sdk: Any, container_id: str, pull: Callable[[str], None] | None, edits: Edits | None = None) -> str:
     """Recreate the container ``container_id``: ``pull`` its image reference first (the newest
-    image of its tag), then swap. The new container's id; raises with the engine's reason
-    after putting the old one back."""
+    image of its tag; None: the image it has), ``edits`` applied, then swap. The new container's
+    id; raises with the engine's reason after putting the old one back."""
     attrs = sdk.api.inspect_container(container_id)
     name, image = attrs["Name"].lstrip("/"), attrs["Config"]["Image"]
-    if image.startswith("sha256:"):
+    if pull is not None and image.startswith("sha256:"):
         raise EngineError(f"{name} was made from an image id, not a tag: there is nothing newer to pull")
     running = bool(attrs["State"].get("Running"))
-    pull(image)
+    if pull is not None:
+        pull(image)
     config, others = config_of(attrs)
     config["Image"] = image
+    if edits is not None:
+        edits.apply(config)
     sdk.api.rename(container_id, f"{name}-old-{container_id[:12]}")
     new = ""
     try:

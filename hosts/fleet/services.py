@@ -14,6 +14,7 @@ from hosts.fleet import containers as engine_containers
 from hosts.fleet import deploy as deploy_work
 from hosts.models import Deploy, Host, HostStatus
 from portal import audit
+from portal.fields import encrypt
 from portal.queueing import enqueue
 from portal.refused import Refused
 
@@ -104,14 +105,29 @@ def request_container_action(host: Host, container_id: str, action: str) -> str:
     return in_flight
 
 
-def request_recreate(host: Host, container_id: str) -> None:
+def request_recreate(
+    host: Host,
+    container_id: str,
+    *,
+    env: dict[str, str] | None = None,
+    ports: dict[str, list[dict[str, str]]] | None = None,
+    pull: bool = True,
+) -> None:
     """Audit and queue a recreate (``hosts.recreate_container``): the newest image of the
-    container's tag pulled, the container made again with its configuration."""
+    container's tag pulled (unless ``pull`` is off), the container made again with its
+    configuration, or with ``env`` and ``ports`` as a person edited them. The audit names the
+    environment's keys and the ports, never the values; the task gets them encrypted."""
     container_id_or_404(container_id)
     if not host.enabled:
         raise Refused(_disabled(host))
-    audit.record("container.recreate", obj=host, project=host.project, after={"container": container_id[:12]})
-    enqueue(tasks.recreate_container, host.pk, container_id)
+    after: dict[str, Any] = {"container": container_id[:12]}
+    edits = ""
+    if env is not None or ports is not None:
+        after |= {"edited": True, "pull": pull, "env_keys": sorted(env or {}), "ports": ports or {}}
+        body = {"env": [f"{k}={v}" for k, v in (env or {}).items()], "ports": ports or {}}
+        edits = encrypt(json.dumps(body))
+    audit.record("container.recreate", obj=host, project=host.project, after=after)
+    enqueue(tasks.recreate_container, host.pk, container_id, edits, pull)
 
 
 def remove_container(host: Host, container_id: str) -> None:

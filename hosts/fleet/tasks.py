@@ -8,6 +8,8 @@ into the void.
 
 from __future__ import annotations
 
+import json
+
 from celery import shared_task
 from django.template.loader import render_to_string
 
@@ -15,6 +17,7 @@ from hosts.fleet import container_rows, deploy, engine, recreate, status, work
 from hosts.fleet import containers as engine_containers
 from hosts.models import Deploy, Host
 from portal import audit, live
+from portal.fields import decrypt
 
 
 @shared_task(name="hosts.container_action")
@@ -48,10 +51,11 @@ def _tell_failure(host: Host, container_id: str, action: str, message: str) -> N
 
 
 @shared_task(name="hosts.recreate_container")
-def recreate_container(host_id: int, container_id: str) -> str:
+def recreate_container(host_id: int, container_id: str, edits: str = "", pull: bool = True) -> str:
     """Pull the newest image of the container's tag (with the registry's login, as a deploy) and
     make it again with its configuration (``hosts.fleet.recreate``); the outcome to the host
-    page and the audit trail."""
+    page and the audit trail. ``edits``: a person's environment and ports (``recreate.Edits``
+    as JSON, encrypted: the environment holds secrets, and the broker keeps messages)."""
     host = Host.objects.select_related("project").filter(pk=host_id).first()
     if host is None:
         return "host gone"
@@ -60,12 +64,13 @@ def recreate_container(host_id: int, container_id: str) -> str:
         sdk = engine.client_for(host, timeout=60)
         try:
 
-            def pull(image: str) -> None:
+            def pulled(image: str) -> None:
                 login = deploy.pull_credentials(host, image)
                 for _ in engine_containers.pull(sdk, image, login.auth):
                     pass
 
-            new = recreate.run(sdk, container_id, pull)
+            changes = recreate.Edits(**json.loads(decrypt(edits))) if edits else None
+            new = recreate.run(sdk, container_id, pulled if pull else None, changes)
         finally:
             sdk.close()
         outcome = "ok"
