@@ -14,6 +14,7 @@ from hosts.changes import cards as change_cards
 from hosts.changes import drift
 from hosts.changes import tasks as change_tasks
 from hosts.changes import work as change_work
+from hosts.engine_objects import news as objects_news
 from hosts.fleet import cards as fleet_cards
 from hosts.fleet import container_rows
 from hosts.fleet import counters as fleet_counters
@@ -92,3 +93,7 @@ def register() -> None:
         consumers.FOLLOWERS.append(host_stats)
     if stats_feed.on_stats not in fleet_watch.STATS_LISTENERS:
         fleet_watch.STATS_LISTENERS.append(stats_feed.on_stats)
+    # A host page's images, volumes and networks, read again when the engine says they changed.
+    objects_follower = fleet_watch.Follower(event=objects_news.on_event, resync=objects_news.on_resync)
+    if objects_follower not in fleet_watch.FOLLOWERS:
+        fleet_watch.FOLLOWERS.append(objects_follower)

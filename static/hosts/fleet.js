@@ -63,6 +63,21 @@
     stop.addEventListener("click", () => { if (socket) socket.close(); socket = null; });
   }
 
+  // -- a host's images, volumes and networks (hosts.engine_objects.news) --------
+  // Read again a second after the engine's last news of them: a prune is many events.
+  const objects = document.getElementById("engine-objects");
+  if (objects && window.htmx) {
+    let pending = null;
+    document.addEventListener("portal:live", (event) => {
+      if (event.detail.topic !== objects.dataset.liveTopics) return;
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(() => {
+        pending = null;
+        window.htmx.trigger(objects, "objects-changed");
+      }, 1000);
+    });
+  }
+
   // -- stats -------------------------------------------------------------------
   const chart = document.getElementById("stats-chart");
   if (chart) {
