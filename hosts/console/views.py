@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from csp.decorators import csp_update
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from hosts.console.session import SHELLS
-from hosts.fleet import engine, services
+from hosts.fleet import services
 from hosts.models import Host
+from portal.refused import Refused
 
 
 # xterm.js writes its layout and colours into <style> elements it creates (it has no nonce to
@@ -28,16 +29,9 @@ def container_console(request: HttpRequest, pk: int, container_id: str) -> HttpR
         "idle_minutes": round(settings.CONSOLE_IDLE_SECONDS / 60),
     }
     try:
-        sdk = engine.client_for(host, timeout=4)
-        try:
-            attrs = sdk.api.inspect_container(container_id)
-        finally:
-            sdk.close()
-    except Exception as exc:  # noqa: BLE001 - told on the page
-        message = engine.describe_error(exc, host.docker_url)
-        if "No such container" in message:
-            raise Http404("No such container.") from None
-        return render(request, "hosts/console/console.html", {**context, "engine_error": message})
+        attrs = services.inspect_container(host, container_id)
+    except Refused as exc:
+        return render(request, "hosts/console/console.html", {**context, "engine_error": exc.message})
     state = attrs.get("State") or {}
     context |= {
         "name": str(attrs.get("Name", "")).lstrip("/"),

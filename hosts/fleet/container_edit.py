@@ -5,11 +5,11 @@ back if it cannot). A Provisioner's; the form starts from what the engine says t
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from hosts.fleet import engine, services
+from hosts.fleet import services
 from hosts.fleet.forms import ContainerEditForm, port_lines
 from hosts.models import Host
 from portal.refused import Refused
@@ -17,17 +17,7 @@ from portal.refused import Refused
 
 def _current(host: Host, container_id: str) -> dict[str, object]:
     """The container's name, image, environment and ports as the engine has them."""
-    try:
-        sdk = engine.client_for(host, timeout=4)
-        try:
-            attrs = sdk.api.inspect_container(container_id)
-        finally:
-            sdk.close()
-    except Exception as exc:  # noqa: BLE001 - told to the person
-        message = engine.describe_error(exc, host.docker_url)
-        if "No such container" in message:
-            raise Http404("No such container.") from None
-        raise Refused(message, status=502) from None
+    attrs = services.inspect_container(host, container_id)
     config = attrs.get("Config") or {}
     return {
         "name": str(attrs.get("Name", "")).lstrip("/"),

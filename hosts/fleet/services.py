@@ -77,6 +77,23 @@ def container_id_or_404(container_id: str) -> str:
     return container_id
 
 
+def inspect_container(host: Host, container_id: str, *, timeout: float = 4) -> dict[str, Any]:
+    """The engine's inspect of a container a page is about: a 404 when the engine has no such
+    container, ``Refused`` (502) with the engine's words when it does not answer."""
+    container_id_or_404(container_id)
+    try:
+        sdk = engine.client_for(host, timeout=timeout)
+        try:
+            return dict(sdk.api.inspect_container(container_id))
+        finally:
+            sdk.close()
+    except Exception as exc:  # noqa: BLE001 - told to the person
+        message = engine.describe_error(exc, host.docker_url)
+        if "No such container" in message:
+            raise Http404("No such container.") from None
+        raise Refused(message, status=502) from None
+
+
 def check_container_action(host: Host, container_id: str, action: str) -> None:
     """The rules of a container action, whoever asks: a real id, a known action, and an
     enabled host (a disabled host's engine is not asked)."""

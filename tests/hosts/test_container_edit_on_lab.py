@@ -17,8 +17,9 @@ from django.urls import reverse
 
 from portal.models import AuditEntry
 from tests.hosts.conftest import trusted_host
+from tests.hosts.test_recreate_on_lab import outcome_of
 from tests.lab import engines
-from tests.lab.common import free_port, wait_until
+from tests.lab.common import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lab]
 
@@ -28,15 +29,11 @@ def _edit(client: Any, host_pk: int, container_id: str, environment: str, ports:
     url = reverse("hosts:container_edit", args=[host_pk, container_id])
     answer = client.post(url, {"environment": environment, "ports": ports})
     assert answer.status_code == 302, answer.content.decode()[:2000]
-    results = AuditEntry.objects.filter(
-        action="container.recreate_result", after__container=container_id[:12]
-    )
-    wait_until(results.exists, timeout=90, what="the recreate's outcome")
-    return dict(results.get().after)
+    return outcome_of(container_id)
 
 
 @pytest.mark.timeout(240)
-def test_edit_the_environment_and_ports_and_a_port_in_use_puts_the_old_one_back(
+def test_edit_the_environment_and_ports_and_a_failing_edit_puts_the_old_one_back(
     client, people, project, tls_engine, celery_worker_if_brokered
 ) -> None:
     host = trusted_host(tls_engine, project, "photon-edit")

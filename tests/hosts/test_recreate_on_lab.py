@@ -44,6 +44,11 @@ def _recreate(client: Any, host_pk: int, container_id: str) -> dict[str, Any]:
     url = reverse("hosts:container_recreate", args=[host_pk, container_id])
     assert 'id="confirm-recreate"' in client.get(url).content.decode()
     client.post(url)
+    return outcome_of(container_id)
+
+
+def outcome_of(container_id: str) -> dict[str, Any]:
+    """The recreate's outcome once its task has put it in the audit trail."""
     results = AuditEntry.objects.filter(
         action="container.recreate_result", after__container=container_id[:12]
     )
@@ -59,7 +64,7 @@ def test_recreate_pulls_the_newer_image_keeps_the_configuration_and_rolls_back_a
     registry = next(r for r in lab_registries if r["name"] == "anonymous")["url"].split("://", 1)[1]
     busybox = next(ref for ref in tls_engine["images"] if ref.startswith("lab/busybox:"))
     tag = uuid.uuid4().hex[:8]
-    image, name, port = f"{registry}/scratch/rec{tag}:1", f"rec-{tag}", free_port()
+    image, name, port = f"{registry}/scratch/portal-rec{tag}:1", f"rec-{tag}", free_port()
     networks, volume = [f"front-{tag}", f"back-{tag}"], f"data-{tag}"
     client.force_login(people["provisioner"])
     with closing(engines.connect(tls_engine)) as sdk:
