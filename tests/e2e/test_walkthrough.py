@@ -127,8 +127,8 @@ def test_ten_minutes_with_the_lab_as_the_admin_then_a_provisioner(
     # 2. Registries: the anonymous registry's busybox, deployed to the TLS engine.
     page.click(".header-nav >> text=Registries")
     page.click("#registries >> text=Lab anonymous")
-    page.fill("input[name=q]", "lab/busybox")
-    page.press("input[name=q]", "Enter")
+    page.fill(".content-area input[name=q]", "lab/busybox")
+    page.press(".content-area input[name=q]", "Enter")
     page.click("#repositories >> text=lab/busybox")
     tag = images.busybox_version()
     page.click(f'#tags a:text-is("{tag}")')
@@ -204,8 +204,8 @@ def test_ten_minutes_with_the_lab_as_the_admin_then_a_provisioner(
     )
     assert vm is not None
     page.click(".header-nav >> text=vSphere")
-    page.fill("input[name=q]", vm.name)
-    page.press("input[name=q]", "Enter")
+    page.fill(".content-area input[name=q]", vm.name)
+    page.press(".content-area input[name=q]", "Enter")
     page.click(f'a:text-is("{vm.name}")')
     expect(page.locator("#action-power_on")).to_be_disabled()  # it is on already: says why
     page.click("#action-power_off")
