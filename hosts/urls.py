@@ -8,7 +8,7 @@ from hosts.applications import views as apps
 from hosts.changes import views as changes
 from hosts.console import views as console
 from hosts.engine_objects import views as engine_objects
-from hosts.fleet import container_edit
+from hosts.fleet import container_edit, host_parts
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
 from hosts.inventory import views as inventory
@@ -56,6 +56,7 @@ urlpatterns = [
     path("<int:pk>/images/<str:image_id>/remove/", engine_objects.image_remove, name="image_remove"),
     path("<int:pk>/images/<str:image_id>/tag/", engine_objects.image_tag, name="image_tag"),
     path("<int:pk>/objects/", engine_objects.section, name="engine_objects"),
+    path("<int:pk>/drift/", host_parts.host_drift, name="host_drift"),
     path("<int:pk>/stats/", stats.stats_history, name="stats_history"),
     path("<int:pk>/volumes/new/", engine_objects.volume_new, name="volume_new"),
     path("<int:pk>/volumes/prune/", engine_objects.volumes_prune, name="volumes_prune"),

@@ -24,6 +24,7 @@ from hosts.changes.desired import hosts_of
 from hosts.changes.files import SettingsError
 from hosts.changes.render import changed, paths_for, render_host
 from hosts.changes.runs import sweep_interrupted
+from hosts.fleet import status
 from hosts.models import Host
 from hosts.models.changes import (
     ChangeRun,
@@ -151,11 +152,17 @@ def topic(project_id: int) -> str:
     return f"project:{project_id}:drift"
 
 
+def host_topic(host: Host) -> str:
+    """The news that a host's drift changed: its page reads its Configuration card again."""
+    return f"{status.host_topic(host)}:drift"
+
+
 def _publish(row: Drift, *, released: bool = False) -> None:
     live.publish(
         topic(row.host.project_id),
         html=render_to_string("hosts/changes/partials/drift_row.html", {"drift": row, "released": released}),
     )
+    live.publish(host_topic(row.host), data={"profile": row.profile_id})
 
 
 def _drift_pass(shard: Any) -> int:

@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.fleet import container_rows, engine, rows, services, status
+from hosts.fleet import container_rows, engine, host_parts, rows, services, status
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import trust as engine_trust
@@ -268,14 +268,10 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "host": host,
         "can_operate": access.can(request.user, "host.operate", host.project_id),
         "can_manage": access.can(request.user, "host.manage", host.project_id),
-        "can_rotate": access.can(request.user, "change.plan", host.project_id),
         "host_topic": status.host_topic(host),
         "no_deploy": services.why_no_deploy(host),
         "events": Event.objects.filter(object_type="hosts.host", object_id=str(host.pk))[:20],
-        # Its profiles and whether it still matches them (the drift check's rows), for its members.
-        "drift": list(host.drift.select_related("profile").order_by("profile__name"))
-        if access.can(request.user, "change.view", host.project_id)
-        else [],
+        **host_parts.drift_context(request.user, host),
     }
     if host.enabled:
         try:

@@ -63,20 +63,22 @@
     stop.addEventListener("click", () => { if (socket) socket.close(); socket = null; });
   }
 
-  // -- a host's images, volumes and networks (hosts.engine_objects.news) --------
-  // Read again a second after the engine's last news of them: a prune is many events.
-  const objects = document.getElementById("engine-objects");
-  if (objects && window.htmx) {
+  // -- parts of a page read again on news (data-live-reload) --------------------
+  // A host's images, volumes and networks (hosts.engine_objects.news), its drift
+  // (hosts.changes.drift.host_topic): read again a second after the last news of them, as a
+  // prune is many events; htmx asks the element's hx-get on its "live-reload".
+  document.querySelectorAll("[data-live-reload]").forEach((part) => {
+    if (!window.htmx) return;
     let pending = null;
     document.addEventListener("portal:live", (event) => {
-      if (event.detail.topic !== objects.dataset.liveTopics) return;
+      if (event.detail.topic !== part.dataset.liveTopics) return;
       if (pending) clearTimeout(pending);
       pending = setTimeout(() => {
         pending = null;
-        window.htmx.trigger(objects, "objects-changed");
+        window.htmx.trigger(part, "live-reload");
       }, 1000);
     });
-  }
+  });
 
   // -- stats -------------------------------------------------------------------
   const chart = document.getElementById("stats-chart");

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from hosts.changes import drift
 from hosts.models import Drift, Host, Profile, VCenter, VirtualMachine
+from portal import replay
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +61,27 @@ def test_a_viewer_sees_the_state_but_no_repair(client, people, host) -> None:
     page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
     assert 'id="host-drift"' in page and "Drifted" in page and "Repair</button>" not in page
     assert 'id="action-power_off"' not in page  # sees the VM's state, may not power it
+
+
+def test_the_configuration_card_is_read_again_on_news_of_the_hosts_drift(client, people, host) -> None:
+    """The drift check's news of this host reaches its page's topic, and the card it then reads
+    again is the person's own (the repair only for those who may plan it)."""
+    page = client.get(reverse("hosts:host", args=[host.pk]))
+    assert page.status_code == 302  # signed out
+    client.force_login(people["manager"])
+    page = client.get(reverse("hosts:host", args=[host.pk])).content.decode()
+    topic = drift.host_topic(host)
+    assert f'data-live-topics="{topic}"' in page and "data-live-reload" in page
+    start = replay.mark()
+    drift.release(Drift.objects.filter(profile__name="base"))
+    base = Profile.objects.get(name="base").pk
+    assert [event for _, event in replay.since(topic, start) or []] == [
+        {"html": "", "data": {"profile": base}}
+    ]
+    card = client.get(reverse("hosts:host_drift", args=[host.pk])).content.decode()
+    assert "hardened" in card and "base" not in card and card.count("Repair</button>") == 1
+    client.force_login(people["viewer"])
+    card = client.get(reverse("hosts:host_drift", args=[host.pk])).content.decode()
+    assert "hardened" in card and "Repair</button>" not in card
+    client.force_login(people["outsider"])
+    assert client.get(reverse("hosts:host_drift", args=[host.pk])).status_code == 404
