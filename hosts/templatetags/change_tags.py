@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from hosts.changes import reloads
+from hosts.changes import desired, reloads
 from hosts.changes import run_files as change_run_files
 from hosts.changes.diff_risk import DiffLine, mark
 from hosts.models.changes import ChangeRun
@@ -41,3 +41,11 @@ def service_actions(restarts: list[str]) -> list[str]:
     """``{% for action in run.restarts|service_actions %}``: what applying does to each service,
     shown before approval: "reloads sshd", "restarts docker"."""
     return [reloads.action(str(entry)) for entry in restarts or []]
+
+
+@register.filter
+def managed_files(settings: Any) -> list[str]:
+    """The files a profile's settings manage on a host, in the order of its sections."""
+    if not isinstance(settings, dict):
+        return []
+    return [path for name, path in desired.SECTIONS.items() if name in settings]

@@ -48,6 +48,7 @@ def test_the_host_page_shows_its_vm_live_and_its_drift_with_the_repair(client, p
     repair = Drift.objects.get(profile__name="hardened")
     assert f'action="{reverse("hosts:drift_fix", args=[repair.pk])}"' in drift
     assert drift.count("Repair</button>") == 1  # only the drifted one
+    assert '<code class="mono-wrap">/etc/ssh/sshd_config</code>' in drift  # the files it manages
     assert 'id="engine-objects"' not in page  # a disabled host's engine is not asked
     # The VM's power and snapshot buttons, as on its own page: on is pointless, it is on.
     assert f'hx-post="{reverse("hosts:vm_action", args=[vm.pk])}"' in card
