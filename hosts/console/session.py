@@ -37,6 +37,8 @@ NOT_FOUND_EXIT_CODES = frozenset({126, 127})
 MARK = "PORTAL_CONSOLE"
 #: How long a hung-up shell gets before it is killed.
 HANGUP_GRACE_SECONDS = 3.0
+#: Seconds between tries to write input the connection has no room for yet.
+RETRY = 0.02
 #: Bytes read at a time: a screenful is a few kilobytes, a ``cat`` of a large file fills these.
 READ_SIZE = 65536
 #: Nothing of these means "try again later" on a non-blocking socket, SSL or SSH channel.
@@ -132,20 +134,20 @@ class ExecSession:
     def pump(self, on_output: Callable[[bytes], None]) -> None:
         """Move bytes until the program ends or ``close`` is called; ``on_output`` gets what the
         program prints, on this thread (it may block: that is the backpressure)."""
+        # An SSH channel's descriptor only ever signals data to read, never room to write: input
+        # is written as soon as it is queued, and retried every RETRY seconds while it would block.
         selector = selectors.DefaultSelector()
         selector.register(self._sock, selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self._closing:
+                self._flush()
                 with self._lock:
                     writing = bool(self._pending)
-                selector.modify(self._sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0))
-                for key, _ in selector.select(timeout=5.0):
+                for key, _ in selector.select(timeout=RETRY if writing else 5.0):
                     if key.fileobj == self._wake_r:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._wake_r, 4096)
-                if writing:
-                    self._flush()
                 if not self._drain(on_output):
                     return
         finally:
@@ -154,6 +156,8 @@ class ExecSession:
     def _flush(self) -> None:
         with self._lock:
             data = bytes(self._pending)
+        if not data:
+            return
         try:
             sent = self._sock.send(data)
         except _WOULD_BLOCK:
@@ -190,7 +194,8 @@ class ExecSession:
             return False
 
     def end(self) -> None:
-        """Close the connection and make sure nothing of the session runs on in the container."""
+        """Close the connection, then make sure nothing of the session runs on in the container
+        (the engine counts the exec as running while its connection is open)."""
         with contextlib.suppress(OSError):
             self._sock.close()
         for fd in (self._wake_r, self._wake_w):
@@ -201,11 +206,10 @@ class ExecSession:
             return
         self._signal("HUP")
         deadline = time.monotonic() + HANGUP_GRACE_SECONDS
-        while time.monotonic() < deadline:
-            if not self.running():
-                return
-            time.sleep(0.1)
-        self._signal("KILL")
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the engine's state: it pushes nothing here
+        if self.running():
+            self._signal("KILL")
 
     def _signal(self, signal: str) -> None:
         """Send ``signal`` to every process of the session (the shell and what it started)."""

@@ -10,12 +10,15 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from hosts.console import consumer
+from hosts.fleet import engine
+from hosts.models import Host
 from portal.models import AuditEntry
 from tests.conftest import session_cookie
 from tests.hosts.conftest import trusted_host
@@ -169,3 +172,48 @@ def test_an_idle_console_is_closed_and_its_shell_ended(
     assert [json.loads(s) for s in seen] == [{"closed": "Closed after 0 minutes without a keystroke."}]
     wait_until(lambda: not execs_running(tls_engine, running.id), timeout=20, what="the shell to end")
     assert AuditEntry.objects.get(action="container.console_end").after["reason"] == "idle"
+
+
+@pytest.mark.timeout(180)
+def test_a_console_over_an_ssh_endpoint(client, people, project, tls_engine, lab_hosts) -> None:
+    """The engine reached over SSH (``docker system dial-stdio``), whose channel's descriptor never
+    says there is room to write: input is still written at once. (The lab's Photon-like hosts give
+    containers the host's /proc, so the hang-up itself is checked on the TLS engine above.)"""
+    photon = next(h for h in lab_hosts if h["full"])
+    host = Host.objects.create(
+        project=project,
+        name="photon-ssh-console",
+        docker_url=f"ssh://root@{photon['address']}",
+        ssh_private_key=Path(photon["private_key"]).read_text(),
+        ssh_host_key=photon["host_key"],
+    )
+    busybox = next(ref for ref in tls_engine["images"] if ref.startswith("lab/busybox:"))
+    sdk = engine.client_for(host, timeout=60)
+    with closing(engines.connect(tls_engine)) as other:
+        sdk.images.load(b"".join(other.images.get(busybox).save(named=True)))
+    container = sdk.containers.run(busybox, engines.SERVE_CMD, detach=True, network_mode="none")
+    cookie = session_cookie(client, people["provisioner"])
+
+    async def scenario() -> str:
+        ws = communicator(f"/ws/console/{host.pk}/{container.id}/", cookie)
+        assert (await ws.connect(timeout=20))[0]
+        seen: list[str] = []
+        await read_until(ws, lambda t: "# " in t, seen)
+        await ws.send_to(text_data=json.dumps({"input": "echo over''ssh\r"}))
+        text = await read_until(ws, lambda t: "\r\noverssh\r\n" in t, seen)
+        # The end is waited for, as daphne does: its hang-up and audit come after the socket closes.
+        await ws.disconnect(timeout=20)
+        assert seen == []
+        return text
+
+    try:
+        assert "overssh" in asyncio.run(scenario())
+        assert AuditEntry.objects.filter(action="container.console_start", object_id=str(host.pk)).exists()
+        # Its end too, once the hang-up was tried (the exec's channel closed first).
+        assert (
+            AuditEntry.objects.get(action="container.console_end", object_id=str(host.pk)).after["reason"]
+            == "closed"
+        )
+    finally:
+        container.remove(force=True)
+        sdk.close()
