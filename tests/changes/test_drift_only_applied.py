@@ -34,7 +34,13 @@ def world(db, make_user, monkeypatch) -> dict[str, Any]:  # type: ignore[no-unty
 
     monkeypatch.setattr(drift, "_drift_one", drifted)
     pushed: list[str] = []
-    monkeypatch.setattr(live, "publish", lambda topic, html="", data=None: pushed.append(html))
+
+    # The drift list's rows (the project's topic); the host page's news of them is tested with it.
+    def publish(topic: str, html: str = "", data: Any = None) -> None:
+        if topic == drift.topic(project.pk):
+            pushed.append(html)
+
+    monkeypatch.setattr(live, "publish", publish)
     return {
         "project": project,
         "host": host,
