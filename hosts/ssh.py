@@ -234,4 +234,4 @@ async def login_works(access: Access, *, wait_for_listener: float = 0.0) -> str:
         except SSHError as exc:
             if asyncio.get_running_loop().time() >= deadline:
                 return str(exc)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -116,24 +117,46 @@ def claim(run_id: int) -> Context | None:
     return context
 
 
-def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
-    """A step of an apply: its fields written in one UPDATE and only the moving parts of the
-    host's card published (hosts.changes.news.publish_step).
+@dataclass
+class StepReport:
+    """What one run reported since its last write: where it is now and its new log lines,
+    each with the time it was said."""
 
-    Every host of a push reports through the one database thread of its worker, so this is
-    kept to two queries: reloading the run with its plan, saving it whole, re-rendering its
-    diffs and the change's My work row took ~35 ms a report, most of a 50-host push.
+    step: str
+    progress: int
+    lines: list[tuple[datetime, str]] = field(default_factory=list)
+
+
+def report_step(run_id: int, step: str, progress: int, line: str = "") -> None:
+    """One step of one run (see report_steps)."""
+    report_steps({run_id: StepReport(step, progress, [(timezone.now(), line)] if line else [])})
+
+
+def report_steps(reports: Mapping[int, StepReport]) -> None:
+    """Steps of applies under way, of any number of runs, in one transaction: each run's
+    fields in one UPDATE, then only the moving parts of each host's card published
+    (hosts.changes.news.publish_step).
+
+    Every host of a push reports through the one database thread of its worker. One write
+    per report made that thread the push's bottleneck (350 reports of 50 hosts took 6 s of
+    an 11 s apply, each waiting for the GIL behind the SSH work), so reports made while a
+    write is under way are written together next (hosts.changes.step_reports).
     """
     now = timezone.now()
-    fields: dict[str, Any] = {"step": step, "progress": progress, "heartbeat": now}
-    if line:
-        fields["log"] = Concat(F("log"), Value(f"{now:%H:%M:%S} {line}\n"), output_field=TextField())
-    ChangeRun.objects.filter(pk=run_id).update(**fields)
-    publish_step(
+    # One commit for all (no savepoint: a failed batch is handed to each run's reporter).
+    with transaction.atomic(savepoint=False):
+        for run_id, report in reports.items():
+            fields: dict[str, Any] = {"step": report.step, "progress": report.progress, "heartbeat": now}
+            if report.lines:
+                text = "".join(f"{said:%H:%M:%S} {line}\n" for said, line in report.lines)
+                fields["log"] = Concat(F("log"), Value(text), output_field=TextField())
+            ChangeRun.objects.filter(pk=run_id).update(**fields)
+    for run in (
         ChangeRun.objects.select_related("host", "change")
         .only("state", "step", "progress", "log", "host__name", "change__project")
-        .get(pk=run_id)
-    )
+        .filter(pk__in=list(reports))
+    ):
+        publish_step(run)
 
 
 def keep_backups(run_id: int, originals: dict[str, ssh.RemoteFile]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from hosts.changes import approval, news, planning
 from hosts.changes import runs as change_runs
@@ -261,7 +262,6 @@ def test_a_step_of_an_apply_moves_the_card_in_place_in_two_queries(
     with django_assert_num_queries(2):
         change_runs.report_step(run.pk, "validating", 40, "validating 1 file(s) <on> the host")
     change_runs.report_step(run.pk, "writing", 55, "moving the new files into place")
-
     html = published[-1]["html"]
     sent_ids = re.findall(r'id="(run-\d+[^"]*)"', html)
     # Each fragment replaces an element the page has (live.js swaps by id).
@@ -273,3 +273,23 @@ def test_a_step_of_an_apply_moves_the_card_in_place_in_two_queries(
     assert (run.step, run.progress) == ("writing", 55) and run.log.count("\n") == 2
     page = client.get(f"/hosts/changes/{change.pk}/").content.decode()
     assert f'id="run-{run.pk}-log" hidden' not in page and "diff-del" in page
+
+    # Reports of several runs made while a write was under way go together: one UPDATE each
+    # and one read for all of them, in one transaction.
+    other = ChangeRun.objects.create(change=change, host=world["hosts"][1], state="applying")
+    said = timezone.now()
+    with django_assert_num_queries(3):
+        change_runs.report_steps(
+            {
+                run.pk: change_runs.StepReport("verifying", 85, [(said, "a new SSH login works")]),
+                other.pk: change_runs.StepReport("reading", 15),
+            }
+        )
+    cards = {
+        pk: next(m["html"] for m in published[-2:] if f'id="run-{pk}-head"' in m["html"])
+        for pk in (run.pk, other.pk)
+    }
+    assert "verifying" in cards[run.pk] and "a new SSH login works" in cards[run.pk]
+    assert "reading" in cards[other.pk]
+    run.refresh_from_db()
+    assert run.log.splitlines()[-1] == f"{said:%H:%M:%S} a new SSH login works"

@@ -141,18 +141,21 @@ def test_a_reload_dockerd_refused_shows_in_its_info() -> None:
 
 
 @pytest.mark.parametrize(
-    ("verb", "said", "refused"),
+    ("verb", "said", "status", "refused"),
     [
-        ("reload", "Job for sshd.service failed.", "sshd did not reload: Job for sshd.service failed."),
-        ("restart", "--portal-systemctl-done--\nfailed", "sshd is not running after the restart"),
-        ("reload", "--portal-systemctl-done--\nactive", None),
+        ("reload", "Job for sshd.service failed.", 1, "sshd did not reload: Job for sshd.service failed."),
+        ("restart", "Job for sshd.service failed.", 1, "sshd did not restart: Job for sshd.service failed."),
+        ("restart", "--portal-systemctl-done--\nfailed", 3, "sshd is not running after the restart"),
+        ("restart", "--portal-systemctl-done--\nactive", 0, None),
+        ("reload", "", 0, None),
     ],
 )
 def test_one_command_says_whether_the_service_took_the_verb_and_still_runs(
-    monkeypatch: pytest.MonkeyPatch, verb: str, said: str, refused: str | None
+    monkeypatch: pytest.MonkeyPatch, verb: str, said: str, status: int, refused: str | None
 ) -> None:
-    """The systemctl verb and ``is-active`` share one SSH channel; what each part said is
-    told apart by a marker (the lab tests run the real thing: test_push_sshd_reload)."""
+    """A restart and ``is-active`` share one SSH channel, told apart by a marker; a reload is
+    one ``systemctl reload`` (what it took is verified after: a new login, dockerd's info).
+    The lab tests run the real thing: test_push_sshd_reload."""
     import asyncio
     from types import SimpleNamespace
 
@@ -163,14 +166,51 @@ def test_one_command_says_whether_the_service_took_the_verb_and_still_runs(
 
     async def run(conn: Any, command: str, *, timeout: float) -> Any:
         sent.append(command)
-        return SimpleNamespace(stdout=said, stderr="", exit_status=0 if refused is None else 1)
+        return SimpleNamespace(stdout=said, stderr="", exit_status=status)
+
+    async def report(*args: Any) -> None:
+        return None
 
     monkeypatch.setattr(apply.ssh, "run", run)
+    call = (
+        apply._reload(None, "sshd", report, progress=65)
+        if verb == "reload"
+        else apply._restarted(None, "sshd", timeout=5)
+    )
     if refused is None:
-        asyncio.run(apply._then_active(None, verb, "sshd", timeout=5))
+        asyncio.run(call)
     else:
         with pytest.raises(StepFailed) as failed:
-            asyncio.run(apply._then_active(None, verb, "sshd", timeout=5))
+            asyncio.run(call)
         assert refused in str(failed.value)
     done = "echo --portal-systemctl-done--"
-    assert sent == [f"systemctl {verb} sshd 2>&1 && {done} && systemctl is-active sshd"]
+    expected = (
+        "systemctl reload sshd 2>&1"
+        if verb == "reload"
+        else f"systemctl restart sshd 2>&1 && {done} && systemctl is-active sshd"
+    )
+    assert sent == [expected]
+
+
+@pytest.mark.parametrize(
+    ("settings", "asks_docker"),
+    [
+        ({"sshd": {"MaxAuthTries": 3}}, False),
+        ({"sysctl": {"vm.swappiness": 10}}, False),
+        ({"firewall": {"open": ["tcp/8080"]}}, True),
+        ({"daemon_json": {"live-restore": True}}, True),
+        ({"docker_api": {"tls": True}}, True),
+    ],
+)
+def test_planning_asks_whether_dockerd_runs_only_where_the_plan_depends_on_it(
+    settings: dict[str, Any], asks_docker: bool
+) -> None:
+    """The user's groups are always read (the AllowGroups lock-out guard); dockerd's state
+    only for settings whose restarts or refusals depend on it."""
+    from hosts import ssh
+    from hosts.changes import planning
+
+    item = planning._PlanInput(1, ssh.Access("h1", "10.0.0.1", 22, "ops; rm -rf /", "k", "hk"), settings)
+    command = planning.facts_command(item)
+    assert command.startswith("id -Gn 'ops; rm -rf /' 2>/dev/null; echo")
+    assert ("systemctl is-active docker" in command) is asks_docker
