@@ -4,7 +4,9 @@ kept in the history (per container and the host's totals) and sent to that page:
 totals and its top five containers by CPU.
 
 Started by the one websocket consumer when a page subscribes to ``project:P:host:H:stats``
-(registered in hosts.registrations), stopped when it leaves; a host nobody looks at is not read."""
+(registered in hosts.registrations), stopped when the last page following that host leaves: one
+reader per host per process (SharedReader), however many tabs show it; a host nobody looks at is
+not read."""
 
 from __future__ import annotations
 
@@ -88,6 +90,54 @@ class HostReader:
         return figures
 
 
+class SharedReader:
+    """One host's rounds in this process, whatever the number of pages following it: each
+    page's tab once read the engine on its own (eight threads and a stats call per running
+    container, every five seconds, per tab)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.pages: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.last: dict[str, Any] | None = None
+        self.task: asyncio.Future[None] = asyncio.ensure_future(self._rounds())
+
+    def _send(self, figures: dict[str, Any]) -> None:
+        self.last = figures
+        for page in self.pages:
+            if page.full():  # a page that does not keep up gets the newest, not a backlog
+                page.get_nowait()
+            page.put_nowait(figures)
+
+    async def _rounds(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            reader = await loop.run_in_executor(_rounds, HostReader, self.host)
+        except Exception as exc:  # noqa: BLE001 - told to the pages
+            self._send({"error": engine.describe_error(exc, self.host.docker_url), "final": True})
+            return
+        global readers_started
+        readers_started += 1
+        try:
+            # The first round has nothing to compare with: a second one a second later gives rates.
+            await loop.run_in_executor(_rounds, reader.round)
+            await asyncio.sleep(1.0)
+            while True:
+                try:
+                    self._send(await loop.run_in_executor(_rounds, reader.round))
+                except Exception as exc:  # noqa: BLE001 - the engine stopped answering: said, then tried again
+                    self._send({"error": engine.describe_error(exc, self.host.docker_url)})
+                await asyncio.sleep(EVERY)
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+
+#: This process's readers by host id, while a page follows the host.
+_shared: dict[int, SharedReader] = {}
+#: How many readers this process started (a test counts them).
+readers_started = 0
+
+
 async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
     match = TOPIC.fullmatch(topic)
     if match is None:
@@ -97,21 +147,21 @@ async def follow(user: Any, topic: str) -> AsyncIterator[dict[str, Any]]:
     if host is None:
         yield {"error": "no such host"}
         return
+    shared = _shared.get(host.pk)
+    if shared is None or shared.task.done():
+        shared = _shared[host.pk] = SharedReader(host)
+    page: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1)
+    shared.pages.add(page)
     try:
-        reader = await loop.run_in_executor(_rounds, HostReader, host)
-    except Exception as exc:  # noqa: BLE001 - told to the page
-        yield {"error": engine.describe_error(exc, host.docker_url)}
-        return
-    try:
-        # The first round has nothing to compare with: a second one a second later gives rates.
-        await loop.run_in_executor(_rounds, reader.round)
-        await asyncio.sleep(1.0)
+        if shared.last is not None:
+            page.put_nowait(shared.last)  # a page opened later starts with the latest reading
         while True:
-            try:
-                yield await loop.run_in_executor(_rounds, reader.round)
-            except Exception as exc:  # noqa: BLE001 - the engine stopped answering: said, then tried again
-                yield {"error": engine.describe_error(exc, host.docker_url)}
-            await asyncio.sleep(EVERY)
+            figures = await page.get()
+            yield {key: value for key, value in figures.items() if key != "final"}
+            if figures.get("final"):
+                return
     finally:
-        with contextlib.suppress(Exception):
-            reader.close()
+        shared.pages.discard(page)
+        if not shared.pages and _shared.get(host.pk) is shared:
+            del _shared[host.pk]
+            shared.task.cancel()

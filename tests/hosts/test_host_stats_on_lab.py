@@ -93,3 +93,35 @@ def test_the_host_page_gets_its_busiest_containers_and_the_history_keeps_them(
             container.remove(force=True)
             history.forget(host.pk, container.id)
         history.forget(host.pk, history.HOST)
+
+
+@pytest.mark.timeout(120)
+def test_pages_following_one_host_share_one_reader_that_stops_with_the_last_page(
+    client, people, project, tls_engine
+) -> None:
+    """Each open tab of a host page once read the engine on its own: now one reader per host
+    per process feeds them all, and is stopped when the last of them leaves."""
+    from hosts.stats import follower
+
+    host = trusted_host(tls_engine, project, "photon-stats-shared")
+    topic = f"project:{project.pk}:host:{host.pk}:stats"
+    from django.test import Client
+
+    # A browser each: signing a second person in on one client would end the first one's session.
+    cookies = [session_cookie(Client(), people[role]) for role in ("viewer", "provisioner")]
+    started = follower.readers_started
+
+    async def two_pages() -> list[list[dict[str, Any]]]:
+        answers = await asyncio.gather(*(readings(cookie, topic, 2) for cookie in cookies))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while host.pk in follower._shared and loop.time() < deadline:  # the pages' tasks end after they leave
+            await asyncio.sleep(0.05)
+        assert host.pk not in follower._shared, "the reader outlived its pages"
+        return [got for _, got in answers]
+
+    pages = asyncio.run(two_pages())
+    assert all(len(got) == 2 and "error" not in got[-1] for got in pages), pages
+    assert follower.readers_started - started == 1
+    # Both pages were sent the same readings (the second page may have started one later).
+    assert pages[0][-1] in pages[1] or pages[1][-1] in pages[0]
