@@ -11,7 +11,7 @@ export HOST PORT
 # Debian packages the lab and the browser tests need (installed by `make test` as root).
 DEBIAN_PACKAGES := docker.io docker-registry openssh-server iproute2 iptables golang-go \
 	golang-github-vmware-govmomi-dev busybox-static apache2-utils skopeo chromium fonts-liberation cloud-init \
-	redis-server docker-compose
+	redis-server docker-compose libldap-dev libsasl2-dev slapd ldap-utils
 
 .PHONY: run test lint lab lab-down venv assets system-packages clean
 
@@ -26,7 +26,7 @@ lint: venv-test var/keys.env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	. ./var/keys.env && $(BIN)/mypy portal hosts registry
+	. ./var/keys.env && $(BIN)/mypy portal hosts registry alerts directory
 
 # The lab's real peers, registered in the local portal (then `make run` shows them).
 lab: system-packages venv-test assets var/keys.env

@@ -56,6 +56,8 @@ ACTIONS: dict[str, Role] = {
     "app.view": Role.VIEWER,
     "app.deploy": Role.PROVISIONER,
     "app.manage": Role.PROJECT_ADMIN,
+    # Notifications (alerts): a project's channels, rules and delivery log (they hold addresses).
+    "alerts.manage": Role.PROJECT_ADMIN,
 }
 
 #: Actions on the portal as a whole: any signed-in user, or Admins only. (An
@@ -75,9 +77,12 @@ ADMIN_ACTIONS = frozenset(
         "registry.manage",
         # People who may sign in are made by Admins (Project admins add existing people).
         "user.create",
+        # ... and disabled, deleted, or given a link to choose a new password (portal.accounts).
+        "user.manage",
         # Linking a VM to a host puts it in the host's project: by provisioning's proof or an Admin.
         "vm.link",
         "provision.quota",  # where a project may clone and how much: set by Admins
+        "alerts.manage_global",  # channels and rules for every project's events
     }
 )
 
@@ -243,9 +248,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         ("events", "Events"),
         ("audit", "Audit"),
         ("api-tokens", "API tokens"),
+        # Everyone: one's own alert e-mail; and the channels of the scopes one manages.
+        ("alerts:index", "Alerts"),
     ]
     if is_admin(user):
+        records.append(("people", "People"))
         records.append(("status", "Status"))
+        records.append(("directory:settings", "Directory"))
     if getattr(user, "is_staff", False):
         records.append(("admin:index", "Administration"))
     nav = [NavItem(name, label, user) for name, label in sections]

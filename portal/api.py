@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
 from . import access
-from .api_policy import StrictFilters
+from .api_policy import TEXT, TYPED, StrictFilters
 from .audit_views import AuditFilterForm, narrow_audit, visible_audit
 from .models import AuditEntry, Event, Project
 
@@ -68,14 +69,14 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 @extend_schema_view(
     list=extend_schema(
         parameters=[
-            OpenApiParameter(name, str, description=help_text)
-            for name, help_text in {
-                "person": "user name contains",
-                "action": "action starts with",
-                "object": "object name contains, or object type equals",
-                "since": "from this day (YYYY-MM-DD)",
-                "until": "up to this day (YYYY-MM-DD)",
-            }.items()
+            OpenApiParameter(name, kind, description=help_text)
+            for name, kind, help_text in (
+                ("person", str, "user name contains"),
+                ("action", str, "action starts with"),
+                ("object", str, "object name contains, or object type equals"),
+                ("since", OpenApiTypes.DATE, "from this day (YYYY-MM-DD)"),
+                ("until", OpenApiTypes.DATE, "up to this day (YYYY-MM-DD)"),
+            )
         ]
     )
 )
@@ -83,7 +84,13 @@ class AuditViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     """The audit trail, read-only: there is no way to change it, here or anywhere."""
 
     serializer_class = AuditEntrySerializer
-    filters: ClassVar[dict[str, str]] = {"person": "", "action": "", "object": "", "since": "", "until": ""}
+    filters: ClassVar[dict[str, str]] = {
+        "person": TEXT,
+        "action": TEXT,
+        "object": TEXT,
+        "since": TYPED,
+        "until": TYPED,
+    }
 
     def get_queryset(self) -> QuerySet[AuditEntry]:
         entries, _ = visible_audit(self.request.user)
@@ -106,7 +113,7 @@ class EventSerializer(serializers.ModelSerializer):
 )
 class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     serializer_class = EventSerializer
-    filters: ClassVar[dict[str, str]] = {"severity": ""}
+    filters: ClassVar[dict[str, str]] = {"severity": TYPED}
 
     def get_queryset(self) -> QuerySet[Event]:
         events = Event.objects.all()

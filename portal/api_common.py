@@ -30,13 +30,29 @@ class DetailSerializer(serializers.Serializer):
 ERROR = OpenApiResponse(DetailSerializer, description="`detail` says why.")
 
 
+#: The largest id a database column holds (bigint): ids past it are refused as input,
+#: never sent to the database.
+MAX_ID = 2**63 - 1
+
+
 def int_filter(params: dict[str, str], name: str) -> int | None:
-    """A query parameter that must be a number when given."""
+    """A query parameter that is an id (1 to MAX_ID) when given."""
     if name not in params:
         return None
-    if not params[name].isdigit():
-        raise ValidationError({name: ["A number."]})
-    return int(params[name])
+    value = params[name]
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_ID):
+        raise ValidationError({name: [f"An id: a whole number from 1 to {MAX_ID}."]})
+    return int(value)
+
+
+def bool_filter(params: dict[str, str], name: str) -> bool | None:
+    """A query parameter that is true or false (also 1 or 0) when given."""
+    if name not in params:
+        return None
+    value = params[name].lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise ValidationError({name: ["true or false."]})
+    return value in {"true", "1"}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

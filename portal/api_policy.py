@@ -28,9 +28,38 @@ class SignedIn(permissions.BasePermission):
 
 
 class Pages(pagination.PageNumberPagination):
+    """Pages of 50, or ``page_size`` from 1 to 500: anything else is a 400 that says so (a
+    bad size once fell back to 50 silently, so a script never learnt it asked wrong)."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int:
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        try:
+            size = int(given[-1])
+        except ValueError:
+            size = 0
+        if len(given) > 1 or not 1 <= size <= self.max_page_size:
+            raise ValidationError({"page_size": [f"A whole number from 1 to {self.max_page_size}, once."]})
+        return size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            bounds = {"minimum": 1}
+            if parameter["name"] == self.page_size_query_param:
+                bounds["maximum"] = self.max_page_size
+            parameter["schema"] = {**parameter.get("schema", {}), **bounds}
+        return parameters
+
+
+#: A filter's kind in ``StrictFilters.filters``: free text (empty means "not given"), or a
+#: value of a type (an id, a date, one of a list), which an empty value is not.
+TEXT, TYPED = "", "typed"
 
 
 class StrictFilters:
@@ -47,6 +76,12 @@ class StrictFilters:
         # PostgreSQL refuses NUL in text: a 400 here, not a database error later.
         if any("\x00" in value for value in request.query_params.values()):
             raise ValidationError({"detail": "A filter value contains a NUL character."})
+        # The schema types these: "project=" is no id, so it is refused, not read as absent.
+        empty = sorted(
+            k for k, kind in self.filters.items() if kind == TYPED and request.query_params.get(k) == ""
+        )
+        if empty:
+            raise ValidationError({name: ["A value is needed when the filter is given."] for name in empty})
         # items() gives a key's last value; a list only for a key without values, which a
         # query string never has (and an empty list was dropped as falsy already).
         return {

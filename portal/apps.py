@@ -8,10 +8,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from . import access_news, audit, dashboard  # noqa: F401 - audit connects the trail's handlers on import
+        from . import access_news, accounts, audit, dashboard  # noqa: F401 - audit connects the trail's handlers on import
         from .models import Membership, Project  # app loading
 
         access_news.connect()
+        accounts.connect()
         dashboard.register_step(
             dashboard.Step("Create a project", "project-create", lambda: Project.objects.exists(), order=10)
         )

@@ -1,5 +1,10 @@
 """The event log's one writer: ``notify`` records what the system noticed and
-publishes it live (``events:all`` for Admins, ``events:project:ID`` for members)."""
+publishes it live (``events:all`` for Admins, ``events:project:ID`` for members).
+
+Once written, an event is announced with the ``event_recorded`` signal (sender: the
+Event class, ``event``: the row): the alerts app listens without the core knowing it.
+A repeat that ``notify_repeated`` folds into an earlier event is not announced again:
+it is the same event, already alerted on."""
 
 from __future__ import annotations
 
@@ -9,11 +14,16 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from . import live
 from .models import Event, Project
+
+#: Sent after an event row is written, inside the writer's transaction (listeners that
+#: act on it wait for the commit themselves). Arguments: ``event``.
+event_recorded = Signal()
 
 
 def notify(
@@ -22,11 +32,13 @@ def notify(
     severity: str = Event.Severity.INFO,
     obj: models.Model | None = None,
     project: Project | int | None = None,
+    kind: str = "",
 ) -> Event:
     project_id = project.pk if isinstance(project, Project) else project
     event = Event.objects.create(
         severity=severity,
         message=message,
+        kind=kind,
         project_id=project_id,
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
@@ -37,6 +49,7 @@ def notify(
     live.publish("events:all", html=html, data=data)
     if project_id:
         live.publish(f"events:project:{project_id}", html=html, data=data)
+    event_recorded.send(sender=Event, event=event)
     return event
 
 
@@ -47,6 +60,7 @@ def notify_repeated(
     severity: str = Event.Severity.WARNING,
     obj: models.Model | None = None,
     project: Project | int | None = None,
+    kind: str = "",
 ) -> Event:
     """One event per ``key`` per REFUSAL_EVENT_WINDOW, however often it happens: the
     first writes ``message``; each repeat updates that event's text with the count
@@ -61,7 +75,7 @@ def notify_repeated(
         if Event.objects.filter(pk=event_id, at=at).update(message=f"{count} times since {since}: {message}"):
             cache.set(cache_key, (event_id, at, count, until), timeout=max(1, int(until - time.time())))
             return Event.objects.get(pk=event_id)
-    event = notify(message, severity=severity, obj=obj, project=project)
+    event = notify(message, severity=severity, obj=obj, project=project, kind=kind)
     until = time.time() + settings.REFUSAL_EVENT_WINDOW
     entry = (event.pk, event.at, 1, until)
     if seen is None:

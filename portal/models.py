@@ -189,6 +189,9 @@ class Event(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
     message = models.TextField()
+    #: What happened, from portal.event_kinds ("host.off"...): what alert rules choose by.
+    #: Blank for events that are only logged.
+    kind = models.CharField(max_length=40, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]

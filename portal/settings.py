@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "portal",
     "hosts",
     "registry",
+    "alerts",
+    "directory",
 ]
 
 MIDDLEWARE = [
@@ -320,6 +322,9 @@ CONTENT_SECURITY_POLICY = {
 AUTHENTICATION_BACKENDS = [
     "portal.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Sign-in with LDAP / Active Directory, configured by Admins in the portal (directory app):
+    # after the local accounts, so those never wait for (or depend on) the directory.
+    "directory.backend.DirectoryBackend",
 ]
 #: Failed sign-ins of one user name from one address before both are locked out together.
 AXES_FAILURE_LIMIT = max(1, int(os.environ.get("PORTAL_LOGIN_FAILURE_LIMIT", "5")))
@@ -416,8 +421,34 @@ DRIFT_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900"))
 REGISTRY_TIMEOUT = float(os.environ.get("PORTAL_REGISTRY_TIMEOUT", "10"))
 REGISTRY_DEADLINE = float(os.environ.get("PORTAL_REGISTRY_DEADLINE", "30"))
 REGISTRY_CACHE_SECONDS = int(os.environ.get("PORTAL_REGISTRY_CACHE_SECONDS", "60"))
+#: Seconds between syncs of directory users' groups to their roles (directory.watch).
+DIRECTORY_SYNC_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DIRECTORY_SYNC_INTERVAL", "900")))
 #: How long the audit trail is kept (days); older entries are pruned.
 AUDIT_RETENTION_DAYS = int(os.environ.get("PORTAL_AUDIT_RETENTION_DAYS", "365"))
+
+# --- Notifications (alerts) -------------------------------------------------------
+#: Seconds in which the same (rule, kind, object) sends one message (README, "Notifications").
+ALERT_DEDUP_WINDOW = max(1, int(os.environ.get("PORTAL_ALERT_DEDUP_WINDOW", "600")))
+#: A failed send is tried again after this many seconds, then 3 times longer each time...
+ALERT_RETRY_BASE = max(0.1, float(os.environ.get("PORTAL_ALERT_RETRY_BASE", "10")))
+#: ... until this many attempts were made.
+ALERT_RETRY_TRIES = max(1, int(os.environ.get("PORTAL_ALERT_RETRY_TRIES", "5")))
+#: A digest rule's events go out together every this many minutes.
+ALERT_DIGEST_MINUTES = max(1, int(os.environ.get("PORTAL_ALERT_DIGEST_MINUTES", "15")))
+#: Alert e-mail: through the SMTP server at EMAIL_HOST:EMAIL_PORT when EMAIL_HOST is set,
+#: else written to the console (the embedded default sends nothing anywhere).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+EMAIL_TIMEOUT = 10
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("PORTAL_EMAIL_FROM", "photon-portal@localhost")
 
 LOGGING = {
     "version": 1,

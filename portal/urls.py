@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from hosts.changes import approval_views
 
-from . import audit_views, project_views, token_views, views, work_views
+from . import account_views, audit_views, project_views, token_views, views, work_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -35,6 +35,19 @@ urlpatterns = [
     ),
     path("hosts/", include("hosts.urls")),
     path("registries/", include("registry.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("directory/", include("directory.urls")),
+    path("account/", account_views.account, name="account"),
+    path(
+        "account/sign-out-elsewhere/",
+        account_views.account_sign_out_elsewhere,
+        name="account-sign-out-elsewhere",
+    ),
+    path("accounts/password/<uidb64>/<token>/", account_views.PasswordSetView.as_view(), name="password-set"),
+    path("people/", account_views.people, name="people"),
+    path("people/<int:pk>/reset/", account_views.person_reset, name="person-reset"),
+    path("people/<int:pk>/active/", account_views.person_active, name="person-active"),
+    path("people/<int:pk>/delete/", account_views.person_delete, name="person-delete"),
     path("account/tokens/", token_views.token_list, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", token_views.token_revoke, name="api-token-revoke"),
     path("api/", include("portal.api_urls")),

@@ -1,7 +1,7 @@
 """Every action the audit trail records has a label people read ("Host added", not
 ``host.add``); the code stays visible beside it, for searching.
 
-The source is scanned for ``audit.record(...)`` calls (portal/, hosts/, registry/): each
+The source is scanned for ``audit.record(...)`` calls (portal/, hosts/, registry/, alerts/): each
 action they record, literal or built, must have a label of its own in
 ``portal.audit.ACTION_LABELS`` (or the admin's rule). A new action without one fails here.
 """
@@ -100,7 +100,7 @@ def _codes(node: ast.expr, tree: ast.Module, where: str) -> Iterator[str]:
 def recorded_actions() -> dict[str, str]:
     """Every action the code records -> where."""
     found: dict[str, str] = {}
-    for package in ("portal", "hosts", "registry"):
+    for package in ("portal", "hosts", "registry", "alerts", "directory"):
         for path in sorted((REPO / package).rglob("*.py")):
             tree = ast.parse(path.read_text(), filename=str(path))
             for call in ast.walk(tree):

@@ -20,6 +20,8 @@ PUBLIC = {
     "healthz-ready",  # a load balancer's readiness probe: as /healthz, without the workers
     "admin:login",  # the admin's own sign-in form
     "logout",  # signing out when signed out changes nothing
+    # a new person, or one whose password was reset, chooses a password: the one-time link is the credential
+    "password-set",
     # a new host's cloud-init phones home here: no account, its one-time token is the credential
     "hosts:provision_enroll",
     # Photon's installer fetches its kickstart (ks=...): no account, a one-time token

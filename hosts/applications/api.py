@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,7 +19,7 @@ from hosts.applications import catalog
 from hosts.applications.app_api import TemplateDeployMixin
 from hosts.models import AppTemplate, TemplateVersion
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY
+from portal.api_common import ERROR, JSON_ONLY, MAX_ID
 from portal.models import Project
 
 
@@ -57,10 +58,11 @@ class TemplateDetailSerializer(TemplateSerializer):
 
 
 class SaveSerializer(serializers.Serializer):
-    project = serializers.PrimaryKeyRelatedField(
-        queryset=Project.objects.all(),
+    project = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
         required=False,
-        help_text="Required to create; a template keeps its project.",
+        help_text="Required to create (404: no such project you can see); a template keeps its project.",
     )
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
@@ -102,9 +104,12 @@ class TemplateViewSet(
         """Import a Compose file as a new template: checked whole, refused naming each key and line."""
         body = SaveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        project = body.validated_data.get("project")
-        if project is not None and not access.can(request.user, "project.view", project):
-            project = None  # a project one may not see is no answer to tell apart from none
+        project = None
+        if "project" in body.validated_data:
+            project = Project.objects.filter(pk=body.validated_data["project"]).first()
+            # One answer for none and for one not visible: nothing to tell them apart by.
+            if project is None or not access.can(request.user, "project.view", project):
+                raise NotFound("No such project, or not visible to you.")
         version = catalog.save(request.user, body.draft(), project=project)
         return self._saved(version, status.HTTP_201_CREATED)
 

@@ -18,7 +18,7 @@ from hosts.applications import engine_deploy as engine_apps
 from hosts.fleet import deploy as fleet_deploy
 from hosts.fleet import engine
 from hosts.models import Application, Host
-from portal import live
+from portal import events, live
 from portal.queueing import enqueue
 
 WORKER_STOPPED = "the worker stopped while this was running; check the hosts and try again"
@@ -55,6 +55,16 @@ def _end(application: Application, state: str, outcome: str = "", **fields: Any)
         "hosts/apps/containers.html", {"application": ended, "engines": engine_view.read(ended)}
     )
     live.publish(topic(application), html=html, data={"state": state, "done": True})
+
+
+def _deploy_failed(application: Application, reason: str) -> None:
+    events.notify(
+        f"Application {application.name}: deploy failed: {reason[:300]}",
+        severity="error",
+        obj=application,
+        project=application.project_id,
+        kind="app.deploy_failed",
+    )
 
 
 def not_run(application: Application, state: str, reason: str) -> int:
@@ -143,10 +153,12 @@ def deploy_application(application_id: int, refresh: bool = False) -> str:
     except engine_apps.DeployFailed as exc:
         made = {} if refresh else _as_json(exc.created)
         _end(application, Application.State.FAILED, exc.message, created_objects=made)
+        _deploy_failed(application, exc.message)
         return exc.message
     except Exception as exc:  # noqa: BLE001 - an engine that cannot be reached, told on the page
         message = engine.describe_error(exc)
         _end(application, Application.State.FAILED, message)
+        _deploy_failed(application, message)
         return message
     # What an update made is the application's now, as the rest: a roll back is to a version.
     _end(application, Application.State.RUNNING, created_objects={} if refresh else _as_json(created))

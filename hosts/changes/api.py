@@ -25,7 +25,7 @@ from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeRun, ChangeStatus, Profile
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY
-from portal.api_policy import StrictFilters
+from portal.api_policy import TYPED, StrictFilters
 
 # -- profiles and changes ---------------------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
 
     parser_classes = JSON_ONLY
 
-    filters: ClassVar[dict[str, str]] = {"status": ""}
+    filters: ClassVar[dict[str, str]] = {"status": TYPED}
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return ChangeSerializer if self.action == "list" else ChangeDetailSerializer

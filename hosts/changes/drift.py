@@ -116,6 +116,7 @@ def check_drift(hosts: Iterable[Host] | None = None) -> list[Drift]:
                 severity=Event.Severity.WARNING,
                 obj=row.host,
                 project=row.host.project_id,
+                kind="drift.found",
             )
         _publish(row)
     return rows

@@ -240,6 +240,7 @@ def finish_run(run_id: int, state: str, reason: str, *, endpoint: dict[str, Any]
             severity=Event.Severity.ERROR if state == RunState.FAILED else Event.Severity.WARNING,
             obj=change,
             project=change.project_id,
+            kind="change.rolled_back" if state == RunState.ROLLED_BACK else "change.failed",
         )
     publish_run(run)
     finish_change(change.pk)
@@ -259,6 +260,12 @@ def finish_change(change_id: int) -> None:
         bad = {RunState.FAILED, RunState.ROLLED_BACK, RunState.INTERRUPTED, RunState.UNREACHABLE}
         if not states & bad:
             change.status = ChangeStatus.APPLIED
+            events.notify(
+                f"{change}: applied on every host",
+                obj=change,
+                project=change.project_id,
+                kind="change.applied",
+            )
         elif RunState.APPLIED in states:
             change.status = ChangeStatus.PARTIAL
         else:

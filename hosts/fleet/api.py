@@ -29,7 +29,7 @@ from hosts.fleet import engine, services
 from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY, Conflict, int_filter
-from portal.api_policy import Pages, StrictFilters
+from portal.api_policy import TEXT, TYPED, Pages, StrictFilters
 
 ENGINE_TIMEOUT = 4
 
@@ -226,7 +226,7 @@ class HostViewSet(HostContainers, StrictFilters, viewsets.ReadOnlyModelViewSet):
     parser_classes = JSON_ONLY
 
     serializer_class = HostSerializer
-    filters: ClassVar[dict[str, str]] = {"q": "", "status": "", "project": "", "tag": ""}
+    filters: ClassVar[dict[str, str]] = {"q": TEXT, "status": TYPED, "project": TYPED, "tag": TEXT}
 
     def get_queryset(self) -> QuerySet[Host]:
         hosts = Host.objects.visible_to(self.request.user).select_related("project").prefetch_related("tags")

@@ -109,13 +109,14 @@ def _save(host: Host, was: str, fields: list[str], error: str = "") -> None:
     with transaction.atomic():
         host.save(update_fields=fields)
         if host.status == HostStatus.ON and was == HostStatus.OFF:
-            events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id)
+            events.notify(f"Host {host.name} is back ON.", obj=host, project=host.project_id, kind="host.on")
         elif host.status == HostStatus.OFF and was != HostStatus.OFF:
             events.notify(
                 f"Host {host.name} is OFF: {OFF_AFTER} checks failed in a row ({error[:200]}).",
                 severity=Event.Severity.ERROR,
                 obj=host,
                 project=host.project_id,
+                kind="host.off",
             )
 
 

@@ -105,7 +105,9 @@ def enroll(token: str, posted: Mapping[str, str], address: str) -> Host:
         raise _refuse("the enrollment token was already used (replay)", pvm=pvm, address=address)
     pvm.refresh_from_db()
     set_state(pvm, ProvisionedVm.State.ENROLLED, f"Enrolled from {address}.", host=host)
-    events.notify(f"{host.name} enrolled from {address}", obj=host, project=host.project_id)
+    events.notify(
+        f"{host.name} enrolled from {address}", obj=host, project=host.project_id, kind="provision.done"
+    )
     return host
 
 

@@ -64,7 +64,11 @@ def clone(pvm: ProvisionedVm, si: vsphere.ServiceInstance, enroll_base_url: str)
 def _failed(pvm: ProvisionedVm, reason: str) -> None:
     set_state(pvm, ProvisionedVm.State.FAILED, reason[:1].upper() + reason[1:])
     events.notify(
-        f"Provisioning {pvm.name} failed: {reason}", severity="error", obj=pvm, project=pvm.request.project_id
+        f"Provisioning {pvm.name} failed: {reason}",
+        severity="error",
+        obj=pvm,
+        project=pvm.request.project_id,
+        kind="provision.failed",
     )
 
 
@@ -148,6 +152,7 @@ def fail_overdue(now: Any = None) -> list[int]:
             severity="error",
             obj=pvm,
             project=pvm.request.project_id,
+            kind="provision.failed",
         )
         failed.append(pvm.pk)
     return failed

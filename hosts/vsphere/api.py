@@ -23,8 +23,8 @@ from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.vsphere import services as vsphere_services
 from hosts.vsphere import tasks as vsphere_tasks
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, DetailSerializer
-from portal.api_policy import StrictFilters
+from portal.api_common import ERROR, JSON_ONLY, DetailSerializer, bool_filter
+from portal.api_policy import TEXT, TYPED, StrictFilters
 
 # -- vCenters and VMs ----------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class VmActionSerializer(serializers.Serializer):
     list=extend_schema(
         parameters=[
             OpenApiParameter("q", str, description="name or IP address contains"),
-            OpenApiParameter("photon", bool, description="Photon OS VMs only"),
+            OpenApiParameter("photon", bool, description="true: Photon OS VMs only; false: the others"),
             OpenApiParameter("power_state", str),
         ]
     )
@@ -149,7 +149,7 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     parser_classes = JSON_ONLY
 
     serializer_class = VmSerializer
-    filters: ClassVar[dict[str, str]] = {"q": "", "photon": "", "power_state": ""}
+    filters: ClassVar[dict[str, str]] = {"q": TEXT, "photon": TYPED, "power_state": TEXT}
 
     def get_queryset(self) -> QuerySet[VirtualMachine]:
         vms = VirtualMachine.objects.visible_to(self.request.user).select_related(
@@ -162,8 +162,9 @@ class VmViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
         if "q" in params:
             q = params["q"][:100]
             vms = vms.filter(Q(name__icontains=q) | Q(ip_address__icontains=q))
-        if params.get("photon") in {"1", "true"}:
-            vms = vms.filter(is_photon=True)
+        photon = bool_filter(params, "photon")
+        if photon is not None:
+            vms = vms.filter(is_photon=photon)
         if "power_state" in params:
             vms = vms.filter(power_state=params["power_state"])
         return vms.order_by("name", "pk")

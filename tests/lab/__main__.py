@@ -13,7 +13,8 @@ everything and leaves nothing behind. The document:
     {"vcenter": {"url", "user", "password", "thumbprint"},
      "docker": [{"url", "tls": {"ca", "cert", "key"} | null}],
      "registries": [{"kind": "distribution" | "harbor", "url", "auth", "user", "password"}],
-     "hosts": [{"name", "address", "port", "user", "private_key", "host_key", "full"}]}
+     "hosts": [{"name", "address", "port", "user", "private_key", "host_key", "full"}],
+     "directory": {"url", "ldaps_url", "ca", "bind_dn", "bind_password", "base", ...}}
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.lab import common, engines, harbor, photon_hosts, registries, vcenter
+from tests.lab import common, engines, harbor, photon_hosts, registries, slapd, vcenter
 
 STATE = "lab.json"
 FIRST_STEPS = """
@@ -44,7 +45,9 @@ README.md, "Ten minutes with the lab", walks through each.
 
 
 def peer_dirs(root: Path) -> dict[str, Path]:
-    return {name: root / name for name in ("hosts", "vcenter", "engines", "registries", "harbor")}
+    return {
+        name: root / name for name in ("hosts", "vcenter", "engines", "registries", "harbor", "directory")
+    }
 
 
 def up(
@@ -70,6 +73,7 @@ def up(
             started_engines = pool.submit(engines.up, dirs["engines"])
             started_registries = pool.submit(registries.up, dirs["registries"], repos=repos)
             started_harbor = pool.submit(harbor.up, dirs["harbor"], repos=min(repos, 50))
+            started_directory = pool.submit(slapd.up, dirs["directory"])
             host_docs = started_hosts.result()
             # vCenter's first Photon VMs carry the lab hosts' addresses and names, so
             # discovery links them to the hosts the portal reaches over SSH.
@@ -79,6 +83,7 @@ def up(
                 "docker": started_engines.result(),
                 "registries": [*started_registries.result(), started_harbor.result()],
                 "hosts": host_docs,
+                "directory": started_directory.result(),
             }
     except BaseException:
         down(root)
@@ -102,6 +107,7 @@ def down(root: Path = common.LAB_ROOT) -> None:
         (registries, "registries"),
         (engines, "engines"),
         (photon_hosts, "hosts"),
+        (slapd, "directory"),
     ):
         try:
             module.down(dirs[name])
@@ -120,6 +126,9 @@ def summary(document: dict[str, Any]) -> str:
     for h in document["hosts"]:
         inside = "  (dockerd inside)" if h["full"] else ""
         lines.append(f"host       {h['name']}  {h['user']}@{h['address']}:{h['port']}{inside}")
+    if "directory" in document:
+        d = document["directory"]
+        lines.append(f"directory  {d['url']} (StartTLS), {d['ldaps_url']}  bind {d['bind_dn']}")
     return "\n".join(lines)
 
 

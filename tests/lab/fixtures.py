@@ -2,7 +2,8 @@
 
 Registered for the whole suite (tests/conftest.py), so any integration test asks
 for the peer it needs (``lab_engines``, ``lab_registries``, ``lab_harbor``,
-``lab_vcenter``, ``lab_hosts``) and only those start. Where the lab cannot run
+``lab_vcenter``, ``lab_hosts``, ``lab_smtp``, ``lab_webhooks``, ``lab_slapd``) and only
+those start. Where the lab cannot run
 (not root, a missing package) a test skips with the reason, except with
 ``PORTAL_REQUIRE_LAB=1`` (CI), where it fails.
 """
@@ -90,3 +91,35 @@ def lab_vcenter(lab_root: Path) -> Iterator[dict[str, Any]]:
     workdir = lab_root / "vcenter"
     yield start(lambda: vcenter.up(workdir, vms=100, photon_share=0.3))
     vcenter.down(workdir)
+
+
+@pytest.fixture(scope="session")
+def lab_smtp(lab_root: Path) -> Iterator[dict[str, Any]]:
+    """A real SMTP server (aiosmtpd) keeping what it receives (tests.lab.smtp)."""
+    from tests.lab import smtp
+
+    workdir = lab_root / "smtp"
+    yield start(lambda: smtp.up(workdir))
+    smtp.down(workdir)
+
+
+@pytest.fixture(scope="session")
+def lab_webhooks(lab_root: Path) -> Iterator[dict[str, Any]]:
+    """A webhook receiver that checks signatures and fails on demand (tests.lab.webhook_receiver)."""
+    from tests.lab import webhook_receiver
+
+    workdir = lab_root / "webhooks"
+    yield start(lambda: webhook_receiver.up(workdir))
+    webhook_receiver.down(workdir)
+
+
+@pytest.fixture(scope="session")
+def lab_slapd(lab_root: Path) -> Iterator[dict[str, Any]]:
+    """OpenLDAP's slapd with StartTLS and LDAPS from a lab CA, seeded (tests.lab.slapd).
+
+    Tests that change the directory (group members) put it back as they found it."""
+    from tests.lab import slapd
+
+    workdir = lab_root / "slapd"
+    yield start(lambda: slapd.up(workdir))
+    slapd.down(workdir)

@@ -129,7 +129,8 @@ async def os_release(host: dict[str, Any], host_key: str) -> str:
 
 def test_up_gives_every_peer_working_as_documented(lab_document, monkeypatch: pytest.MonkeyPatch) -> None:
     root, document, _ = lab_document
-    assert set(document) == {"vcenter", "docker", "registries", "hosts"}
+    assert set(document) == {"vcenter", "docker", "registries", "hosts", "directory"}
+    assert common.port_open("127.0.0.1", document["directory"]["port"])
 
     rows = photon_vm_rows(document["vcenter"])
     assert len(rows) >= 100

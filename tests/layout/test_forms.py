@@ -43,7 +43,7 @@ def form_classes() -> list[type[forms.BaseForm]]:
                 if (
                     issubclass(cls, forms.BaseForm)
                     and cls.__module__ == module.__name__
-                    and cls.__module__.split(".")[0] in {"portal", "hosts", "registry"}
+                    and cls.__module__.split(".")[0] in {"portal", "hosts", "registry", "alerts", "directory"}
                     and getattr(getattr(cls, "_meta", None), "model", True) is not None
                     and not inspect.isabstract(cls)
                     and cls.__name__ != "ClarityForm"

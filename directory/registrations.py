@@ -1,0 +1,19 @@
+"""How the directory app plugs into the core: its watcher (the periodic sync), its task,
+and the message the login page shows when the directory fails during a sign-in."""
+
+from __future__ import annotations
+
+from django_auth_ldap.backend import ldap_error
+
+from portal import watchers
+
+from . import tasks, watch
+from .backend import DirectoryBackend, directory_unreachable
+
+#: Imported for Celery: its task is registered on import.
+TASK_MODULES = (tasks,)
+
+
+def register() -> None:
+    watchers.register("directory", watch.watch_directory)
+    ldap_error.connect(directory_unreachable, sender=DirectoryBackend, dispatch_uid="directory-unreachable")

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "directory"
+
+urlpatterns = [
+    path("", views.settings_page, name="settings"),
+    path("test/", views.test_connection, name="test"),
+    path("mappings/", views.mapping_add, name="mapping_add"),
+    path("mappings/<int:pk>/remove/", views.mapping_remove, name="mapping_remove"),
+]
