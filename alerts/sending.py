@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
-from . import messages, signing
+from . import messages, signing, targets
 from .models import Channel
 
 #: Seconds a webhook may take to answer.
@@ -39,6 +39,9 @@ def send(channel: Channel, data: dict[str, Any], delivery_id: int) -> Answer:
 
 
 def _post(channel: Channel, data: dict[str, Any], delivery_id: int) -> Answer:
+    refused = targets.refusal(channel.url)
+    if refused:
+        return Answer(False, "refused", refused)
     body = messages.body(data, slack=channel.kind == Channel.Kind.SLACK)
     headers = {
         "Content-Type": "application/json",

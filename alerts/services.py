@@ -15,7 +15,7 @@ from portal import access, audit, event_kinds
 from portal.models import Project
 from portal.refused import Refused
 
-from . import delivering, messages, sending, signing
+from . import delivering, messages, sending, signing, targets
 from .models import Channel, Delivery, EmailOptOut, Rule
 
 _URL = URLValidator(schemes=["http", "https"])
@@ -97,6 +97,9 @@ def _check_target(kind: str, recipients: str, url: str) -> tuple[str, str]:
             raise Refused(
                 "Give the http:// or https:// address to POST to.", field="url", status=400
             ) from None
+        refused = targets.refusal(url.strip())
+        if refused:
+            raise Refused(refused, field="url", status=400)
         return "", url.strip()
     raise Refused("Choose e-mail, webhook or Slack.", field="kind", status=400)
 

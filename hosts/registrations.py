@@ -6,6 +6,7 @@ the core never imports this app."""
 
 from __future__ import annotations
 
+from hosts import peers as hosts_peers
 from hosts import stale_work
 from hosts.applications import live_rows as app_live_rows
 from hosts.applications import operation_tasks
@@ -32,7 +33,7 @@ from hosts.vsphere import cards as vsphere_cards
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere import watch as vsphere_watch
 from hosts.vsphere import work as vsphere_work
-from portal import consumers, dashboard, watchers, work
+from portal import consumers, dashboard, peers, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
 TASK_MODULES = (app_tasks, operation_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
@@ -66,6 +67,8 @@ FIRST_STEPS = (
 
 def register() -> None:
     fleet_counters.connect()
+    # What a webhook may never be aimed at (portal.peers): the engines and vCenters managed here.
+    peers.register(hosts_peers.endpoints)
     work.register(
         sources=(change_work.rows, vsphere_work.rows, fleet_work.rows, provision_work.rows),
         panels=(fleet_work.panel, change_work.panel),

@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from . import access
+from . import access, event_kinds
 from .api_policy import TEXT, TYPED, StrictFilters
 from .audit_views import AuditFilterForm, narrow_audit, visible_audit
 from .models import AuditEntry, Event, Project
@@ -105,15 +105,20 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "at", "severity", "project", "object_type", "object_id", "object", "message"]
+        fields = ["id", "at", "severity", "kind", "project", "object_type", "object_id", "object", "message"]
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[OpenApiParameter("severity", str, enum=list(Event.Severity.values))])
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("severity", str, enum=list(Event.Severity.values)),
+            OpenApiParameter("kind", str, enum=list(event_kinds.KINDS), description="what happened"),
+        ]
+    )
 )
 class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
     serializer_class = EventSerializer
-    filters: ClassVar[dict[str, str]] = {"severity": TYPED}
+    filters: ClassVar[dict[str, str]] = {"severity": TYPED, "kind": TYPED}
 
     def get_queryset(self) -> QuerySet[Event]:
         events = Event.objects.all()
@@ -124,4 +129,8 @@ class EventViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             if params["severity"] not in Event.Severity.values:
                 raise ValidationError({"severity": [f"One of {', '.join(Event.Severity.values)}."]})
             events = events.filter(severity=params["severity"])
+        if "kind" in params:
+            if params["kind"] not in event_kinds.KINDS:
+                raise ValidationError({"kind": [f"One of {', '.join(event_kinds.KINDS)}."]})
+            events = events.filter(kind=params["kind"])
         return events

@@ -433,6 +433,11 @@ ALERT_DEDUP_WINDOW = max(1, int(os.environ.get("PORTAL_ALERT_DEDUP_WINDOW", "600
 ALERT_RETRY_BASE = max(0.1, float(os.environ.get("PORTAL_ALERT_RETRY_BASE", "10")))
 #: ... until this many attempts were made.
 ALERT_RETRY_TRIES = max(1, int(os.environ.get("PORTAL_ALERT_RETRY_TRIES", "5")))
+#: Networks a webhook may reach although they are loopback, link-local or reserved
+#: (alerts.targets), comma separated CIDRs; a machine the portal manages is refused anyway.
+ALERT_ALLOWED_NETWORKS = [
+    n.strip() for n in os.environ.get("PORTAL_ALERT_ALLOWED_NETWORKS", "").split(",") if n.strip()
+]
 #: A digest rule's events go out together every this many minutes.
 ALERT_DIGEST_MINUTES = max(1, int(os.environ.get("PORTAL_ALERT_DIGEST_MINUTES", "15")))
 #: Alert e-mail: through the SMTP server at EMAIL_HOST:EMAIL_PORT when EMAIL_HOST is set,

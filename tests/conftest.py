@@ -17,6 +17,10 @@ from tests.lab.common import free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+# The lab's webhook receivers listen on loopback, which a webhook may not reach unless an
+# Admin allows it (alerts.targets): allowed for this process and the daphnes and workers
+# the tests start (they inherit the environment).
+os.environ.setdefault("PORTAL_ALERT_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

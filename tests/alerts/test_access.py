@@ -145,3 +145,53 @@ def test_anyone_turns_their_own_alert_email_off_and_on(client: Any, people: dict
         "alerts.email_opt_out",
         "alerts.email_opt_in",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:2375/containers/x/kill", "not to this machine"),
+        ("http://localhost:8000/", "not to this machine"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local (cloud metadata)"),
+        ("http://[::1]:2375/", "not to this machine"),
+        ("http://10.20.30.40:2375/containers/x/kill", "an endpoint the portal manages"),
+        ("https://engine-b.example.com:2376/containers/x/kill", "an endpoint the portal manages"),
+        ("https://VC.example.com/sdk", "an endpoint the portal manages"),
+    ],
+)
+def test_a_webhook_is_never_aimed_at_a_managed_machine_this_one_or_metadata(
+    settings: Any, people: dict[str, Any], project: Project, other_project: Project, url: str, why: str
+) -> None:
+    """A Project admin's webhook would POST with the portal's network position: at another
+    project's Docker API it could stop containers. Refused when made, and again at send time."""
+    from hosts.models import Host, VCenter
+
+    settings.ALERT_ALLOWED_NETWORKS = []
+    Host.objects.create(
+        project=other_project, name="b1", docker_url="tcp://10.20.30.40:2375", address="10.20.30.40"
+    )
+    Host.objects.create(project=other_project, name="b2", docker_url="tcp://engine-b.example.com:2376")
+    VCenter.objects.create(name="vc", url="https://vc.example.com", username="u", password="p")
+    with pytest.raises(services.Refused) as refused:
+        services.create_channel(
+            people["manager"], project, kind="webhook", name="evil", recipients="", url=url
+        )
+    assert why in refused.value.message
+    assert not Channel.objects.filter(name="evil").exists()
+
+
+def test_a_channel_made_before_its_target_became_a_managed_host_is_refused_at_send_time(
+    settings: Any, people: dict[str, Any], project: Project
+) -> None:
+    from alerts import sending, targets
+    from hosts.models import Host
+
+    settings.ALERT_ALLOWED_NETWORKS = []
+    made = services.create_channel(
+        people["admin"], project, kind="webhook", name="later", recipients="", url="http://10.9.8.7:2375/x"
+    ).channel
+    Host.objects.create(project=project, name="h", docker_url="tcp://10.9.8.7:2375")
+    answer = sending.send(made, {"kind": "host.off", "message": "m"}, 1)
+    assert (answer.ok, answer.status) == (False, "refused") and "manages" in answer.text
+    # The same machine's other services are not the portal's: a chat server there is fine.
+    assert not targets.refusal("http://10.9.8.7:8065/hooks/abc")

@@ -61,3 +61,20 @@ def test_malformed_json_and_wrong_bodies_change_nothing(setup) -> None:  # type:
     assert api.post(f"/api/hosts/{host.pk}/containers/{'a' * 12}/explode/").status_code == 404
     assert api.put(f"/api/hosts/{host.pk}/", {"name": "x"}, format="json").status_code == 405
     assert Host.objects.get(pk=host.pk).name == "photon-01"
+
+
+def test_events_carry_their_kind_and_filter_by_it(setup) -> None:  # type: ignore[no-untyped-def]
+    from portal.events import notify
+
+    web, host, _, user = setup
+    notify("photon-01 is OFF", severity="error", obj=host, project=web, kind="host.off")
+    notify("photon-01 enrolled", obj=host, project=web)
+    api = client_for(user)
+    listed = api.get("/api/events/", {"kind": "host.off"}).json()["results"]
+    assert [(e["kind"], e["message"]) for e in listed] == [("host.off", "photon-01 is OFF")]
+    assert api.get("/api/events/", {"kind": "host.gone"}).status_code == 400
+    assert api.get("/api/events/", {"kind": ""}).status_code == 400  # given, so it must be one
+    assert api.get("/api/hosts/", {"project": str(2**63)}).status_code == 400  # past any id: never queried
+    assert api.get("/api/hosts/", {"project": "0"}).status_code == 400
+    assert api.get("/api/hosts/", {"page_size": "0"}).status_code == 400
+    assert api.get("/api/vms/", {"photon": "null"}).status_code == 400

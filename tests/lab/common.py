@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,6 +152,28 @@ def stop_pid(pid: int, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> N
                 send(pid, signal.SIGKILL)
         while running(pid) and time.monotonic() < deadline + 5:
             time.sleep(0.05)
+
+
+def stop_spawned(workdir: Path, name: str) -> None:
+    """Stop the process ``spawn`` recorded as ``name``; safe when there is none."""
+    pidfile = workdir / "pids" / name
+    with contextlib.suppress(ValueError, FileNotFoundError):
+        stop_pid(int(pidfile.read_text().strip()))
+    pidfile.unlink(missing_ok=True)
+
+
+def serve_python(name: str, module: str, workdir: Path, args: Sequence[str], what: str) -> int:
+    """``python -m module --port PORT *args`` on a free loopback port, once it listens: the port."""
+    port = free_port()
+    proc = spawn(name, [sys.executable, "-m", module, "--port", str(port), *args], workdir, cwd=REPO)
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise LabUnavailable(f"{what} exited: {log_tail(workdir, name)}")
+        return port_open("127.0.0.1", port)
+
+    wait_until(answers, timeout=30, what=what)
+    return port
 
 
 def stop_recorded(workdir: Path, *, timeout: float = 10.0) -> None:

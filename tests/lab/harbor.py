@@ -118,10 +118,7 @@ def up(workdir: Path, *, backend: dict[str, object] | None = None, repos: int = 
 def down(workdir: Path) -> None:
     """Stop the emulator and the backend ``up`` started; safe to call twice or after a failed ``up``."""
     home = workdir / "harbor"
-    pidfile = workdir / "pids" / NAME
-    with contextlib.suppress(ValueError, FileNotFoundError):
-        common.stop_pid(int(pidfile.read_text().strip()))
-    pidfile.unlink(missing_ok=True)
+    common.stop_spawned(workdir, NAME)
     if (home / "own-backend").exists():
         from tests.lab import registries
 

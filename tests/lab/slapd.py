@@ -200,10 +200,7 @@ def add_member(info: dict[str, Any], group_cn: str, member_dn: str) -> None:
 
 def down(workdir: Path) -> None:
     """Stop slapd and remove its files; safe to call twice or after a failed ``up``."""
-    pidfile = workdir / "pids" / NAME
-    with contextlib.suppress(ValueError, FileNotFoundError):
-        common.stop_pid(int(pidfile.read_text().strip()))
-    pidfile.unlink(missing_ok=True)
+    common.stop_spawned(workdir, NAME)
     shutil.rmtree(workdir / NAME, ignore_errors=True)
     (workdir / "logs" / f"{NAME}.log").unlink(missing_ok=True)
     for directory in (workdir / "logs", workdir / "pids", workdir):

@@ -9,12 +9,10 @@ other peers are (tests.lab.common). No root needed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import email
 import email.policy
 import itertools
 import signal
-import sys
 import threading
 from email.message import EmailMessage
 from pathlib import Path
@@ -59,26 +57,16 @@ def serve(port: int, directory: Path) -> None:
 
 def up(workdir: Path) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = common.free_port()
     maildir = workdir / "mail"
     maildir.mkdir(exist_ok=True)
-    argv = [sys.executable, "-m", "tests.lab.smtp", "--port", str(port), "--dir", str(maildir)]
-    proc = common.spawn(NAME, argv, workdir, cwd=common.REPO)
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise common.LabUnavailable(f"the SMTP server exited: {common.log_tail(workdir, NAME)}")
-        return common.port_open("127.0.0.1", port)
-
-    common.wait_until(answers, timeout=30, what="the lab SMTP server")
+    port = common.serve_python(
+        NAME, "tests.lab.smtp", workdir, ["--dir", str(maildir)], "the lab SMTP server"
+    )
     return {"host": "127.0.0.1", "port": port, "maildir": str(maildir)}
 
 
 def down(workdir: Path) -> None:
-    pidfile = workdir / "pids" / NAME
-    with contextlib.suppress(ValueError, FileNotFoundError):
-        common.stop_pid(int(pidfile.read_text().strip()))
-    pidfile.unlink(missing_ok=True)
+    common.stop_spawned(workdir, NAME)
 
 
 def messages(info: dict[str, Any]) -> list[EmailMessage]:

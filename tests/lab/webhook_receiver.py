@@ -10,11 +10,9 @@ Told through ``/_control/``: ``POST /_control/secret`` (the body is the channel'
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import hmac
 import json
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,26 +93,16 @@ def serve(port: int, directory: Path) -> None:
 
 def up(workdir: Path) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = common.free_port()
     directory = workdir / "requests"
     directory.mkdir(exist_ok=True)
-    argv = [sys.executable, "-m", "tests.lab.webhook_receiver", "--port", str(port), "--dir", str(directory)]
-    proc = common.spawn(NAME, argv, workdir, cwd=common.REPO)
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise common.LabUnavailable(f"the webhook receiver exited: {common.log_tail(workdir, NAME)}")
-        return common.port_open("127.0.0.1", port)
-
-    common.wait_until(answers, timeout=30, what="the lab webhook receiver")
+    port = common.serve_python(
+        NAME, "tests.lab.webhook_receiver", workdir, ["--dir", str(directory)], "the lab webhook receiver"
+    )
     return {"url": f"http://127.0.0.1:{port}", "dir": str(directory)}
 
 
 def down(workdir: Path) -> None:
-    pidfile = workdir / "pids" / NAME
-    with contextlib.suppress(ValueError, FileNotFoundError):
-        common.stop_pid(int(pidfile.read_text().strip()))
-    pidfile.unlink(missing_ok=True)
+    common.stop_spawned(workdir, NAME)
 
 
 def received(info: dict[str, Any]) -> list[dict[str, Any]]:
