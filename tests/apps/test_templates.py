@@ -226,6 +226,12 @@ def test_the_api_keeps_templates_by_the_same_rules(people, project, other_projec
         {"project": project.pk, "name": "mine", "compose_file": THREE_TIER},
         format="json",
     )
-    assert into_theirs.status_code == 400 and AppTemplate.objects.count() == 1
+    # A project one may not see is answered as one that does not exist: the same 404, nothing made.
+    assert into_theirs.status_code == 404 and AppTemplate.objects.count() == 1
+    assert into_theirs.json() == {"detail": "No such project, or not visible to you."}
+    nowhere = outsider.post(
+        "/api/app-templates/", {"project": 2**63, "name": "mine", "compose_file": THREE_TIER}, format="json"
+    )
+    assert nowhere.status_code == 400 and "project" in nowhere.json()  # past any id: never queried
     assert api.delete(f"/api/app-templates/{pk}/").status_code == 204
     assert not AppTemplate.objects.exists()
