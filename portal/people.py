@@ -1,12 +1,11 @@
 """People in projects: adding a member, and for an Admin, making the person first.
 
-One rule for the project page and anything else that adds people. Until sign-in from
-a directory exists, a person is a local user with a password the portal generates and
-shows once to the Admin who made them (only its hash is kept)."""
+One rule for the project page and anything else that adds people. A person made here is
+a local user with no password yet: they choose one through the one-time link the Admin
+who made them is shown once (portal.accounts, as on the People page)."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from . import access, audit
+from . import access, accounts, audit
 from .models import Membership, Project, Role
 from .refused import Refused
 
@@ -23,8 +22,9 @@ from .refused import Refused
 @dataclass(frozen=True)
 class Added:
     membership: Membership
-    #: Only when the person was made now: the one time anyone sees it (never in a repr or log).
-    password: str | None = field(default=None, repr=False)
+    #: Only when the person was made now: the path of their one-time link to choose a
+    #: password, shown once to the Admin (never in a repr or a log).
+    password_link: str | None = field(default=None, repr=False)
 
 
 class UnknownPerson(Refused):
@@ -61,7 +61,7 @@ def add_member(project: Project, actor: Any, username: str, role: str, *, create
         ) from None
     users = get_user_model()
     user = users.objects.filter(username=username, is_active=True).first()
-    password = None
+    link = None
     may_create = access.can(actor, "user.create")
     if user is None and users.objects.filter(username=username).exists():
         raise Refused(f"{username} is deactivated: an Admin can activate them again.", field="username")
@@ -70,9 +70,9 @@ def add_member(project: Project, actor: Any, username: str, role: str, *, create
     try:
         with transaction.atomic():
             if user is None:
-                password = secrets.token_urlsafe(12)
-                user = users.objects.create_user(username=username, password=password)
+                user = users.objects.create_user(username=username, password=None)  # unusable
                 audit.record("user.create", obj=user, project=project, actor=actor, after={"user": username})
+                link = accounts.password_link(user)
             membership = Membership.objects.create(project=project, user=user, role=role)
     except IntegrityError:
         raise Refused(f"{username} is already a member; change their role instead.", status=409) from None
@@ -83,4 +83,4 @@ def add_member(project: Project, actor: Any, username: str, role: str, *, create
         actor=actor,
         after={"user": username, "role": role},
     )
-    return Added(membership, password)
+    return Added(membership, link)

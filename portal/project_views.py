@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import access, audit, people
+from . import access, audit, people, public_url
 from .forms import ClarityForm
 from .models import Project, Role
 from .refused import Refused
@@ -95,11 +95,10 @@ def member_add(request: HttpRequest, pk: int) -> HttpResponse:
     except Refused as refusal:
         return _project_page(request, project, form, refused=refusal)
     user = added.membership.user.get_username()
-    if added.password:
-        # Rendered, not redirected: the password is in this page once, never in a cookie or a log.
-        return _project_page(
-            request, project, MemberForm(), created={"username": user, "password": added.password}
-        )
+    if added.password_link:
+        # Rendered, not redirected: the link is in this page once, never in a cookie or a log.
+        link = public_url.absolute(request, added.password_link)
+        return _project_page(request, project, MemberForm(), created={"username": user, "link": link})
     messages.success(request, f"{user} added as {added.membership.get_role_display()}.")
     return redirect("project-detail", pk=pk)
 

@@ -18,7 +18,7 @@ NEW_PASSWORD = "a-long-new-password-7f3k"
 
 
 def link_in(html: str) -> str:
-    found = re.search(r'<code id="password-link">https?://[^/]+(/[^<]+)</code>', html)
+    found = re.search(r'<code[^>]*id="password-link"[^>]*>https?://[^/]+(/[^<]+)</code>', html)
     assert found, "no one-time link on the page"
     return found[1]
 

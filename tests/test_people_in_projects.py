@@ -47,7 +47,11 @@ def test_a_project_admin_learns_who_can_make_an_unknown_person_and_nothing_chang
     assert Membership.objects.filter(project=web).count() == 1
 
 
-def test_an_admin_creates_the_person_and_sees_the_password_once(client, make_user, web) -> None:
+def test_an_admin_creates_the_person_who_chooses_a_password_through_a_link_shown_once(
+    client, make_user, web
+) -> None:
+    from tests.test_accounts import NEW_PASSWORD, choose_password, link_in, signs_in
+
     client.force_login(make_user("root", admin=True))
     first = add(client, web, username="newbie", role="provisioner")
     assert first.status_code == 400
@@ -57,18 +61,16 @@ def test_an_admin_creates_the_person_and_sees_the_password_once(client, make_use
     created = add(client, web, username="newbie", role="provisioner", create="1")
     text = created.content.decode()
     assert created.status_code == 200
-    password = re.search(r'<code class="secret-once">([^<]+)</code>', text)
-    assert password and "shown only this once" in text
+    path = link_in(text)
+    assert "shown only this once" in text
     assert Membership.objects.get(project=web, user__username="newbie").role == Role.PROVISIONER
-    # Only its hash is kept, nothing of it in the audit trail, and it works.
-    newbie = get_user_model().objects.get(username="newbie")
-    assert newbie.password != password[1] and newbie.check_password(password[1])
+    # No password exists until they choose one; the link is in no later page nor the trail.
+    assert not get_user_model().objects.get(username="newbie").has_usable_password()
     entry = AuditEntry.objects.get(action="user.create")
-    assert password[1] not in str(entry.after) and entry.actor_name == "root"
-    assert password[1] not in client.get(f"/projects/{web.pk}/").content.decode()
-    client.logout()
-    assert client.login(username="newbie", password=password[1])
-    assert client.get(f"/projects/{web.pk}/").status_code == 200
+    assert path not in str(entry.after) and entry.actor_name == "root"
+    assert path not in client.get(f"/projects/{web.pk}/").content.decode()
+    _, status, _ = choose_password(path)
+    assert status == 302 and signs_in("newbie", NEW_PASSWORD)
 
 
 def test_the_create_button_keeps_the_role_chosen(client, make_user, web) -> None:

@@ -25,7 +25,6 @@ from hosts.models.vsphere import PowerState
 from portal.models import Project
 from registry.models import Registry
 from tests.changes.conftest import lab_run
-from tests.conftest import PASSWORD
 from tests.e2e.test_sign_in_and_live_activity import sign_in
 from tests.lab import __main__ as lab_cli
 from tests.lab import engines, images
@@ -244,8 +243,8 @@ def test_ten_minutes_with_the_lab_as_the_admin_then_a_provisioner(
     page.select_option("#id_role", "provisioner")
     page.click("#add-member ~ form >> text=Add")
     page.click("text=Create prov and add them")
-    password = page.locator("#person-created code.secret-once").inner_text()
-    assert password and password != PASSWORD
+    link = page.locator("#person-created code.secret-once").inner_text()
+    assert link.startswith(server.url + "/accounts/password/")
     walk.step("person-created")
     expect(page.locator("#first-steps")).to_have_count(0)  # every first step done now
     page.goto(server.url + "/")
@@ -254,7 +253,14 @@ def test_ten_minutes_with_the_lab_as_the_admin_then_a_provisioner(
     badge = page.locator("#badge-approvals")
     expect(badge).to_have_text("0")
 
+    # The new person opens the link they were sent, chooses a password, then signs in with it.
     provisioner = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    provisioner.goto(link)
+    password = "prov-chose-this-one-42"
+    provisioner.fill("#id_new_password1", password)
+    provisioner.fill("#id_new_password2", password)
+    provisioner.click("button:text-is('Set password')")
+    provisioner.wait_for_url("**/accounts/login/**")
     sign_in(provisioner, server.url, "prov", password)
     expect(provisioner.locator("h2")).to_have_text("Dashboard")
     expect(provisioner.locator("body")).to_contain_text("Lab")
