@@ -4,12 +4,14 @@ translates a request into a service call (directory.services) and its answer int
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.http import AuthenticatedHttpRequest
+from portal.models import Project
 from portal.refused import Refused
 
 from . import services
@@ -82,3 +84,40 @@ def mapping_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     services.remove_mapping(request.user, get_object_or_404(GroupMapping, pk=pk))
     messages.success(request, "Mapping removed: the roles it gave go at the next sign-in or sync.")
     return redirect("directory:settings")
+
+
+def _project(request: AuthenticatedHttpRequest, pk: int) -> Project:
+    # Outside a project, it does not exist: 404, not 403 (as the project page).
+    return get_object_or_404(access.projects(request.user), pk=pk)
+
+
+@require_POST
+def project_group_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    try:
+        # The service checks both values (the form only draws the fields).
+        mapping = services.add_project_group(
+            request.user, project, request.POST.get("group", ""), request.POST.get("role", "")
+        )
+    except Refused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request,
+            f"Members of {mapping.group_dn} get the role {mapping.get_role_display()}: "
+            "now for those already known to the portal, at first sign-in for the others.",
+        )
+    return redirect(reverse("project-detail", args=[project.pk]) + "#directory-groups")
+
+
+@require_POST
+def project_group_remove(request: AuthenticatedHttpRequest, pk: int, mapping_pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    try:
+        services.remove_project_group(request.user, project, mapping_pk)
+    except Refused as refused:
+        if refused.status == 404:
+            raise Http404(refused.message) from None
+        raise
+    messages.success(request, "Group removed: the roles it gave in this project go with the next sync.")
+    return redirect(reverse("project-detail", args=[project.pk]) + "#directory-groups")

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import access, audit, people, public_url
+from . import access, audit, people, project_sections, public_url
 from .forms import ClarityForm
 from .models import Project, Role
 from .refused import Refused
@@ -71,6 +71,7 @@ def _project_page(request: HttpRequest, project: Project, form: MemberForm, **ex
             "may_create_people": access.can(request.user, "user.create"),
             "form": form,
             "roles": Role.choices,
+            "sections": project_sections.for_project(request.user, project),
             **extra,
         },
         status=getattr(extra.get("refused"), "status", 200),
