@@ -11,7 +11,7 @@ export HOST PORT
 # Debian packages the lab and the browser tests need (installed by `make test` as root).
 DEBIAN_PACKAGES := docker.io docker-registry openssh-server iproute2 iptables golang-go \
 	golang-github-vmware-govmomi-dev busybox-static apache2-utils skopeo chromium fonts-liberation cloud-init \
-	redis-server docker-compose libldap-dev libsasl2-dev slapd ldap-utils
+	redis-server docker-compose libldap-dev libsasl2-dev slapd ldap-utils rpm createrepo-c dnf
 
 .PHONY: run test lint lab lab-down venv assets system-packages clean
 

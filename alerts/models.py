@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from portal import event_kinds
 from portal.fields import EncryptedTextField
 from portal.models import Event, Project
 
@@ -42,6 +43,11 @@ class Channel(models.Model):
         return [p.strip() for p in parts if p.strip()]
 
 
+#: A rule's "within N days" unless it says otherwise; at most MAX_WITHIN_DAYS.
+DEFAULT_WITHIN_DAYS = 30
+MAX_WITHIN_DAYS = 365
+
+
 class Rule(models.Model):
     """Events of the chosen kinds (in the rule's project, or anywhere for a global one) go to its channels."""
 
@@ -53,6 +59,8 @@ class Rule(models.Model):
     channels = models.ManyToManyField(Channel, related_name="rules")
     #: Collect the events and send them as one message every ALERT_DIGEST_MINUTES.
     digest = models.BooleanField(default=False)
+    #: With "Certificate or credential expiring": how many days ahead the rule wants to hear.
+    within_days = models.PositiveSmallIntegerField(default=DEFAULT_WITHIN_DAYS)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,6 +68,30 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def warns_of_expiry(self) -> bool:
+        """It chose expiring certificates and credentials: ``within_days`` applies."""
+        return event_kinds.EXPIRING in self.kinds
+
+
+class ExpiryNotice(models.Model):
+    """A rule was told that an item (portal.expiry) expires at ``not_after``: never again for
+    that expiry, across runs and restarts. A renewed item has another ``not_after``: told anew."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="expiry_notices")
+    item_key = models.CharField(max_length=200)
+    not_after = models.DateTimeField()
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "item_key", "not_after"], name="expiry_notice_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_key} ({self.not_after:%Y-%m-%d}) told to rule {self.rule_id}"
 
 
 class Delivery(models.Model):

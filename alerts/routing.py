@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal import event_kinds
 from portal.models import Event
 from portal.queueing import enqueue_or_leave
 
@@ -77,6 +78,8 @@ def rules_for(event: Event) -> list[Rule]:
 def route(event_id: int) -> list[Delivery]:
     """The deliveries made for the event (folded and digest events make none)."""
     event = Event.objects.select_related("project").get(pk=event_id)
+    if event.kind == event_kinds.EXPIRING:
+        return []  # each rule has its own horizon: alerts.expiry_check routes these itself
     made: list[Delivery] = []
     for rule in rules_for(event):
         for channel in rule.channels.all():
@@ -89,16 +92,7 @@ def route(event_id: int) -> list[Delivery]:
 def _route_one(rule: Rule, channel: Channel, event: Event) -> Delivery | None:
     now = timezone.now()
     if rule.digest:
-        with transaction.atomic():
-            open_digest = (
-                Delivery.objects.select_for_update()
-                .filter(rule=rule, channel=channel, digest=True, state=Delivery.State.QUEUED)
-                .first()
-            )
-            if open_digest is None:
-                due = now + timedelta(minutes=settings.ALERT_DIGEST_MINUTES)
-                open_digest = _new(rule, channel, event, kind="digest", key="", due=due, digest=True)
-            open_digest.events.add(event)
+        add_to_digest(rule, channel, event)
         return None
     window = timedelta(seconds=settings.ALERT_DEDUP_WINDOW)
     key = _object_key(event)
@@ -125,6 +119,26 @@ def _route_one(rule: Rule, channel: Channel, event: Event) -> Delivery | None:
     delivery = _new(rule, channel, event, kind=event.kind, key=key, due=None)
     enqueue_or_leave(tasks.deliver, delivery.pk)
     return delivery
+
+
+def add_to_digest(rule: Rule, channel: Channel, event: Event) -> None:
+    """Into the rule's open digest for the channel (one made, due in ALERT_DIGEST_MINUTES, if none)."""
+    with transaction.atomic():
+        open_digest = (
+            Delivery.objects.select_for_update()
+            .filter(rule=rule, channel=channel, digest=True, state=Delivery.State.QUEUED)
+            .first()
+        )
+        if open_digest is None:
+            due = timezone.now() + timedelta(minutes=settings.ALERT_DIGEST_MINUTES)
+            open_digest = _new(rule, channel, event, kind="digest", key="", due=due, digest=True)
+        open_digest.events.add(event)
+
+
+def new_delivery(rule: Rule, channel: Channel, event: Event, *, key: str) -> Delivery:
+    """A delivery of the event alone, not queued: the caller queues it once its transaction
+    committed (alerts.expiry_check, whose own record says it is told once)."""
+    return _new(rule, channel, event, kind=event.kind, key=key[:120], due=None)
 
 
 def _new(

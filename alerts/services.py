@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -16,7 +17,9 @@ from portal.models import Project
 from portal.refused import Refused
 
 from . import delivering, messages, sending, signing, targets
-from .models import Channel, Delivery, EmailOptOut, Rule
+from .models import DEFAULT_WITHIN_DAYS, MAX_WITHIN_DAYS, Channel, Delivery, EmailOptOut, Rule
+
+M = TypeVar("M", Channel, Rule)
 
 _URL = URLValidator(schemes=["http", "https"])
 _EMAIL = EmailValidator()
@@ -38,27 +41,26 @@ def visible_project(user: Any, pk: int) -> Project:
     return get_object_or_404(access.projects(user), pk=pk)
 
 
-def channel_for(user: Any, pk: int) -> Channel:
-    """A channel the user may manage: another project's is a 404, a global one for a non-Admin too."""
-    channel = get_object_or_404(Channel.objects.select_related("project"), pk=pk)
-    if channel.project is None:
+def _managed(user: Any, queryset: QuerySet[M], pk: int) -> M:
+    """A channel or rule the user may manage: another project's is a 404, a global one for a
+    non-Admin too (it is not theirs to know of); a project's they only see is a 403."""
+    found = get_object_or_404(queryset.select_related("project"), pk=pk)
+    project: Project | None = found.project
+    if project is None:
         if not access.can(user, "alerts.manage_global"):
             raise Http404("no such channel or rule")
     else:
-        visible_project(user, channel.project.pk)
-        access.require(user, "alerts.manage", channel.project)
-    return channel
+        visible_project(user, project.pk)
+        access.require(user, "alerts.manage", project)
+    return found
+
+
+def channel_for(user: Any, pk: int) -> Channel:
+    return _managed(user, Channel.objects.all(), pk)
 
 
 def rule_for(user: Any, pk: int) -> Rule:
-    rule = get_object_or_404(Rule.objects.select_related("project"), pk=pk)
-    if rule.project is None:
-        if not access.can(user, "alerts.manage_global"):
-            raise Http404("no such channel or rule")
-    else:
-        visible_project(user, rule.project.pk)
-        access.require(user, "alerts.manage", rule.project)
-    return rule
+    return _managed(user, Rule.objects.all(), pk)
 
 
 def scopes(user: Any) -> list[Project | None]:
@@ -159,7 +161,14 @@ def send_test(user: Any, channel: Channel) -> Delivery:
 
 
 def create_rule(
-    user: Any, project: Project | None, *, name: str, kinds: list[str], channel_ids: list[int], digest: bool
+    user: Any,
+    project: Project | None,
+    *,
+    name: str,
+    kinds: list[str],
+    channel_ids: list[int],
+    digest: bool,
+    within_days: int = DEFAULT_WITHIN_DAYS,
 ) -> Rule:
     require_scope(user, project)
     name = name.strip()
@@ -168,30 +177,40 @@ def create_rule(
     unknown = [k for k in kinds if k not in event_kinds.KINDS]
     if not kinds or unknown:
         raise Refused("Choose one or more kinds of event from the list.", field="kinds", status=400)
+    if not 1 <= within_days <= MAX_WITHIN_DAYS:
+        raise Refused(
+            f"Warn of an expiry between 1 and {MAX_WITHIN_DAYS} days ahead.", field="within_days", status=400
+        )
     # Only the scope's own channels: an id from elsewhere is refused, never linked.
     channels = list(Channel.objects.filter(pk__in=channel_ids, project=project))
     if not channel_ids or len(channels) != len(set(channel_ids)):
         raise Refused("Choose channels of this scope only.", field="channels", status=400)
     with transaction.atomic():
-        rule = Rule.objects.create(project=project, name=name[:100], kinds=sorted(set(kinds)), digest=digest)
-        rule.channels.set(channels)
-        audit.record(
-            "alerts.rule_create",
-            obj=rule,
+        rule = Rule.objects.create(
             project=project,
-            after={
-                "name": rule.name,
-                "kinds": rule.kinds,
-                "channels": [c.name for c in channels],
-                "digest": digest,
-            },
+            name=name[:100],
+            kinds=sorted(set(kinds)),
+            digest=digest,
+            within_days=within_days,
         )
+        rule.channels.set(channels)
+        after: dict[str, Any] = {
+            "name": rule.name,
+            "kinds": rule.kinds,
+            "channels": [c.name for c in channels],
+            "digest": digest,
+        }
+        if event_kinds.EXPIRING in rule.kinds:  # the only kind it applies to
+            after["within_days"] = within_days
+        audit.record("alerts.rule_create", obj=rule, project=project, after=after)
     return rule
 
 
 def delete_rule(user: Any, rule: Rule) -> None:
     require_scope(user, rule.project)
-    before = {"name": rule.name, "kinds": rule.kinds}
+    before: dict[str, Any] = {"name": rule.name, "kinds": rule.kinds}
+    if event_kinds.EXPIRING in rule.kinds:
+        before["within_days"] = rule.within_days
     project = rule.project
     rule.delete()
     audit.record("alerts.rule_delete", project=project, before=before)

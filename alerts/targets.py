@@ -4,7 +4,9 @@ never to this machine, link-local (cloud metadata), multicast or reserved addres
 unless the network is one an Admin allowed (PORTAL_ALERT_ALLOWED_NETWORKS).
 
 Checked when a channel is made and again before every send: a host added later, or a name
-that resolves elsewhere now, is refused then too."""
+that resolves elsewhere now, is refused then too. The managed endpoints are read at each
+check (one query per source): a send is rare beside that query, and a copy kept across
+processes would have to be told of every host's change to stay a guard."""
 
 from __future__ import annotations
 

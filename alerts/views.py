@@ -15,7 +15,7 @@ from portal.models import Project
 from portal.refused import Refused
 
 from . import services
-from .models import Channel, EmailOptOut, Rule
+from .models import DEFAULT_WITHIN_DAYS, MAX_WITHIN_DAYS, Channel, EmailOptOut, Rule
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -59,6 +59,8 @@ def _scope_page(request: HttpRequest, project: Project | None, **extra: object) 
             "channels": Channel.objects.filter(project=project),
             "rules": Rule.objects.filter(project=project).prefetch_related("channels"),
             "kinds": event_kinds.CHOICES,
+            "default_within_days": DEFAULT_WITHIN_DAYS,
+            "max_within_days": MAX_WITHIN_DAYS,
             "channel_kinds": Channel.Kind.choices,
             "scope_url": _scope_url(project),
             "posted": request.POST if request.method == "POST" else {},
@@ -102,6 +104,10 @@ def rule_create(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     except ValueError:
         return _scope_page(request, project, refused=Refused("Choose channels from the list.", status=400))
     try:
+        within_days = int(request.POST.get("within_days") or DEFAULT_WITHIN_DAYS)
+    except ValueError:
+        return _scope_page(request, project, refused=Refused("Give the days as a number.", status=400))
+    try:
         services.create_rule(
             request.user,
             project,
@@ -109,6 +115,7 @@ def rule_create(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             kinds=request.POST.getlist("kinds"),
             channel_ids=channel_ids,
             digest=request.POST.get("digest") == "1",
+            within_days=within_days,
         )
     except Refused as refusal:
         return _scope_page(request, project, refused=refusal)

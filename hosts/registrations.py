@@ -6,6 +6,7 @@ the core never imports this app."""
 
 from __future__ import annotations
 
+from hosts import expiring as hosts_expiring
 from hosts import peers as hosts_peers
 from hosts import stale_work
 from hosts.applications import live_rows as app_live_rows
@@ -33,7 +34,7 @@ from hosts.vsphere import cards as vsphere_cards
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere import watch as vsphere_watch
 from hosts.vsphere import work as vsphere_work
-from portal import consumers, dashboard, peers, watchers, work
+from portal import consumers, dashboard, expiry, peers, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
 TASK_MODULES = (app_tasks, operation_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
@@ -69,6 +70,9 @@ def register() -> None:
     fleet_counters.connect()
     # What a webhook may never be aimed at (portal.peers): the engines and vCenters managed here.
     peers.register(hosts_peers.endpoints)
+    # What alerts warn of before it lapses (portal.expiry): hosts' and vCenters' certificates.
+    expiry.register(hosts_expiring.hosts)
+    expiry.register(hosts_expiring.vcenters)
     work.register(
         sources=(change_work.rows, vsphere_work.rows, fleet_work.rows, provision_work.rows),
         panels=(fleet_work.panel, change_work.panel),

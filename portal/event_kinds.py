@@ -18,7 +18,12 @@ KINDS: dict[str, str] = {
     "provision.done": "Provisioned host enrolled",
     "provision.failed": "Provisioning failed",
     "app.deploy_failed": "Application deploy failed",
+    "expiry.soon": "Certificate or credential expiring",
 }
+
+#: Not routed as it is recorded: each rule says how many days ahead it wants to hear
+#: (alerts.expiry_check sends these, once per item, rule and expiry).
+EXPIRING = "expiry.soon"
 
 CHOICES: list[tuple[str, str]] = list(KINDS.items())
 

@@ -11,12 +11,14 @@ class RegistryConfig(AppConfig):
         # Imported here: these read the models, loaded after this module (app loading).
         from hosts.engine_objects import origins as image_origins  # app loading
         from hosts.fleet import deploy  # app loading
-        from portal import dashboard, work  # app loading
-        from registry import cards, origins, pull  # app loading
+        from portal import dashboard, expiry, work  # app loading
+        from registry import cards, expiring, origins, pull  # app loading
         from registry import work as registry_work  # app loading
         from registry.models import Registry  # app loading
 
         work.register(panels=(registry_work.panel,))
+        # Registries' CA certificates, warned of before they lapse (portal.expiry).
+        expiry.register(expiring.registries)
         dashboard.register_card(cards.CARD)
         dashboard.register_step(
             dashboard.Step(
