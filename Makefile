@@ -26,7 +26,7 @@ lint: venv-test var/keys.env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	. ./var/keys.env && $(BIN)/mypy portal hosts registry alerts directory
+	. ./var/keys.env && $(BIN)/mypy portal hosts registry alerts directory sso
 
 # The lab's real peers, registered in the local portal (then `make run` shows them).
 lab: system-packages venv-test assets var/keys.env

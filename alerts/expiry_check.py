@@ -32,6 +32,7 @@ from .models import Delivery, ExpiryNotice, Rule
 
 log = logging.getLogger(__name__)
 
+
 def interval() -> float:
     return float(settings.ALERT_EXPIRY_INTERVAL)
 

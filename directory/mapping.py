@@ -1,15 +1,17 @@
-"""Directory groups to portal rights: which roles a set of groups gives, and applying
-them to one person. Only what the directory made is changed or removed; a membership
-made by hand is left as it is, and Admin rights are taken back only where a mapping
-gave them (a local Admin's never: the last local Admin cannot be locked out this way)."""
+"""Groups to portal rights: which roles a set of groups gives, and applying them to one
+person. One rule for every source of groups (the directory here, single sign-on's groups
+claim in sso), each with its own marks and audit actions. Only what a source made is
+changed or removed; a membership made by hand is left as it is, and Admin rights are taken
+back only where a mapping gave them (a local Admin's never: the last local Admin cannot be
+locked out this way)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from portal import audit
@@ -28,12 +30,55 @@ class Grants:
     admin: bool = False
 
 
-def grants_for(server: DirectoryServer, group_dns: Iterable[str]) -> Grants:
-    groups = {normalize_dn(dn) for dn in group_dns}
+class Granting(Protocol):
+    """A mapping row whose group matched: what it gives."""
+
+    admin: bool
+    project_id: int | None
+    role: str
+
+
+class Account(Protocol):
+    """A person's link to the source (DirectoryAccount, sso's SsoAccount)."""
+
+    admin_granted: bool
+    last_sync: Any
+
+    def save(self, *, update_fields: list[str]) -> None: ...
+
+
+#: What each change is called on the audit trail, per source (literal: the audit-label
+#: test reads these tables).
+DIRECTORY_ACTIONS = {
+    "member_add": "directory.member_add",
+    "member_role": "directory.member_role",
+    "member_remove": "directory.member_remove",
+    "admin_grant": "directory.admin_grant",
+    "admin_revoke": "directory.admin_revoke",
+}
+
+
+def _directory_record(change: str, **details: Any) -> None:
+    audit.record(DIRECTORY_ACTIONS.get(change, "directory.member_add"), **details)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rights come from: the model marking the memberships it made (a one-to-one
+    ``membership``), and how its changes are recorded (``record(change, **audit)``)."""
+
+    marker: type[models.Model]
+    record: Callable[..., None]
+
+
+DIRECTORY = Source(marker=DirectoryMembership, record=_directory_record)
+
+
+def combine(matched: Iterable[Granting]) -> Grants:
+    """The rights the mappings whose group matched give together: Admin if any gives it,
+    and per project the highest role."""
     grants = Grants()
-    for mapping in server.mappings.all():
-        if normalize_dn(mapping.group_dn) not in groups:
-            continue
+    for mapping in matched:
         if mapping.admin:
             grants.admin = True
         elif mapping.project_id is not None:
@@ -41,6 +86,11 @@ def grants_for(server: DirectoryServer, group_dns: Iterable[str]) -> Grants:
             if held is None or _RANK[Role(mapping.role)] > _RANK[Role(held)]:
                 grants.roles[mapping.project_id] = mapping.role
     return grants
+
+
+def grants_for(server: DirectoryServer, group_dns: Iterable[str]) -> Grants:
+    groups = {normalize_dn(dn) for dn in group_dns}
+    return combine(m for m in server.mappings.all() if normalize_dn(m.group_dn) in groups)
 
 
 def link(user: Any, dn: str) -> DirectoryAccount:
@@ -52,19 +102,19 @@ def link(user: Any, dn: str) -> DirectoryAccount:
 
 
 @transaction.atomic
-def apply(user: Any, account: DirectoryAccount, grants: Grants) -> None:
-    """Make ``user``'s directory-made memberships and Admin rights what ``grants`` say."""
+def apply(user: Any, account: Account, grants: Grants, source: Source = DIRECTORY) -> None:
+    """Make the memberships and Admin rights ``source`` gave ``user`` what ``grants`` say."""
     held = {m.project_id: m for m in Membership.objects.filter(user=user).select_related("project")}
     made = set(
-        DirectoryMembership.objects.filter(membership__user=user).values_list("membership_id", flat=True)
+        source.marker._default_manager.filter(membership__user=user).values_list("membership_id", flat=True)
     )
     for project_id, membership in held.items():
         if membership.pk not in made:
-            continue  # made by hand: the directory never changes it
+            continue  # made by hand (or by another source): never changed here
         wanted = grants.roles.get(project_id)
         if wanted is None:
-            audit.record(
-                "directory.member_remove",
+            source.record(
+                "member_remove",
                 obj=membership,
                 project=membership.project,
                 before={"user": user.username, "role": membership.role},
@@ -74,8 +124,8 @@ def apply(user: Any, account: DirectoryAccount, grants: Grants) -> None:
             before = membership.role
             membership.role = wanted
             membership.save(update_fields=["role"])
-            audit.record(
-                "directory.member_role",
+            source.record(
+                "member_role",
                 obj=membership,
                 project=membership.project,
                 before={"user": user.username, "role": before},
@@ -85,31 +135,31 @@ def apply(user: Any, account: DirectoryAccount, grants: Grants) -> None:
         if project_id in held:
             continue
         membership = Membership.objects.create(user=user, project_id=project_id, role=role)
-        DirectoryMembership.objects.create(membership=membership)
-        audit.record(
-            "directory.member_add",
+        source.marker._default_manager.create(membership=membership)
+        source.record(
+            "member_add",
             obj=membership,
             project=membership.project,
             after={"user": user.username, "role": role},
         )
-    _apply_admin(user, account, grants.admin)
+    _apply_admin(user, account, grants.admin, source)
     account.last_sync = timezone.now()
     account.save(update_fields=["last_sync"])
 
 
-def _apply_admin(user: Any, account: DirectoryAccount, admin: bool) -> None:
+def _apply_admin(user: Any, account: Account, admin: bool, source: Source) -> None:
     if admin and not user.is_superuser:
         user.is_superuser = user.is_staff = True
         user.save(update_fields=["is_superuser", "is_staff"])
         account.admin_granted = True
         account.save(update_fields=["admin_granted"])
-        audit.record("directory.admin_grant", obj=user, after={"user": user.username})
+        source.record("admin_grant", obj=user, after={"user": user.username})
     elif not admin and user.is_superuser and account.admin_granted:
         user.is_superuser = user.is_staff = False
         user.save(update_fields=["is_superuser", "is_staff"])
         account.admin_granted = False
         account.save(update_fields=["admin_granted"])
-        audit.record("directory.admin_revoke", obj=user, before={"user": user.username})
+        source.record("admin_revoke", obj=user, before={"user": user.username})
 
 
 def deactivate(user: Any, account: DirectoryAccount, why: str) -> None:

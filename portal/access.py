@@ -255,6 +255,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         records.append(("people", "People"))
         records.append(("status", "Status"))
         records.append(("directory:settings", "Directory"))
+        records.append(("sso:settings", "Single sign-on"))
     if getattr(user, "is_staff", False):
         records.append(("admin:index", "Administration"))
     nav = [NavItem(name, label, user) for name, label in sections]

@@ -53,6 +53,8 @@ ACTION_LABELS = {
     "host.remove": "Host removed",
     "host.enroll": "Host enrolled",
     "host.credentials_rotated": "Host credentials rotated",
+    "host.patches_refresh": "Host patch status refresh asked",
+    "host.patches_refresh_fleet": "Fleet patch status refresh asked",
     "container.deploy": "Deploy requested",
     "container.deploy_result": "Deploy finished",
     "container.start": "Container start requested",
@@ -140,6 +142,17 @@ ACTION_LABELS = {
     "directory.admin_revoke": "Admin rights taken back by the directory",
     "directory.user_deactivate": "Person deactivated by the directory",
     "directory.user_reactivate": "Person reactivated by the directory",
+    "sso.provider_save": "Single sign-on settings saved",
+    "sso.mapping_add": "Single sign-on group mapping added",
+    "sso.mapping_remove": "Single sign-on group mapping removed",
+    "sso.signin": "Signed in with single sign-on",
+    "sso.signin_refused": "Single sign-on refused",
+    "sso.user_create": "Person made by single sign-on",
+    "sso.member_add": "Member added by single sign-on",
+    "sso.member_role": "Member's role changed by single sign-on",
+    "sso.member_remove": "Member removed by single sign-on",
+    "sso.admin_grant": "Admin rights given by single sign-on",
+    "sso.admin_revoke": "Admin rights taken back by single sign-on",
 }
 
 #: The Django admin's own changes (``admin.<model>.<verb>``), for whatever model.

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "registry",
     "alerts",
     "directory",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -325,6 +326,9 @@ AUTHENTICATION_BACKENDS = [
     # Sign-in with LDAP / Active Directory, configured by Admins in the portal (directory app):
     # after the local accounts, so those never wait for (or depend on) the directory.
     "directory.backend.DirectoryBackend",
+    # Single sign-on with an OpenID Connect provider (sso app): its callback signs people in
+    # through this backend itself; here so their sessions find their user.
+    "sso.backend.OIDCBackend",
 ]
 #: Failed sign-ins of one user name from one address before both are locked out together.
 AXES_FAILURE_LIMIT = max(1, int(os.environ.get("PORTAL_LOGIN_FAILURE_LIMIT", "5")))
@@ -344,6 +348,8 @@ THROTTLE_ENROLL = os.environ.get("PORTAL_THROTTLE_ENROLL", "20/60")
 THROTTLE_KICKSTART = os.environ.get("PORTAL_THROTTLE_KICKSTART", "20/60")
 THROTTLE_API_TOKEN_FAILURES = os.environ.get("PORTAL_THROTTLE_API_TOKEN_FAILURES", "20/60")
 THROTTLE_API_TOKEN_CREATE = os.environ.get("PORTAL_THROTTLE_API_TOKEN_CREATE", "10/3600")
+#: Single sign-on's anonymous steps (sso: the start and the provider's callback) per address.
+THROTTLE_SSO = os.environ.get("PORTAL_THROTTLE_SSO", "30/60")
 #: Seconds one refusal event per address gathers repeats before a new one starts.
 REFUSAL_EVENT_WINDOW = max(1, int(os.environ.get("PORTAL_REFUSAL_EVENT_WINDOW", "3600")))
 #: Seconds anonymous /healthz answers from the last real check.
@@ -440,6 +446,8 @@ ALERT_ALLOWED_NETWORKS = [
 ]
 #: A digest rule's events go out together every this many minutes.
 ALERT_DIGEST_MINUTES = max(1, int(os.environ.get("PORTAL_ALERT_DIGEST_MINUTES", "15")))
+#: Seconds between checks for certificates and credentials about to expire (alerts.expiry_check).
+ALERT_EXPIRY_INTERVAL = max(1.0, float(os.environ.get("PORTAL_ALERT_EXPIRY_INTERVAL", "86400")))
 #: Alert e-mail: through the SMTP server at EMAIL_HOST:EMAIL_PORT when EMAIL_HOST is set,
 #: else written to the console (the embedded default sends nothing anywhere).
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

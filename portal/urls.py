@@ -37,6 +37,7 @@ urlpatterns = [
     path("registries/", include("registry.urls")),
     path("alerts/", include("alerts.urls")),
     path("directory/", include("directory.urls")),
+    path("sso/", include("sso.urls")),
     path("account/", account_views.account, name="account"),
     path(
         "account/sign-out-elsewhere/",

@@ -100,7 +100,7 @@ def _codes(node: ast.expr, tree: ast.Module, where: str) -> Iterator[str]:
 def recorded_actions() -> dict[str, str]:
     """Every action the code records -> where."""
     found: dict[str, str] = {}
-    for package in ("portal", "hosts", "registry", "alerts", "directory"):
+    for package in ("portal", "hosts", "registry", "alerts", "directory", "sso"):
         for path in sorted((REPO / package).rglob("*.py")):
             tree = ast.parse(path.read_text(), filename=str(path))
             for call in ast.walk(tree):

@@ -26,6 +26,10 @@ PUBLIC = {
     "hosts:provision_enroll",
     # Photon's installer fetches its kickstart (ks=...): no account, a one-time token
     "hosts:provision_kickstart",
+    # single sign-on's code flow: the start sends to the provider, the provider sends back to
+    # the callback, both before anyone is signed in (the state in the session is the check)
+    "sso:authenticate",
+    "sso:callback",
 }
 
 SAMPLES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("portal", "hosts", "registry", "alerts", "directory")
+PACKAGES = ("portal", "hosts", "registry", "alerts", "directory", "sso")
 MAX_LINES = 500
 
 

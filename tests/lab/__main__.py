@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.lab import common, engines, harbor, photon_hosts, registries, slapd, vcenter
+from tests.lab import common, engines, harbor, oidc, photon_hosts, registries, slapd, vcenter
 
 STATE = "lab.json"
 FIRST_STEPS = """
@@ -46,7 +46,8 @@ README.md, "Ten minutes with the lab", walks through each.
 
 def peer_dirs(root: Path) -> dict[str, Path]:
     return {
-        name: root / name for name in ("hosts", "vcenter", "engines", "registries", "harbor", "directory")
+        name: root / name
+        for name in ("hosts", "vcenter", "engines", "registries", "harbor", "directory", "oidc")
     }
 
 
@@ -74,6 +75,7 @@ def up(
             started_registries = pool.submit(registries.up, dirs["registries"], repos=repos)
             started_harbor = pool.submit(harbor.up, dirs["harbor"], repos=min(repos, 50))
             started_directory = pool.submit(slapd.up, dirs["directory"])
+            started_oidc = pool.submit(oidc.up, dirs["oidc"])
             host_docs = started_hosts.result()
             # vCenter's first Photon VMs carry the lab hosts' addresses and names, so
             # discovery links them to the hosts the portal reaches over SSH.
@@ -84,6 +86,7 @@ def up(
                 "registries": [*started_registries.result(), started_harbor.result()],
                 "hosts": host_docs,
                 "directory": started_directory.result(),
+                "oidc": started_oidc.result(),
             }
     except BaseException:
         down(root)
@@ -108,6 +111,7 @@ def down(root: Path = common.LAB_ROOT) -> None:
         (engines, "engines"),
         (photon_hosts, "hosts"),
         (slapd, "directory"),
+        (oidc, "oidc"),
     ):
         try:
             module.down(dirs[name])
@@ -129,6 +133,9 @@ def summary(document: dict[str, Any]) -> str:
     if "directory" in document:
         d = document["directory"]
         lines.append(f"directory  {d['url']} (StartTLS), {d['ldaps_url']}  bind {d['bind_dn']}")
+    if "oidc" in document:
+        o = document["oidc"]
+        lines.append(f"oidc       issuer {o['issuer']}  client {o['client_id']}  CA {o['ca']}")
     return "\n".join(lines)
 
 

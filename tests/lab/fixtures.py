@@ -2,8 +2,8 @@
 
 Registered for the whole suite (tests/conftest.py), so any integration test asks
 for the peer it needs (``lab_engines``, ``lab_registries``, ``lab_harbor``,
-``lab_vcenter``, ``lab_hosts``, ``lab_smtp``, ``lab_webhooks``, ``lab_slapd``) and only
-those start. Where the lab cannot run
+``lab_vcenter``, ``lab_hosts``, ``lab_smtp``, ``lab_webhooks``, ``lab_slapd``, ``lab_rpm``,
+``lab_oidc``) and only those start. Where the lab cannot run
 (not root, a missing package) a test skips with the reason, except with
 ``PORTAL_REQUIRE_LAB=1`` (CI), where it fails.
 """
@@ -123,3 +123,27 @@ def lab_slapd(lab_root: Path) -> Iterator[dict[str, Any]]:
     workdir = lab_root / "slapd"
     yield start(lambda: slapd.up(workdir))
     slapd.down(workdir)
+
+
+@pytest.fixture(scope="session")
+def lab_rpm(lab_root: Path, lab_hosts: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Demo RPMs in base and updates repositories served to the hosts, each host with its own
+    RPM database and .repo files (tests.lab.rpm_repos).
+
+    Tests that change a host's packages put them back as they found them: the hosts are shared."""
+    from tests.lab import rpm_repos
+
+    workdir = lab_root / "rpm"
+    yield start(lambda: rpm_repos.up(workdir, lab_hosts))
+    rpm_repos.down(workdir)
+
+
+@pytest.fixture(scope="session")
+def lab_oidc(lab_root: Path) -> Iterator[dict[str, Any]]:
+    """An OpenID Connect provider (django-oauth-toolkit) over HTTPS from a lab CA, with
+    seeded people and groups and the portal's client (tests.lab.oidc)."""
+    from tests.lab import oidc
+
+    workdir = lab_root / "oidc"
+    yield start(lambda: oidc.up(workdir))
+    oidc.down(workdir)

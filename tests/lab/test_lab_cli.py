@@ -129,7 +129,7 @@ async def os_release(host: dict[str, Any], host_key: str) -> str:
 
 def test_up_gives_every_peer_working_as_documented(lab_document, monkeypatch: pytest.MonkeyPatch) -> None:
     root, document, _ = lab_document
-    assert set(document) == {"vcenter", "docker", "registries", "hosts", "directory"}
+    assert set(document) == {"vcenter", "docker", "registries", "hosts", "directory", "oidc"}
     assert common.port_open("127.0.0.1", document["directory"]["port"])
 
     rows = photon_vm_rows(document["vcenter"])
