@@ -60,6 +60,35 @@ others_alive() {
 
 trap shutdown TERM INT
 
+reboot() {
+    # The lab's stand-in for a reboot (hosts share the machine's kernel, so none restarts):
+    # the host's `systemctl reboot` (the launcher in photon_files/systemctl) signals this PID 1
+    # with USR1, which does what a reboot does to a host's userland: stop the services (dockerd
+    # first, as systemd would, so containers stop cleanly), end every other process (the SSH
+    # sessions too), empty the tmpfs /run and /tmp, and start the services again.
+    say "rebooting"
+    report rebooting
+    [ "$full" = 1 ] && in_host systemctl stop docker >/dev/null 2>&1
+    kill -TERM -1 2>/dev/null
+    local deadline=$((SECONDS + 5))
+    while others_alive && [ $SECONDS -lt $deadline ]; do
+        sleep 0.05
+    done
+    kill -KILL -1 2>/dev/null
+    deadline=$((SECONDS + 5))
+    while others_alive && [ $SECONDS -lt $deadline ]; do
+        sleep 0.05
+    done
+    rm -rf "$root"/run/* "$root"/tmp/* 2>/dev/null
+    mkdir -m 0755 "$root/run/sshd"
+    services || fail "services after the reboot"
+    # The main loop below waits on this; the reboot ended the previous one.
+    sleep infinity &
+    report ready
+    say "ready (rebooted)"
+}
+trap reboot USR1
+
 network() {
     ip link set lo up &&
         ip addr add "$cidr" dev eth0 &&
