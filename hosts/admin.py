@@ -19,7 +19,11 @@ from hosts.models import (
     ChangeRun,
     Drift,
     Host,
+    HostPatchStatus,
+    PendingAdvisory,
+    PendingCve,
     Profile,
+    RepoCache,
     Tag,
     TemplateVersion,
     VCenter,
@@ -195,3 +199,42 @@ class AppQuotaAdmin(AuditedDeletes):
     @admin.display(description="in use")
     def in_use(self, obj: AppQuota) -> str:
         return quota.describe(obj.project_id)
+
+
+# --- Patch status (kept by hosts.patches: read from hosts and repositories, never edited) ---------
+
+
+@admin.register(RepoCache)
+class RepoCacheAdmin(ReadOnlyAdmin):
+    list_display = ["url", "revision", "packages", "advisories", "fetched_at", "checked_at"]
+    search_fields = ["url"]
+    # The compressed metadata is megabytes of bytes: nothing to read on a page.
+    exclude = ["metadata"]
+
+
+@admin.register(HostPatchStatus)
+class HostPatchStatusAdmin(ReadOnlyAdmin):
+    list_display = [
+        "host",
+        "critical",
+        "important",
+        "moderate",
+        "low",
+        "pending_updates",
+        "read_at",
+        "tried_at",
+    ]
+    search_fields = ["host__name"]
+
+
+@admin.register(PendingAdvisory)
+class PendingAdvisoryAdmin(ReadOnlyAdmin):
+    list_display = ["host", "advisory", "type", "severity", "reboot_suggested"]
+    list_filter = ["type", "severity"]
+    search_fields = ["advisory", "host__name"]
+
+
+@admin.register(PendingCve)
+class PendingCveAdmin(ReadOnlyAdmin):
+    list_display = ["cve", "host", "advisory"]
+    search_fields = ["cve", "host__name"]

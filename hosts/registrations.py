@@ -25,6 +25,8 @@ from hosts.fleet import watch as fleet_watch
 from hosts.fleet import work as fleet_work
 from hosts.inventory import keeping as inventory
 from hosts.models import Host, ProvisionQuota, VCenter
+from hosts.patches import schedule as patch_schedule
+from hosts.patches import tasks as patch_tasks
 from hosts.provision import flow as provision
 from hosts.provision import tasks as provision_tasks
 from hosts.provision import work as provision_work
@@ -37,7 +39,15 @@ from hosts.vsphere import work as vsphere_work
 from portal import consumers, dashboard, expiry, peers, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
-TASK_MODULES = (app_tasks, operation_tasks, change_tasks, fleet_tasks, provision_tasks, vsphere_tasks)
+TASK_MODULES = (
+    app_tasks,
+    operation_tasks,
+    change_tasks,
+    fleet_tasks,
+    patch_tasks,
+    provision_tasks,
+    vsphere_tasks,
+)
 
 
 #: An Admin's first hour, the hosts app's part (portal.dashboard.first_steps).
@@ -87,6 +97,7 @@ def register() -> None:
     watchers.register("drift", drift.watch_drift)
     watchers.register("provisioning", provision.watch_overdue)
     watchers.register("stale_work", stale_work.watch_stale_work)
+    watchers.register("patches", patch_schedule.watch_patches)
     for listener in (app_live_rows.on_container, inventory.on_container):
         if listener not in container_rows.CONTAINER_LISTENERS:
             container_rows.CONTAINER_LISTENERS.append(listener)

@@ -12,6 +12,7 @@ from hosts.fleet import container_edit, host_parts
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
 from hosts.inventory import views as inventory
+from hosts.patches import views as patches
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
 from hosts.stats import views as stats
@@ -57,6 +58,9 @@ urlpatterns = [
     path("<int:pk>/images/<str:image_id>/tag/", engine_objects.image_tag, name="image_tag"),
     path("<int:pk>/objects/", engine_objects.section, name="engine_objects"),
     path("<int:pk>/drift/", host_parts.host_drift, name="host_drift"),
+    path("<int:pk>/updates/", patches.host_updates, name="host_updates"),
+    path("<int:pk>/updates/check/", patches.host_refresh, name="patches_refresh"),
+    path("updates/check/", patches.fleet_refresh, name="patches_refresh_fleet"),
     path("<int:pk>/stats/", stats.stats_history, name="stats_history"),
     path("<int:pk>/volumes/new/", engine_objects.volume_new, name="volume_new"),
     path("<int:pk>/volumes/prune/", engine_objects.volumes_prune, name="volumes_prune"),

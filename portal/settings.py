@@ -423,6 +423,8 @@ CONSOLE_IDLE_SECONDS = max(5.0, float(os.environ.get("PORTAL_CONSOLE_IDLE_SECOND
 STALE_WORK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_STALE_WORK_INTERVAL", "60")))
 #: Seconds between drift checks of hosts' managed files.
 DRIFT_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900")))
+#: Seconds between refreshes of each host's patch status (hosts.patches.schedule).
+PATCH_REFRESH_INTERVAL = max(60.0, float(os.environ.get("PORTAL_PATCH_REFRESH_INTERVAL", "21600")))
 #: Registry calls: seconds per read, for a whole answer, and how long answers are cached.
 REGISTRY_TIMEOUT = float(os.environ.get("PORTAL_REGISTRY_TIMEOUT", "10"))
 REGISTRY_DEADLINE = float(os.environ.get("PORTAL_REGISTRY_DEADLINE", "30"))

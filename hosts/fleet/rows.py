@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
-from hosts.models import Host, Tag
+from hosts.models import Host, HostPatchStatus, Tag
 
 #: The host's own fields a row shows: not its secrets (decrypted on load) nor its certificates.
 FIELDS = (
@@ -31,9 +31,14 @@ FIELDS = (
 
 
 def prefetches() -> list[Any]:
-    """The row's tags (``host.row_tags``) and, when that app's VMs link to hosts, its vSphere
-    placement (``host.row_vms``, issue 5): lists, not managers, which a page pays for per row."""
-    found: list[Any] = [Prefetch("tags", queryset=Tag.objects.all(), to_attr="row_tags")]
+    """The row's tags (``host.row_tags``), its patch counts (``host.patch_status``) and, when that
+    app's VMs link to hosts, its vSphere placement (``host.row_vms``, issue 5): lists, not
+    managers, which a page pays for per row."""
+    found: list[Any] = [
+        Prefetch("tags", queryset=Tag.objects.all(), to_attr="row_tags"),
+        # The pending advisories column (hosts.patches): the counts, never the package lists.
+        Prefetch("patch_status", queryset=HostPatchStatus.objects.only(*HostPatchStatus.ROW_FIELDS)),
+    ]
     try:
         vms = Host._meta.get_field("vms").related_model
     except FieldDoesNotExist:
@@ -44,9 +49,18 @@ def prefetches() -> list[Any]:
     return [*found, Prefetch("vms", queryset=queryset, to_attr="row_vms")]
 
 
+#: The patch status's counts a row shows, joined (no query of its own on a page).
+PATCH_FIELDS = tuple(f"patch_status__{name}" for name in HostPatchStatus.ROW_FIELDS if name != "host")
+
+
 def page(hosts: QuerySet[Host]) -> QuerySet[Host]:
-    """A queryset of hosts as rows: what they show, with their project, tags and placement."""
-    return hosts.select_related("project").only(*FIELDS).prefetch_related(*prefetches())
+    """A queryset of hosts as rows: what they show, with their project, patch counts, tags and
+    placement."""
+    return (
+        hosts.select_related("project", "patch_status")
+        .only(*FIELDS, *PATCH_FIELDS)
+        .prefetch_related(*prefetches())
+    )
 
 
 def load(hosts: Iterable[Host]) -> None:

@@ -30,7 +30,8 @@ from hosts.fleet import containers as engine_containers
 from hosts.fleet import endpoint as engine_endpoint
 from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
-from hosts.models import Host, HostStatus, Tag
+from hosts.models import Host, HostStatus, PendingCve, Tag
+from hosts.models.patches import cve_id
 from portal import access, audit
 from portal.models import Event, Project
 from portal.refused import Refused
@@ -77,7 +78,14 @@ def index(request: HttpRequest) -> HttpResponse:
     wanted_project = request.GET.get("project", "")
     wanted_tag = request.GET.get("tag", "").strip()[:60]
     sort = request.GET.get("sort", "name")
-    unfiltered = not (query or wanted_status in HostStatus.values or wanted_project.isdigit() or wanted_tag)
+    asked_cve = request.GET.get("cve", "").strip()[:50]
+    wanted_cve = cve_id(asked_cve) if asked_cve else None
+    cve_error = (
+        "" if wanted_cve or not asked_cve else f"“{asked_cve}” is not a CVE id (such as CVE-2026-12345)."
+    )
+    unfiltered = not (
+        query or wanted_status in HostStatus.values or wanted_project.isdigit() or wanted_tag or asked_cve
+    )
     filtered = hosts
     if query:
         filtered = filtered.filter(
@@ -89,6 +97,11 @@ def index(request: HttpRequest) -> HttpResponse:
         filtered = filtered.filter(project_id=int(wanted_project))
     if wanted_tag:
         filtered = filtered.filter(tags__name=wanted_tag)
+    if wanted_cve:
+        # Hosts with a pending advisory fixing it (hosts.patches): an index probe per host.
+        filtered = filtered.filter(Exists(PendingCve.objects.filter(cve=wanted_cve, host_id=OuterRef("pk"))))
+    elif cve_error:
+        filtered = filtered.none()
     shown = rows.page(filtered).order_by(SORTS.get(sort, "name"), "pk")
     if unfiltered:
         # No filter: the page count is the counters' total, not a count of the fleet.
@@ -116,7 +129,14 @@ def index(request: HttpRequest) -> HttpResponse:
             "projects": projects,
             "tags": tags,
             "statuses": HostStatus.choices,
-            "filters": {"q": query, "status": wanted_status, "project": wanted_project, "tag": wanted_tag},
+            "filters": {
+                "q": query,
+                "status": wanted_status,
+                "project": wanted_project,
+                "tag": wanted_tag,
+                "cve": wanted_cve or asked_cve,
+            },
+            "cve_error": cve_error,
             "sort": sort,
             "query_string": params.urlencode(),
             "sort_query": sort_params.urlencode(),
@@ -125,6 +145,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "live_topics": summary["live_topics"],
             "can_add": is_admin or access.projects(request.user, "host.manage").exists(),
         },
+        status=400 if cve_error else 200,
     )
 
 

@@ -10,6 +10,11 @@ than by running tdnf on every host every time.
 - :mod:`.installed`: the ``rpm -qa`` command sent over SSH and its parser; the host's
   ``/etc/yum.repos.d/*.repo`` files, read as tdnf reads them.
 - :mod:`.applicability`: installed packages + repositories -> updates and advisories per host.
+- :mod:`.status`: refreshing hosts' patch status (SSH read, each repository once through
+  :mod:`.cache`, the database's per-repository cache, then applicability), stored whole
+  (:mod:`.outcome`) or, on failure, the error beside the last good status; published live.
+- :mod:`.services` (on demand: who may, which hosts), :mod:`.tasks` (Celery), :mod:`.schedule`
+  (the periodic refresh, a watcher), :mod:`.views` (the host page's Updates card, Check now).
 
 tdnf's output is never parsed for decisions: the portal reads rpm and repository metadata.
 """

@@ -61,7 +61,7 @@ def compatible(a: str, b: str) -> bool:
 @dataclass(frozen=True)
 class _Offer:
     arch: str
-    key: bytes
+    rank: bytes  # RPM order, as bytes (versions.key)
     nevra: Nevra
     repo: str
 
@@ -69,7 +69,7 @@ class _Offer:
 @dataclass(frozen=True)
 class _Fix:
     arch: str
-    key: bytes
+    rank: bytes  # RPM order, as bytes (versions.key)
     nevra: Nevra
     reboot: bool
     advisory: Advisory
@@ -87,7 +87,7 @@ class RepoIndex:
             for nevra in repo.packages:
                 key = versions.key(nevra)
                 current = newest.get((nevra.name, nevra.arch))
-                if current is None or key > current.key:
+                if current is None or key > current.rank:
                     newest[(nevra.name, nevra.arch)] = _Offer(nevra.arch, key, nevra, repo.url)
             for advisory in repo.advisories:
                 # The same advisory in two repositories (a mirror, a snapshot) counts once.
@@ -108,7 +108,7 @@ class RepoIndex:
         found = None
         for offer in self.offers.get(name, ()):
             if compatible(offer.arch, arch) and (
-                found is None or offer.key > found.key or (offer.key == found.key and offer.arch == arch)
+                found is None or offer.rank > found.rank or (offer.rank == found.rank and offer.arch == arch)
             ):
                 found = offer
         return found
@@ -130,10 +130,10 @@ def applicability(installed: Iterable[Nevra], index: RepoIndex) -> HostApplicabi
     applied: dict[str, list[_Fix]] = {}
     for (name, arch), (key, nevra) in newest.items():
         offer = index.best(name, arch)
-        if offer is not None and offer.key > key:
+        if offer is not None and offer.rank > key:
             updates.append(Update(nevra, offer.nevra, offer.repo))
         for fix in index.fixes.get(name, ()):
-            if compatible(fix.arch, arch) and key < fix.key and offer is not None and offer.key >= fix.key:
+            if compatible(fix.arch, arch) and key < fix.rank and offer is not None and offer.rank >= fix.rank:
                 applied.setdefault(fix.advisory.id, []).append(fix)
     advisories = [
         ApplicableAdvisory(

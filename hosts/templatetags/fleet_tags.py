@@ -51,6 +51,7 @@ _ROW = (
     '  <td class="left">{engine}</td>\n'
     '  <td class="left containers"><span class="running">{running}</span> / '
     '<span class="total">{total}</span></td>\n'
+    '  <td class="left patches" id="patches-{pk}">{patches}</td>\n'
     '  <td class="left">{cpus}</td>\n'
     '  <td class="left">{memory}</td>\n'
     '  <td class="left">{project}</td>\n'
@@ -64,6 +65,36 @@ _INSECURE = mark_safe(
 )
 _TAG = '<span class="label">{}</span>'
 _NONE = "—"
+
+
+_SEVERITY_CSS = {"Critical": "danger", "Important": "warning", "Moderate": "info", "Low": "info"}
+_SEVERITY = (
+    '<span class="label label-{} severity" data-severity="{}" title="{} security advisories">{} {}</span>'
+)
+_NO_SECURITY = mark_safe('<span class="label label-success severity" data-severity="none">no security</span>')
+_STALE = ' <span class="label label-warning patches-error" title="The last check failed: {}">stale</span>'
+
+
+@register.simple_tag
+def patch_counts(host: Any) -> SafeString:
+    """Pending security advisories by severity as badges, and the number of pending updates
+    (hosts.patches; the row's prefetched ``patch_status``). Nothing read yet: a dash."""
+    found = getattr(host, "patch_status", None)  # a missing one-to-one raises an AttributeError
+    if found is None or found.read_at is None:
+        error = found.last_error if found is not None else ""
+        title = format_html(' title="{}"', error) if error else ""
+        return format_html('<span class="p7 patches-none"{}>{}</span>', title, _NONE)
+    severities = found.by_severity()
+    rows = ((_SEVERITY_CSS.get(name, "info"), name, name, name, count) for name, count in severities)
+    updates = found.pending_updates
+    return format_html(
+        '{} <span class="p7 pending-updates" data-updates="{}">{} update{}</span>{}',
+        format_html_join(" ", _SEVERITY, rows) if severities else _NO_SECURITY,
+        updates,
+        updates,
+        "" if updates == 1 else "s",
+        format_html(_STALE, found.last_error) if found.last_error else "",
+    )
 
 
 @register.simple_tag
@@ -122,6 +153,7 @@ def host_rows(hosts: Iterable[Any]) -> SafeString:
                 project=host.project.name,
                 tags=format_html_join("", _TAG, ((tag.name,) for tag in host.row_tags)),
                 placement=_placement(host),
+                patches=patch_counts(host),
             )
         )
     return mark_safe("".join(rows))  # noqa: S308 - each row built by format_html

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db import DatabaseError
 
 from ..backend import current_provider
 
@@ -14,4 +15,10 @@ register = template.Library()
 
 @register.inclusion_tag("sso/sign_in_button.html")
 def sso_sign_in(next_url: str = "") -> dict[str, Any]:
-    return {"provider": current_provider(), "next": next_url}
+    try:
+        provider = current_provider()
+    except DatabaseError:
+        # The login page renders without its database (it says when sign-in cannot work):
+        # with the database away, there is no button rather than no page.
+        provider = None
+    return {"provider": provider, "next": next_url}

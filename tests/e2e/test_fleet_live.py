@@ -54,8 +54,14 @@ def watching_daphne(transactional_db, tmp_path: Path):  # type: ignore[no-untype
         )
         yield url
     finally:
+        # As every daphne the tests start is stopped (tests.conftest.stop_daphne): a loaded
+        # machine can hold its graceful shutdown past the wait.
         process.terminate()
-        process.wait(timeout=15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.timeout(180)

@@ -11,6 +11,11 @@ docker-systemctl-replacement.  Photon's files are read at run time from
 ``tests/lab/reference/photon-5.0`` (sources and licences in its README), and
 changed only where the lab must (see ``_adapt_docker_unit``).
 
+``systemctl reboot`` works as on a host, emulated: there is no kernel of the host's own to
+restart, so PID 1 stops the services, ends every process, empties ``/run`` and ``/tmp`` and
+starts the services again (``reboot()`` in ``photon_init.sh``; the apply engine of patch
+changes reboots hosts).
+
 State that ``down`` needs from another process lives in
 ``workdir/photon_hosts.json``, written before anything is created.
 """

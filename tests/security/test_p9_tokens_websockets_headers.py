@@ -289,6 +289,7 @@ NOT_SECRET = {
     "hosts.vsphere.client.collector.Page.token",
     "registry.images.Image.author",
     "hosts.changes.errors.Problem.key",  # the name of a setting (e.g. "Banner"), not a key
+    "portal.expiry.Expiring.key",  # which certificate ("hosts.host:3:client_cert"), not a key
 }
 SECRET_NAME = re.compile(r"password|private|secret|token|(^|_)key($|_)|credential", re.IGNORECASE)
 
