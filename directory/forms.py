@@ -16,6 +16,20 @@ from .models import DirectoryServer
 ADMIN = "admin"
 
 
+def ca_pem(text: str) -> str:
+    """A pinned CA as pasted: PEM with at least one certificate (a bundle is fine)."""
+    pem = text.strip()
+    try:
+        certificates = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:
+        raise forms.ValidationError(
+            "Paste the CA certificate as PEM (-----BEGIN CERTIFICATE-----)."
+        ) from None
+    if not certificates:
+        raise forms.ValidationError("No certificate found in it.")
+    return pem + "\n"
+
+
 def _dn(value: str, what: str) -> str:
     value = value.strip()
     if not ldap.dn.is_dn(value) or not value:
@@ -52,16 +66,7 @@ class ServerForm(SecretAwareModelForm):
         return url
 
     def clean_ca_certificate(self) -> str:
-        pem = self.cleaned_data["ca_certificate"].strip()
-        try:
-            certificates = x509.load_pem_x509_certificates(pem.encode())
-        except ValueError:
-            raise forms.ValidationError(
-                "Paste the CA certificate as PEM (-----BEGIN CERTIFICATE-----)."
-            ) from None
-        if not certificates:
-            raise forms.ValidationError("No certificate found in it.")
-        return pem + "\n"
+        return ca_pem(self.cleaned_data["ca_certificate"])
 
     def clean_bind_dn(self) -> str:
         return _dn(self.cleaned_data["bind_dn"], "bind DN")
@@ -89,8 +94,10 @@ class ServerForm(SecretAwareModelForm):
         return value
 
 
-class MappingForm(forms.Form):
-    group_dn = forms.CharField(label="Group DN", max_length=500)
+class TargetForm(forms.Form):
+    """What a group gives: portal Admin, or a role in a project (the directory's mappings and
+    single sign-on's alike: directory.mapping applies both)."""
+
     target = forms.ChoiceField(label="Gives")
     role = forms.ChoiceField(choices=[("", "—"), *Role.choices], required=False)
 
@@ -101,11 +108,16 @@ class MappingForm(forms.Form):
         assert isinstance(target, forms.ChoiceField)
         target.choices = [(ADMIN, "portal Admin"), *projects]
 
-    def clean_group_dn(self) -> str:
-        return _dn(self.cleaned_data["group_dn"], "group DN")
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("target") not in (None, ADMIN) and not data.get("role"):
             self.add_error("role", "Choose the role this group gives in the project.")
         return data
+
+
+class MappingForm(TargetForm):
+    group_dn = forms.CharField(label="Group DN", max_length=500)
+    field_order = ["group_dn", "target", "role"]
+
+    def clean_group_dn(self) -> str:
+        return _dn(self.cleaned_data["group_dn"], "group DN")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from django import forms
 
+from directory.forms import TargetForm, ca_pem
 from portal.fields import SecretAwareModelForm
-from portal.models import Project, Role
 
 from .models import Provider
-
-ADMIN = "admin"
 
 
 class ProviderForm(SecretAwareModelForm):
@@ -41,16 +37,7 @@ class ProviderForm(SecretAwareModelForm):
         return issuer
 
     def clean_ca_certificate(self) -> str:
-        pem = self.cleaned_data["ca_certificate"].strip()
-        try:
-            certificates = x509.load_pem_x509_certificates(pem.encode())
-        except ValueError:
-            raise forms.ValidationError(
-                "Paste the CA certificate as PEM (-----BEGIN CERTIFICATE-----)."
-            ) from None
-        if not certificates:
-            raise forms.ValidationError("No certificate found in it.")
-        return pem + "\n"
+        return ca_pem(self.cleaned_data["ca_certificate"])
 
     def clean_scopes(self) -> str:
         scopes = self.cleaned_data["scopes"].split()
@@ -62,23 +49,9 @@ class ProviderForm(SecretAwareModelForm):
         return self.cleaned_data["display_name"].strip()
 
 
-class MappingForm(forms.Form):
+class MappingForm(TargetForm):
     group = forms.CharField(label="Group (as in the groups claim)", max_length=255)
-    target = forms.ChoiceField(label="Gives")
-    role = forms.ChoiceField(choices=[("", "—"), *Role.choices], required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        projects = [(str(p.pk), f"a role in {p.name}") for p in Project.objects.order_by("name")]
-        target = self.fields["target"]
-        assert isinstance(target, forms.ChoiceField)
-        target.choices = [(ADMIN, "portal Admin"), *projects]
+    field_order = ["group", "target", "role"]
 
     def clean_group(self) -> str:
         return self.cleaned_data["group"].strip()
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("target") not in (None, ADMIN) and not data.get("role"):
-            self.add_error("role", "Choose the role this group gives in the project.")
-        return data

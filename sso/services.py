@@ -8,12 +8,13 @@ from typing import Any
 
 from django.db import transaction
 
+from directory.forms import ADMIN
 from portal import access, audit
 from portal.models import Project
 from portal.refused import Refused
 
 from .discovery import Discovered, DiscoveryFailed, discover
-from .forms import ADMIN, MappingForm, ProviderForm
+from .forms import MappingForm, ProviderForm
 from .models import GroupMapping, Provider
 
 #: What the trail keeps of the settings (never the secret: only that it changed).
