@@ -26,6 +26,7 @@ from rest_framework.response import Response
 
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import engine, services
+from hosts.fleet.patches_api import HostPatches
 from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
 from portal import access
 from portal.api_common import ERROR, JSON_ONLY, Conflict, int_filter
@@ -220,7 +221,7 @@ class HostContainers(_APIView):
         ]
     )
 )
-class HostViewSet(HostContainers, StrictFilters, viewsets.ReadOnlyModelViewSet):
+class HostViewSet(HostContainers, HostPatches, StrictFilters, viewsets.ReadOnlyModelViewSet):
     """Photon hosts the caller may see (``host.view``), as the fleet dashboard shows them."""
 
     parser_classes = JSON_ONLY

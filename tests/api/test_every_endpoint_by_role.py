@@ -98,6 +98,7 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("api-fleet-search-list", "get", "/api/fleet-search/?q=photon", None, "portal.use", "portal.use"),
         ("api-host-detail", "get", f"/api/hosts/{h}/", None, "host.view", "host.view"),
         ("api-host-containers", "get", f"/api/hosts/{h}/containers/", None, "host.view", "host.view"),
+        ("api-host-patches", "get", f"/api/hosts/{h}/patches/", None, "host.view", "host.view"),
         ("api-host-container", "get", f"{c}/", None, "host.view", "host.view"),
         ("api-host-container-start", "post", f"{c}/start/", None, "host.view", "host.operate"),
         ("api-host-container-stop", "post", f"{c}/stop/", None, "host.view", "host.operate"),

@@ -14,6 +14,7 @@ from django.urls import reverse
 from hosts.models import Host, HostPatchStatus
 from hosts.patches import services, status
 from portal.models import AuditEntry, Project, Role
+from tests.api.common import client_for
 from tests.patches import repos
 from tests.patches.patch_fleet import ADVISORIES, HOST_A, HOST_B, FakeHosts, make_host, served
 from tests.patches.repos import Adv, nevra
@@ -310,3 +311,27 @@ def test_a_refresh_publishes_the_row_and_the_card(
     }
     assert HostPatchStatus.objects.get(host=host).critical == 1
     assert len([a for a in ADVISORIES if a.type == "security"]) == 4
+
+
+# -- the API ------------------------------------------------------------------------------------------
+
+
+def test_the_api_gives_what_the_card_shows_to_whoever_sees_the_host(people: Any, fleet: Any) -> None:
+    url = f"/api/hosts/{fleet['a'].pk}/patches/"
+    body = client_for(people["viewer"]).get(url).json()
+    assert body["security"] == {"critical": 1, "important": 2, "moderate": 0, "low": 0, "unrated": 0}
+    assert body["pending_updates"] == 5 and body["reboot_suggested"] is True
+    assert {a["id"] for a in body["advisories"]} == {
+        "PHSA-2026-0001",
+        "PHSA-2026-0002",
+        "PHSA-2026-0003",
+        "PHBA-2026-0005",
+    }
+    critical = next(a for a in body["advisories"] if a["id"] == "PHSA-2026-0001")
+    assert critical["cves"] == ["CVE-2026-0001", "CVE-2026-0002"]
+    assert critical["packages"] == [
+        {"name": "openssl", "arch": "x86_64", "installed": "3.0.8-1.ph5", "fixed": "3.0.8-2.ph5"}
+    ]
+    # Another project's host, and a forged id: as if they did not exist.
+    for pk in (fleet["x"].pk, 10**9):
+        assert client_for(people["viewer"]).get(f"/api/hosts/{pk}/patches/").status_code == 404
