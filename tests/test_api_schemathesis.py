@@ -6,6 +6,7 @@ rule). A fixed seed every run, and a random one printed for reproduction."""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -67,3 +68,24 @@ def test_the_api_keeps_its_schema_under_generated_requests(daphne_factory, make_
     seed = random.SystemRandom().randrange(2**31)
     print(f"schemathesis random seed: {seed}")  # shown with -s, and in the failure below
     schemathesis(server.url, token, tmp_path, seed, phases="fuzzing", examples=5)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL"),
+    reason="run on PostgreSQL, the production shape; the Admin's run covers the embedded default",
+)
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.PROVISIONER])
+def test_the_api_keeps_its_schema_for_a_member_of_one_project(
+    daphne_factory, make_user, tmp_path: Path, role: Role
+) -> None:
+    """As a Viewer and as a Provisioner of one project, beside another project: refusals (403,
+    404) are documented answers too, and none of them is a 500."""
+    web, db = Project.objects.create(name="web"), Project.objects.create(name="db")
+    member = make_user("member", project=web, role=role)
+    make_user("other", project=db, role=Role.PROJECT_ADMIN)
+    audit.record("host.add", project=web, actor=member, obj=web, after={"name": "photon-01"})
+    notify("photon-02 is OFF", severity="error", project=db)
+    _, token = issue(member, "schemathesis")
+    server = daphne_factory("daphne-schemathesis", PORTAL_THROTTLE_API_TOKEN_FAILURES="100000/60")
+    schemathesis(server.url, token, tmp_path, FIXED_SEED, phases="coverage,fuzzing", examples=5)
