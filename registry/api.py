@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from portal.api_common import ERROR
 from portal.api_policy import Pages, StrictFilters
 
 from .browse import Browser
@@ -34,13 +35,6 @@ from .tag_list import SORTS, list_tags
 class RegistryFailed(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = "The registry did not answer as expected."
-
-
-class _Detail(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-ERROR = OpenApiResponse(_Detail, description="`detail` says why.")
 
 
 class RegistrySerializer(serializers.ModelSerializer):

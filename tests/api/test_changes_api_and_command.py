@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from hosts.models import Change
 from hosts.models.changes import Profile
-from portal.models import AuditEntry, Role
+from portal.models import AuditEntry
 from tests.api.common import client_for
 from tests.changes.conftest import lab_run, wait_runs
 from tests.lab.common import wait_until
@@ -15,23 +15,10 @@ from tests.lab.common import wait_until
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.lab]
 
 
-@pytest.fixture
-def fleet(change_lab, make_host, make_user, project):  # type: ignore[no-untyped-def]
-    host = make_host(change_lab[1])
-    profile = Profile.objects.create(project=project, name="tries", settings={"sshd": {"MaxAuthTries": 5}})
-    profile.hosts.add(host)
-    people = {
-        "prov": make_user("prov", project=project, role=Role.PROVISIONER),
-        "pa": make_user("pa", project=project, role=Role.PROJECT_ADMIN),
-        "viewer": make_user("viewer", project=project, role=Role.VIEWER),
-    }
-    return change_lab[1], host, profile, people
-
-
 def test_a_provisioner_plans_a_project_admin_approves_and_it_applies(  # type: ignore[no-untyped-def]
-    fleet, celery_worker_if_brokered
+    profiled_host, celery_worker_if_brokered
 ) -> None:
-    lab, host, profile, people = fleet
+    lab, host, profile, people = profiled_host
     prov, pa, viewer = (client_for(people[k]) for k in ("prov", "pa", "viewer"))
     assert viewer.post(f"/api/profiles/{profile.pk}/plan/", {}, format="json").status_code == 403
     planned = prov.post(f"/api/profiles/{profile.pk}/plan/", {"hosts": [host.pk]}, format="json")
@@ -65,9 +52,9 @@ def test_a_provisioner_plans_a_project_admin_approves_and_it_applies(  # type: i
 
 
 def test_the_change_command_plans_and_applies_with_an_exit_code(  # type: ignore[no-untyped-def]
-    fleet, celery_worker_if_brokered, capsys
+    profiled_host, celery_worker_if_brokered, capsys
 ) -> None:
-    lab, host, profile, _ = fleet
+    lab, host, profile, _ = profiled_host
     Profile.objects.filter(pk=profile.pk).update(settings={"sshd": {"MaxAuthTries": 6}})
     # A Provisioner's plan waits for approval: exit code 3, nothing applied.
     with pytest.raises(SystemExit) as waiting:

@@ -77,6 +77,23 @@ def make_host(project):  # type: ignore[no-untyped-def]
     return make
 
 
+@pytest.fixture
+def profiled_host(change_lab, make_host, make_user, project):  # type: ignore[no-untyped-def]
+    """A lab host in the profile "tries" (sshd's MaxAuthTries 5), and a Provisioner, a
+    Project admin and a Viewer of its project: (lab host, host, profile, people)."""
+    from hosts.models.changes import Profile  # Django's models load after this module
+
+    host = make_host(change_lab[1])
+    profile = Profile.objects.create(project=project, name="tries", settings={"sshd": {"MaxAuthTries": 5}})
+    profile.hosts.add(host)
+    people = {
+        "prov": make_user("prov", project=project, role="provisioner"),
+        "pa": make_user("pa", project=project, role="project_admin"),
+        "viewer": make_user("viewer", project=project, role="viewer"),
+    }
+    return change_lab[1], host, profile, people
+
+
 def lab_run(
     lab: LabHost, command: str, *, port: int | None = None, user: str | None = None, check: bool = True
 ) -> str:
