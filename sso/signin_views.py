@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import auth, messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 from django.views.generic import View
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -21,6 +23,18 @@ from .backend import PATH, OIDCBackend, current_provider, library_settings, sett
 
 #: The session key mozilla-django-oidc keeps each state's nonce and code verifier under.
 STATES = "oidc_states"
+
+
+@require_GET
+def button(request: HttpRequest) -> HttpResponse:
+    """The login page's "Sign in with …", or nothing while no provider is enabled (or the
+    database is away: the local form still shows)."""
+    try:
+        provider = current_provider()
+    except DatabaseError:
+        provider = None
+    context = {"provider": provider, "next": request.GET.get("next", "")}
+    return render(request, "sso/sign_in_button.html", context)
 
 
 def refuse(request: HttpRequest, why: str, **details: Any) -> HttpResponse:

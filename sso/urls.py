@@ -15,4 +15,5 @@ urlpatterns = [
     # The code flow's two steps are reached before anyone is signed in.
     path("authenticate/", login_not_required(signin_views.start), name="authenticate"),
     path("callback/", login_not_required(signin_views.callback), name="callback"),
+    path("button/", login_not_required(signin_views.button), name="button"),
 ]

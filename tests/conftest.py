@@ -24,17 +24,13 @@ PASSWORD = "correct horse battery staple"
 os.environ.setdefault("PORTAL_ALERT_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # What needs the lab's real peers: everything under tests/lab/, and any test
-    # that asks for one of its fixtures (tests.lab.fixtures: lab_*). Under pytest-xdist
-    # (tests/run-suite: --dist loadgroup) they all go to one worker, so one lab is started,
-    # while the other workers take the tests that need none.
+    # that asks for one of its fixtures (tests.lab.fixtures: lab_*).
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "/tests/lab/" in str(item.path) or any(name.startswith("lab_") for name in fixtures):
             item.add_marker(pytest.mark.lab)
-            item.add_marker(pytest.mark.xdist_group("lab"))
 
 
 def require_services() -> None:

@@ -30,6 +30,8 @@ PUBLIC = {
     # the callback, both before anyone is signed in (the state in the session is the check)
     "sso:authenticate",
     "sso:callback",
+    # the login page's "Sign in with ...", fetched after the page (which asks no database)
+    "sso:button",
 }
 
 SAMPLES = {

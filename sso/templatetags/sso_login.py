@@ -1,24 +1,16 @@
-"""The login page's "Sign in with …" button, shown while a provider is enabled and
-discovered (the core's login page loads this; it imports nothing of sso)."""
+"""The login page's place for "Sign in with …" (the core's login page loads this; it imports
+nothing of sso). The page itself asks the database nothing, so it renders with the database
+away; htmx fetches the button (sso:button) once the page is up."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
-from django.db import DatabaseError
-
-from ..backend import current_provider
 
 register = template.Library()
 
 
-@register.inclusion_tag("sso/sign_in_button.html")
+@register.inclusion_tag("sso/sign_in_slot.html")
 def sso_sign_in(next_url: str = "") -> dict[str, Any]:
-    try:
-        provider = current_provider()
-    except DatabaseError:
-        # The login page renders without its database (it says when sign-in cannot work):
-        # with the database away, there is no button rather than no page.
-        provider = None
-    return {"provider": provider, "next": next_url}
+    return {"next": next_url}

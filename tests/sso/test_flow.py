@@ -25,12 +25,15 @@ def refusal(response) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_the_login_page_offers_the_provider_only_while_it_is_enabled(client, provider) -> None:
-    page = client.get("/accounts/login/").content.decode()
-    assert "Sign in with Lab IdP" in page and 'href="/sso/authenticate/' in page
+    page = client.get("/accounts/login/?next=/hosts/").content.decode()
     assert 'name="password"' in page  # local sign-in stays
+    # The page asks no database: it fetches the button once up (htmx).
+    assert 'hx-get="/sso/button/?next=/hosts/"' in page
+    button = client.get("/sso/button/?next=/hosts/").content.decode()
+    assert "Sign in with Lab IdP" in button and 'href="/sso/authenticate/?next=/hosts/"' in button
     provider.enabled = False
     provider.save()
-    assert "Sign in with" not in client.get("/accounts/login/").content.decode()
+    assert "Sign in with" not in client.get("/sso/button/").content.decode()
     response = client.get("/sso/authenticate/")
     assert response.status_code == 302 and response["Location"] == "/accounts/login/"
 
