@@ -19,7 +19,7 @@ from hosts.inventory import api as inventory_api
 from hosts.vsphere import api as vsphere_api
 from registry import api as registry_api
 
-from . import api
+from . import api, api_members
 
 
 class Router(routers.DefaultRouter):
@@ -30,6 +30,9 @@ class Router(routers.DefaultRouter):
 #: Register app viewsets with basename "api-…": the UI's URL names must never collide.
 router = Router()
 router.register("projects", api.ProjectViewSet, basename="api-project")
+router.register(
+    r"projects/(?P<project_pk>[^/.]+)/members", api_members.MemberViewSet, basename="api-project-member"
+)
 router.register("audit", api.AuditViewSet, basename="api-audit")
 router.register("events", api.EventViewSet, basename="api-event")
 # The apps' viewsets, after the portal's own.

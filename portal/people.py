@@ -84,3 +84,34 @@ def add_member(project: Project, actor: Any, username: str, role: str, *, create
         after={"user": username, "role": role},
     )
     return Added(membership, link)
+
+
+def change_role(membership: Membership, actor: Any, role: str) -> Membership:
+    """Give ``membership`` another role (a Project admin of its project; one of the roles),
+    audited: the project page and the API both call this."""
+    project = membership.project
+    access.require(actor, "project.manage_members", project)
+    if role not in Role.values:
+        raise Refused("Choose one of the roles.", field="role", status=400)
+    before = {"user": membership.user.get_username(), "role": membership.role}
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit.record(
+        "project.member_role",
+        obj=membership,
+        project=project,
+        actor=actor,
+        before=before,
+        after={**before, "role": role},
+    )
+    return membership
+
+
+def remove_member(membership: Membership, actor: Any) -> None:
+    """Take ``membership``'s person out of its project (the person stays), audited: the
+    project page and the API both call this."""
+    project = membership.project
+    access.require(actor, "project.manage_members", project)
+    before = {"user": membership.user.get_username(), "role": membership.role}
+    membership.delete()
+    audit.record("project.member_remove", project=project, actor=actor, before=before)

@@ -109,20 +109,15 @@ def member_change(request: HttpRequest, pk: int, membership_pk: int) -> HttpResp
     project = _visible_project(request, pk)
     access.require(request.user, "project.manage_members", project)
     membership = get_object_or_404(project.memberships.select_related("user"), pk=membership_pk)
-    before = {"user": membership.user.get_username(), "role": membership.role}
+    name = membership.user.get_username()
     if request.POST.get("remove"):
-        membership.delete()
-        audit.record("project.member_remove", project=project, before=before)
-        messages.success(request, f"{before['user']} removed from {project.name}.")
+        people.remove_member(membership, request.user)
+        messages.success(request, f"{name} removed from {project.name}.")
         return redirect("project-detail", pk=pk)
-    role = request.POST.get("role", "")
-    if role not in Role.values:
-        messages.error(request, "Choose one of the roles.")
+    try:
+        people.change_role(membership, request.user, request.POST.get("role", ""))
+    except Refused as refused:
+        messages.error(request, refused.message)
         return redirect("project-detail", pk=pk)
-    membership.role = role
-    membership.save(update_fields=["role"])
-    audit.record(
-        "project.member_role", obj=membership, project=project, before=before, after={**before, "role": role}
-    )
-    messages.success(request, f"{before['user']} is now {membership.get_role_display()}.")
+    messages.success(request, f"{name} is now {membership.get_role_display()}.")
     return redirect("project-detail", pk=pk)

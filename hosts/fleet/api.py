@@ -26,6 +26,8 @@ from rest_framework.response import Response
 
 from hosts.fleet import containers as engine_containers
 from hosts.fleet import engine, services
+from hosts.fleet.api_adding import HostAdding, HostAddSerializer
+from hosts.fleet.api_deploy import HostDeploys
 from hosts.fleet.patches_api import HostPatches
 from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
 from portal import access
@@ -219,10 +221,19 @@ class HostContainers(_APIView):
             OpenApiParameter("project", int, description="project id"),
             OpenApiParameter("tag", str, description="tag name"),
         ]
-    )
+    ),
+    create=extend_schema(
+        request=HostAddSerializer,
+        responses={201: HostSerializer, 502: ERROR},
+        description="Verify again with the confirmed fingerprint or SSH host key, then save (`host.manage`).",
+    ),
 )
-class HostViewSet(HostContainers, HostPatches, StrictFilters, viewsets.ReadOnlyModelViewSet):
-    """Photon hosts the caller may see (``host.view``), as the fleet dashboard shows them."""
+class HostViewSet(
+    HostAdding, HostDeploys, HostContainers, HostPatches, StrictFilters, viewsets.ReadOnlyModelViewSet
+):
+    """Photon hosts the caller may see (``host.view``), as the fleet dashboard shows them; a
+    Project admin adds one (verify, then add with what verify reported, confirmed), a
+    Provisioner deploys a container onto one."""
 
     parser_classes = JSON_ONLY
 

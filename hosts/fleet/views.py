@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,10 +24,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hosts.fleet import container_rows, engine, host_parts, rows, services, status
+from hosts.fleet import adding, container_rows, engine, host_parts, rows, services, status
 from hosts.fleet import containers as engine_containers
-from hosts.fleet import endpoint as engine_endpoint
-from hosts.fleet import trust as engine_trust
 from hosts.fleet.forms import DeployForm, HostForm
 from hosts.models import Host, HostStatus, PendingCve, Tag
 from hosts.models.patches import cve_id
@@ -180,49 +177,13 @@ def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _verify_and_save(request: HttpRequest, form: HostForm) -> Host | None:
-    """Save only what was verified: the endpoint answers with the certificate the person confirmed."""
-    project = form.cleaned_data.get("project") or form.instance.project
-    access.require(request.user, "host.manage", project)
-    if form.endpoint_changed():
-        trust = form.trust()
-        if form.is_ssh():
-            if not trust.ssh_host_key:
-                form.add_error(None, "Verify the endpoint first, then confirm the host's SSH key.")
-                return None
-            if not form.cleaned_data.get("trust_host_key"):
-                form.add_error("trust_host_key", "Confirm that you trust this SSH host key to save the host.")
-                return None
-        elif not trust.insecure:
-            if not trust.fingerprint:
-                form.add_error(None, "Verify the endpoint first, then confirm its certificate.")
-                return None
-            if not form.cleaned_data.get("trust_certificate"):
-                form.add_error(
-                    "trust_certificate", "Confirm that you trust this certificate to save the host."
-                )
-                return None
-        try:
-            verification = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
-        except engine_endpoint.EngineError as exc:
-            form.add_error(None, str(exc))
-            return None
-    else:
-        verification = None
+    """Save only what was verified (hosts.fleet.adding); a refusal goes on the form."""
     creating = form.instance.pk is None
     try:
-        with transaction.atomic():
-            host = form.save()
-    except IntegrityError:
-        form.add_error("name", "A host with this name already exists in the project.")
+        host = adding.save_host(form, request.user)
+    except Refused as refused:
+        form.add_error(refused.field or None, refused.message)
         return None
-    if verification is not None:
-        status.record_success(host, verification.facts)
-    audit.record(
-        "host.add" if creating else "host.change",
-        obj=host,
-        project=host.project,
-        after={"docker_url": host.docker_url, "insecure": host.insecure, "fingerprint": host.tls_fingerprint},
-    )
     messages.success(request, f"Host {host.name} {'added' if creating else 'saved'}.")
     return host
 
@@ -236,19 +197,10 @@ def host_verify(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = HostForm(request.POST, instance=host, user=request.user)
     context: dict[str, Any] = {"form": form}
     if form.is_valid():
-        trust = form.trust()
-        # What answers now is shown fresh: nothing the page sent back is trusted here.
-        trust = engine_trust.Trust(
-            ca=trust.ca,
-            client_cert=trust.client_cert,
-            client_key=trust.client_key,
-            insecure=trust.insecure,
-            ssh_private_key=trust.ssh_private_key,
-        )
         try:
-            context["verification"] = engine.verify(form.cleaned_data["docker_url"], trust, timeout=4)
-        except engine_endpoint.EngineError as exc:
-            context["error"] = str(exc)
+            context["verification"] = adding.verify_new(form)
+        except Refused as refused:
+            context["error"] = refused.message
     else:
         context["error"] = " ".join(str(e) for errors in form.errors.values() for e in errors)
     return render(request, "hosts/fleet/verify_result.html", context)

@@ -12,12 +12,21 @@ from typing import Any
 
 import pytest
 
-from hosts.models import Application, AppTemplate, Host, TemplateVersion, VCenter, VirtualMachine, VmTask
+from hosts.models import (
+    Application,
+    AppTemplate,
+    Deploy,
+    Host,
+    TemplateVersion,
+    VCenter,
+    VirtualMachine,
+    VmTask,
+)
 from hosts.models.changes import Change, ChangeStatus, Profile
 from portal import access, audit
 from portal.api_urls import router
 from portal.events import notify
-from portal.models import Project, Role
+from portal.models import Membership, Project, Role
 from registry.models import Registry
 from tests.api.common import client_for
 
@@ -58,6 +67,9 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     application = Application.objects.create(
         project=web, name="shop", template=template, source=TEMPLATE, state=Application.State.REMOVED
     )
+    deploy = Deploy.objects.create(
+        host=host, actor=people["admin"], token="walk", spec={"image": "lab/busybox:1.35"}
+    )
     entry = audit.record("host.add", obj=host, project=web, actor=people["project_admin"])
     event = notify("photon-web is OFF", severity="error", project=web)
     return {
@@ -74,6 +86,9 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "registry": registry,
         "template": template,
         "application": application,
+        "deploy": deploy,
+        "viewer_membership": Membership.objects.get(user=people["viewer"]),
+        "bystander": Membership.objects.create(project=web, user=make_user("bystander"), role=Role.VIEWER),
     }
 
 
@@ -86,17 +101,34 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
     a, e = w["audit"].pk, w["event"].pk
     t, ap = f"/api/app-templates/{w['template'].pk}", f"/api/applications/{w['application'].pk}"
     shop = {"name": "shop2"}
+    plain = {"project": w["web"].pk, "name": "photon-new", "docker_url": "tcp://127.0.0.1:2375"}
+    # Members: adding one already there (409), an unknown role (400); removing has no refusal
+    # past the access check, so it removes the bystander, whom nothing else here uses (200).
+    m, mv, mb = f"/api/projects/{w['web'].pk}/members", w["viewer_membership"].pk, w["bystander"].pk
     return [
         ("api-root", "get", "/api/", None, "portal.use", "portal.use"),
         ("api-project-list", "get", "/api/projects/", None, "portal.use", "portal.use"),
         ("api-project-detail", "get", f"/api/projects/{w['web'].pk}/", None, "project.view", "project.view"),
+        ("api-project-member-list", "get", f"{m}/", None, "project.view", "project.view"),
+        ("api-project-member-list", "post", f"{m}/", {"username": "viewer", "role": "viewer"}, "project.view", "project.manage_members"),  # noqa: E501
+        ("api-project-member-detail", "get", f"{m}/{mv}/", None, "project.view", "project.view"),
+        ("api-project-member-detail", "patch", f"{m}/{mv}/", {"role": "owner"}, "project.view", "project.manage_members"),  # noqa: E501
+        ("api-project-member-detail", "delete", f"{m}/{mb}/", None, "project.view", "project.manage_members"),
         ("api-audit-list", "get", "/api/audit/", None, "portal.use", "portal.use"),
         ("api-audit-detail", "get", f"/api/audit/{a}/", None, "audit.view", "audit.view"),
         ("api-event-list", "get", "/api/events/", None, "portal.use", "portal.use"),
         ("api-event-detail", "get", f"/api/events/{e}/", None, "events.view", "events.view"),
         ("api-host-list", "get", "/api/hosts/", None, "portal.use", "portal.use"),
         ("api-fleet-search-list", "get", "/api/fleet-search/?q=photon", None, "portal.use", "portal.use"),
+        # Adding stops at the form's refusal of a plain endpoint nobody allowed (400); verifying the
+        # world's host at its address that nothing answers (502). Nothing is saved.
+        ("api-host-list", "post", "/api/hosts/", plain, "portal.use", "host.manage"),
+        ("api-host-verify-new", "post", "/api/hosts/verify/", plain, "portal.use", "host.manage"),
+        ("api-host-verify", "post", f"/api/hosts/{h}/verify/", None, "host.view", "host.manage"),
         ("api-host-detail", "get", f"/api/hosts/{h}/", None, "host.view", "host.view"),
+        # A deploy onto the disabled host is refused (409); the world's finished deploy is read.
+        ("api-host-deploy", "post", f"/api/hosts/{h}/deploy/", {"image": "lab/busybox:1.35"}, "host.view", "host.operate"),  # noqa: E501
+        ("api-host-deploy-detail", "get", f"/api/hosts/{h}/deploys/{w['deploy'].pk}/", None, "host.view", "host.view"),  # noqa: E501
         ("api-host-containers", "get", f"/api/hosts/{h}/containers/", None, "host.view", "host.view"),
         ("api-host-patches", "get", f"/api/hosts/{h}/patches/", None, "host.view", "host.view"),
         ("api-host-container", "get", f"{c}/", None, "host.view", "host.view"),
@@ -185,6 +217,7 @@ def test_every_endpoint_answers_as_access_rules_say(world, role: str) -> None:  
     # Nothing was queued or changed by the allowed actions: each stopped at its setup's guard.
     assert Change.objects.get(pk=world["change"].pk).status == ChangeStatus.REJECTED
     assert VmTask.objects.count() == 1 and Change.objects.count() == 1
+    assert Host.objects.count() == 2 and Deploy.objects.count() == 1
 
 
 @pytest.mark.parametrize(
