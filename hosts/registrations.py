@@ -25,6 +25,7 @@ from hosts.fleet import watch as fleet_watch
 from hosts.fleet import work as fleet_work
 from hosts.inventory import keeping as inventory
 from hosts.models import Host, ProvisionQuota, VCenter
+from hosts.patches import maintenance as patch_windows
 from hosts.patches import schedule as patch_schedule
 from hosts.patches import tasks as patch_tasks
 from hosts.provision import flow as provision
@@ -36,7 +37,7 @@ from hosts.vsphere import cards as vsphere_cards
 from hosts.vsphere import tasks as vsphere_tasks
 from hosts.vsphere import watch as vsphere_watch
 from hosts.vsphere import work as vsphere_work
-from portal import consumers, dashboard, expiry, peers, watchers, work
+from portal import consumers, dashboard, expiry, peers, project_sections, watchers, work
 
 #: Imported for Celery: their tasks are registered on import.
 TASK_MODULES = (
@@ -83,6 +84,10 @@ def register() -> None:
     # What alerts warn of before it lapses (portal.expiry): hosts' and vCenters' certificates.
     expiry.register(hosts_expiring.hosts)
     expiry.register(hosts_expiring.vcenters)
+    # When an approved patch change may run: shown and kept on the project's page.
+    project_sections.register(
+        project_sections.Section("hosts/patches/project_windows.html", patch_windows.section)
+    )
     work.register(
         sources=(change_work.rows, vsphere_work.rows, fleet_work.rows, provision_work.rows),
         panels=(fleet_work.panel, change_work.panel),

@@ -12,6 +12,7 @@ from hosts.fleet import container_edit, host_parts
 from hosts.fleet import log_download as fleet_log
 from hosts.fleet import views as fleet
 from hosts.inventory import views as inventory
+from hosts.patches import change_views as patch_changes
 from hosts.patches import views as patches
 from hosts.provision import quota_views as provision_quotas
 from hosts.provision import views as provision
@@ -61,6 +62,15 @@ urlpatterns = [
     path("<int:pk>/updates/", patches.host_updates, name="host_updates"),
     path("<int:pk>/updates/check/", patches.host_refresh, name="patches_refresh"),
     path("updates/check/", patches.fleet_refresh, name="patches_refresh_fleet"),
+    # --- patch changes (plan, approve, apply in batches) and projects' maintenance windows ---
+    path("updates/changes/", patch_changes.patch_changes, name="patch_changes"),
+    path("updates/changes/new/", patch_changes.patch_new, name="patch_new"),
+    path("updates/changes/<int:pk>/", patch_changes.patch_change, name="patch_change"),
+    path("updates/changes/<int:pk>/<slug:action>/", patch_changes.patch_change_act, name="patch_change_act"),
+    path("updates/windows/<int:pk>/add/", patch_changes.window_add, name="window_add"),
+    path(
+        "updates/windows/<int:pk>/<int:window_id>/remove/", patch_changes.window_remove, name="window_remove"
+    ),
     path("<int:pk>/stats/", stats.stats_history, name="stats_history"),
     path("<int:pk>/volumes/new/", engine_objects.volume_new, name="volume_new"),
     path("<int:pk>/volumes/prune/", engine_objects.volumes_prune, name="volumes_prune"),

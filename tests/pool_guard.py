@@ -71,7 +71,9 @@ def left_by_dead_threads() -> list[str]:
             continue
         _taken.pop(key, None)
         frames = "\n    ".join(where or ["(no portal frame)"])
-        found.append(f"thread {thread.name!r}, taken at:\n    {frames}")
+        # Whether Django closed it without giving it back (closed) or never closed it (open).
+        state = "closed" if getattr(conn, "closed", False) else "open"
+        found.append(f"thread {thread.name!r}, connection {state}, taken at:\n    {frames}")
         pool.putconn(conn)
     return found
 

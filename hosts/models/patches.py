@@ -9,9 +9,12 @@ import re
 import zlib
 from typing import Any
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from hosts.models.host import Host
+from portal.models import Project
 
 #: A CVE id as MITRE assigns them: the year, then four or more digits.
 CVE_ID = re.compile(r"CVE-\d{4}-\d{4,19}")
@@ -168,3 +171,130 @@ class PendingCve(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cve} on host {self.host_id}"
+
+
+# ---------------------------------------------------------------- patching as a change (issue 19)
+
+#: Read once: the user model the change's people point to.
+USER = settings.AUTH_USER_MODEL
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class MaintenanceWindow(models.Model):
+    """When a project's hosts may be patched: a weekday (or every day) and a start in UTC,
+    for ``duration_minutes``. A project without windows may be patched at any time
+    (hosts.patches.windows reads them)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="maintenance_windows")
+    #: 0 = Monday .. 6 = Sunday (datetime.weekday()); None: every day.
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(6)])
+    #: UTC: a fleet spans time zones, the window must mean one moment for all of it.
+    start = models.TimeField()
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(1440)])
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "weekday", "start"]
+
+    def __str__(self) -> str:
+        day = "every day" if self.weekday is None else WEEKDAYS[self.weekday]
+        return f"{day} {self.start:%H:%M} UTC for {self.duration_minutes} min"
+
+
+class PatchChangeStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+    SCHEDULED = "scheduled", "Scheduled"
+    APPLYING = "applying", "Applying"
+    PAUSED = "paused", "Paused"
+    APPLIED = "applied", "Applied"
+    PARTIAL = "partial", "Partly applied"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PatchChange(models.Model):
+    """Updates planned for some hosts of a project, approved, then applied batch by batch
+    (hosts.patches.changes); each host's part is a PatchRun."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="patch_changes")
+    title = models.CharField(max_length=200)
+    #: hosts.patches.plan.Selection.to_json()
+    selection = models.JSONField(default=dict)
+    batch_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    pause_on_failure = models.BooleanField(default=True)
+    #: How long a VM's snapshot is kept after its host applied (a revert stays possible).
+    success_window_hours = models.PositiveIntegerField(default=24)
+    status = models.CharField(
+        max_length=20, choices=PatchChangeStatus.choices, default=PatchChangeStatus.PLANNED, db_index=True
+    )
+    created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    applied_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    #: A scheduled change's start: the next opening of the project's maintenance windows.
+    not_before = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["project", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+
+class PatchRunState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    NOTHING = "nothing", "Nothing to apply"
+    WAITING = "waiting", "Waiting for its batch"
+    QUEUED = "queued", "Queued"
+    APPLYING = "applying", "Applying"
+    APPLIED = "applied", "Applied"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SnapshotState(models.TextChoices):
+    NONE = "", "No snapshot"
+    TAKEN = "taken", "Taken"
+    REMOVED = "removed", "Removed"
+    REVERTED = "reverted", "Reverted to"
+    FAILED = "failed", "Failed"
+
+
+class PatchRun(models.Model):
+    """One host's part of a patch change: its plan, its batch, how applying it went, and the
+    VM snapshot taken before (a vSphere VM only)."""
+
+    change = models.ForeignKey(PatchChange, on_delete=models.CASCADE, related_name="runs")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="patch_runs")
+    #: 1, 2, ...: the order hosts are patched in; 0 for a host with nothing to apply.
+    batch = models.PositiveSmallIntegerField(default=0)
+    #: hosts.patches.plan.HostPatchPlan.to_json()
+    plan = models.JSONField(default=dict)
+    state = models.CharField(max_length=20, choices=PatchRunState.choices, default=PatchRunState.PLANNED)
+    step = models.CharField(max_length=60, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    #: hosts.patches.apply.ApplyResult.to_json() once the engine ended.
+    result = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    snapshot_moref = models.CharField(max_length=80, blank=True)
+    snapshot_name = models.CharField(max_length=80, blank=True)
+    snapshot_state = models.CharField(max_length=10, choices=SnapshotState.choices, blank=True, default="")
+    #: When the watcher deletes the snapshot of a host that applied (the success window's end).
+    snapshot_remove_after = models.DateTimeField(null=True, blank=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["change", "batch", "host__name"]
+        constraints = [models.UniqueConstraint(fields=["change", "host"], name="patch_run_per_host")]
+
+    def __str__(self) -> str:
+        return f"patch run of change {self.change_id} on host {self.host_id}"

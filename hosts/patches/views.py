@@ -29,6 +29,7 @@ def host_updates(request: HttpRequest, pk: int) -> HttpResponse:
         "other_updates": outcome.other_updates(found.updates, advisories) if found is not None else [],
         "installed": sorted(Nevra.from_json(p) for p in found.installed) if found is not None else [],
         "can_operate": access.can(request.user, "host.operate", host.project_id),
+        "can_plan": access.can(request.user, "change.plan", host.project_id),
     }
     return render(request, "hosts/patches/host_updates.html", context)
 

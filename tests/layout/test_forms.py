@@ -23,6 +23,7 @@ from tests.layout.conftest import World
 #: Extra keyword arguments some forms take (who asks, what quota).
 KWARGS: dict[str, dict[str, Any]] = {
     "QuotaForm": {"quota": None},
+    "PatchChangeForm": {"host_choices": [("1", "photon-1 (not checked yet)")]},
     # A secret variable (a password box) and a plain one.
     "AppDeployForm": {
         "hosts": ["photon-1"],

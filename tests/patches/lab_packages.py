@@ -1,0 +1,54 @@
+"""The lab hosts for the patch change lab tests: their packages read with rpm over SSH, a
+command run there, and the portal's Host for one (the ``restored`` fixture is in conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from hosts import ssh
+from hosts.models import Host
+from hosts.patches import installed
+from hosts.patches.records import Nevra
+from portal.models import Project
+
+LabHost = dict[str, Any]
+
+
+def access(lab: LabHost) -> ssh.Access:
+    key = Path(str(lab["private_key"])).read_text()
+    return ssh.Access(
+        str(lab["name"]), str(lab["address"]), int(lab["port"]), "root", key, str(lab["host_key"])
+    )
+
+
+def sh(lab: LabHost, command: str, timeout: float = 300) -> tuple[int, str]:
+    async def run() -> tuple[int, str]:
+        async with ssh.connect(access(lab)) as conn:
+            result = await ssh.run(conn, command, timeout=timeout)
+            return int(result.exit_status or 0), ssh.output(result)
+
+    return asyncio.run(run())
+
+
+def rpm(lab: LabHost) -> set[Nevra]:
+    async def read() -> set[Nevra]:
+        async with ssh.connect(access(lab)) as conn:
+            return set((await installed.read_host(conn)).installed)
+
+    return asyncio.run(read())
+
+
+def host_for(lab: LabHost, project: Project) -> Host:
+    """The portal's Host for a lab SSH host, its key and host key pinned (as registered)."""
+    return Host.objects.create(
+        project=project,
+        name=str(lab["name"]),
+        docker_url=f"tcp://{lab['address']}:2376",
+        address=str(lab["address"]),
+        ssh_port=int(lab["port"]),
+        ssh_user=str(lab["user"]),
+        ssh_private_key=Path(str(lab["private_key"])).read_text(),
+        ssh_host_key=str(lab["host_key"]),
+    )
