@@ -312,6 +312,8 @@ def may_apply(change: PatchChange, user: Any) -> bool:
 def start_apply(change: PatchChange, user: Any) -> PatchChange:
     """Apply an approved change: its first batch now, or, outside the project's maintenance
     windows, scheduled for the next opening (the watcher starts it then)."""
+    # Rights before state: a Viewer learns "not allowed", never what state the change is in.
+    _require(user, "change.plan", change, "You may not apply patch changes in this project.")
     with transaction.atomic():
         change = _locked(change)
         if change.status != PatchChangeStatus.APPROVED:

@@ -9,7 +9,6 @@ for the vSphere task with WaitForUpdatesEx, bounded by :data:`TIMEOUT`.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pyVmomi import vim
@@ -17,8 +16,8 @@ from pyVmomi import vim
 from hosts.models import VirtualMachine
 from hosts.vsphere import client as vsphere
 from hosts.vsphere import faults as vsphere_faults
-from hosts.vsphere.client import collector as vsphere_collector
 from hosts.vsphere.client import vm as vsphere_vm
+from hosts.vsphere.task_wait import wait_for_task
 
 #: Seconds a snapshot task may take before the portal stops waiting for it.
 TIMEOUT = 600.0
@@ -36,24 +35,7 @@ def name_for(change_id: int) -> str:
 
 def _wait(si: vsphere.ServiceInstance, vtask: Any) -> None:
     """Until the vSphere task ends; its fault raised as TaskFault."""
-    pc = vsphere_collector.watch_task(si, vtask)
-    version = ""
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while time.monotonic() < deadline:
-            answer = vsphere_collector.wait_for_updates(si, pc, version, 10)
-            if answer is None:
-                continue
-            version, changes = answer
-            for change in changes:
-                state = change.changes.get("info.state")
-                if state == "success":
-                    return
-                if state == "error":
-                    raise vsphere_faults.from_task_error(change.changes.get("info.error"))
-        raise TimeoutError(f"the vSphere task did not finish within {TIMEOUT:.0f} s")
-    finally:
-        vsphere_collector.destroy(pc)
+    wait_for_task(si, vtask, TIMEOUT)
 
 
 def _words(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from typing import Any
 
 from celery import shared_task
@@ -23,9 +22,9 @@ from hosts.vsphere import client as vsphere
 from hosts.vsphere import faults as vsphere_faults
 from hosts.vsphere import sync as vsphere_sync
 from hosts.vsphere import work
-from hosts.vsphere.client import collector as vsphere_collector
 from hosts.vsphere.client import inventory as vsphere_inventory
 from hosts.vsphere.client import vm as vsphere_vm
+from hosts.vsphere.task_wait import wait_for_task
 from portal import audit, live
 
 log = logging.getLogger(__name__)
@@ -80,29 +79,13 @@ def _save(task: VmTask, **fields: Any) -> None:
 
 
 def _follow(si: vsphere.ServiceInstance, vtask: Any, task: VmTask) -> None:
-    """Wait for the vSphere task with WaitForUpdatesEx on its info, publishing progress."""
-    pc = vsphere_collector.watch_task(si, vtask)
-    version = ""
-    deadline = time.monotonic() + ACTION_TIMEOUT
-    try:
-        while time.monotonic() < deadline:
-            answer = vsphere_collector.wait_for_updates(si, pc, version, 10)
-            if answer is None:
-                continue
-            version, changes = answer
-            for change in changes:
-                props = change.changes
-                progress = props.get("info.progress")
-                if isinstance(progress, int) and progress != task.progress:
-                    _save(task, progress=progress)
-                state = props.get("info.state")
-                if state == "success":
-                    return
-                if state == "error":
-                    raise vsphere_faults.from_task_error(props.get("info.error"))
-        raise TimeoutError(f"the vSphere task did not finish within {ACTION_TIMEOUT:.0f} s")
-    finally:
-        vsphere_collector.destroy(pc)
+    """Wait for the vSphere task, publishing its progress as it moves."""
+
+    def moved(progress: int) -> None:
+        if progress != task.progress:
+            _save(task, progress=progress)
+
+    wait_for_task(si, vtask, ACTION_TIMEOUT, moved)
 
 
 def not_run(task: VmTask, message: str) -> bool:

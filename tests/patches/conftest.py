@@ -1,4 +1,5 @@
-"""The patch lab tests' shared fixture: a lab host's packages put back after a test."""
+"""The patch tests' shared fixtures: a lab host's packages put back after a test, and two hosts
+of one project whose patch status was read from the served test repository (no lab)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import Any
 
 import pytest
 
-from hosts.patches import verify
+from hosts.patches import status, verify
 from hosts.patches.records import Nevra
+from portal.models import Project
 from tests.lab import rpm_repos
+from tests.patches import repos
 from tests.patches.lab_packages import LabHost, rpm, sh
+from tests.patches.patch_fleet import HOST_A, HOST_B, FakeHosts, make_host, served
 
 
 @pytest.fixture
@@ -38,3 +42,20 @@ def restored(lab_rpm: dict[str, Any]) -> Iterator[Any]:
                 code, said = sh(lab, rpm_repos.dnf_command(verb, *map(str, packages)))
                 assert code == 0, said
         assert rpm(lab) == before
+
+
+@pytest.fixture
+def project() -> Project:
+    return Project.objects.create(name="web")
+
+
+@pytest.fixture
+def hosts(project: Project, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Hosts a and b of ``project``, their status read from the served repository: a lacks
+    openssl's security fix PHSA-2026-0001, b has it. The status's own news is not sent."""
+    monkeypatch.setattr(status, "publish", lambda host: None)
+    made = [make_host(project, name) for name in ("a", "b")]
+    http, _ = repos.session(served())
+    done = status.refresh_hosts(made, reader=FakeHosts({"a": HOST_A, "b": HOST_B}), session=http)
+    assert [d.error for d in done] == ["", ""]
+    return made

@@ -12,10 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from hosts.models import MaintenanceWindow, PatchChange, PatchChangeStatus, PatchRunState
-from hosts.patches import status
 from portal.models import AuditEntry, Project, Role
-from tests.patches import repos
-from tests.patches.patch_fleet import HOST_A, HOST_B, FakeHosts, make_host, served
+from tests.patches.patch_fleet import make_host
 from tests.queued import record_queued
 
 pytestmark = pytest.mark.django_db
@@ -23,28 +21,9 @@ pytestmark = pytest.mark.django_db
 HOSTILE = '<img src=x onerror="alert(1)">'
 
 
-@pytest.fixture(autouse=True)
-def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(status, "publish", lambda host: None)
-
-
 @pytest.fixture
 def queued(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return record_queued(monkeypatch)
-
-
-@pytest.fixture
-def project() -> Project:
-    return Project.objects.create(name="web")
-
-
-@pytest.fixture
-def hosts(project: Project) -> list[Any]:
-    made = [make_host(project, name) for name in ("a", "b")]
-    http, _ = repos.session(served())
-    done = status.refresh_hosts(made, reader=FakeHosts({"a": HOST_A, "b": HOST_B}), session=http)
-    assert [d.error for d in done] == ["", ""]
-    return made
 
 
 def signed_in(user: Any) -> Client:
