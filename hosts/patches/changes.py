@@ -156,6 +156,15 @@ def _plans(hosts: Iterable[Host], selection: Selection) -> list[tuple[Host, Host
     return plans
 
 
+def default_title(selection: Selection, hosts: int) -> str:
+    """What a change is called when its planner named it nothing: what it applies, and where."""
+    where = f"on {hosts} host{'s' if hosts != 1 else ''}"
+    if selection.kind == "advisories":
+        shown = ", ".join(selection.advisory_ids[:3]) + (" …" if len(selection.advisory_ids) > 3 else "")
+        return f"{shown} {where}"[:200]
+    return f"{'Security updates' if selection.kind == 'security' else 'All updates'} {where}"
+
+
 def batches(names_with_work: Sequence[bool], batch_size: int) -> list[int]:
     """Each host's batch, the hosts in name order: 1, 2, ... by ``batch_size`` over the hosts
     with something to apply; 0 for a host with nothing."""
@@ -206,7 +215,7 @@ def plan_change(
     with transaction.atomic():
         change = PatchChange.objects.create(
             project=project,
-            title=title or f"{selection.kind} updates on {len(hosts)} host(s)",
+            title=title or default_title(selection, len(hosts)),
             selection=selection.to_json(),
             batch_size=batch_size,
             pause_on_failure=pause_on_failure,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.patches.conftest import restored  # noqa: F401 - a lab host's packages put back (updates flow)
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "var" / "screenshots"

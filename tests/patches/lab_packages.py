@@ -4,8 +4,10 @@ command run there, and the portal's Host for one (the ``restored`` fixture is in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hosts import ssh
 from hosts.models import Host
@@ -14,6 +16,18 @@ from hosts.patches.records import Nevra
 from portal.models import Project
 
 LabHost = dict[str, Any]
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, in a thread of its own when this one has a loop running (a browser
+    test: Playwright's sync API keeps one running in the test's thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def access(lab: LabHost) -> ssh.Access:
@@ -29,7 +43,7 @@ def sh(lab: LabHost, command: str, timeout: float = 300) -> tuple[int, str]:
             result = await ssh.run(conn, command, timeout=timeout)
             return int(result.exit_status or 0), ssh.output(result)
 
-    return asyncio.run(run())
+    return _run(run())
 
 
 def rpm(lab: LabHost) -> set[Nevra]:
@@ -37,7 +51,7 @@ def rpm(lab: LabHost) -> set[Nevra]:
         async with ssh.connect(access(lab)) as conn:
             return set((await installed.read_host(conn)).installed)
 
-    return asyncio.run(read())
+    return _run(read())
 
 
 def host_for(lab: LabHost, project: Project) -> Host:

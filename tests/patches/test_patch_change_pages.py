@@ -219,3 +219,13 @@ def test_host_names_and_reasons_from_hosts_are_escaped(
         page = client.get(url).content.decode()
         assert HOSTILE not in page
     assert "&lt;img src=x" in client.get(reverse("hosts:patch_change", args=[change.pk])).content.decode()
+
+
+def test_a_change_planned_without_a_title_is_named_for_what_it_applies_and_where() -> None:
+    from hosts.patches.changes import default_title
+    from hosts.patches.plan import Selection
+
+    assert default_title(Selection("security"), 1) == "Security updates on 1 host"
+    assert default_title(Selection("all", exclude=("kernel*",)), 12) == "All updates on 12 hosts"
+    chosen = Selection("advisories", ("A-1", "A-2", "A-3", "A-4"))
+    assert default_title(chosen, 2) == "A-1, A-2, A-3 … on 2 hosts"
