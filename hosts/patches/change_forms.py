@@ -4,6 +4,7 @@ It only reads input; hosts.patches.changes.plan_change checks and plans (as for 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -25,7 +26,8 @@ def _words(text: str) -> tuple[str, ...]:
 
 class PatchChangeForm(ClarityForm, forms.Form):
     title = forms.CharField(max_length=200, required=False, help_text="Optional: a name for the approvers")
-    hosts = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=True)
+    hosts = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
+    tag = forms.ChoiceField(required=False, help_text="Or every host of the project with this tag")
     kind = forms.ChoiceField(label="Apply", choices=KIND_CHOICES, initial="security")
     advisories = forms.CharField(
         required=False,
@@ -53,11 +55,18 @@ class PatchChangeForm(ClarityForm, forms.Form):
         help_text="A VM's snapshot is removed this long after its host was patched",
     )
 
-    def __init__(self, *args: Any, host_choices: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        host_choices: list[tuple[str, str]],
+        tag_choices: Sequence[tuple[str, str]] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        hosts = self.fields["hosts"]
-        assert isinstance(hosts, forms.MultipleChoiceField)
+        hosts, tag = self.fields["hosts"], self.fields["tag"]
+        assert isinstance(hosts, forms.MultipleChoiceField) and isinstance(tag, forms.ChoiceField)
         hosts.choices = host_choices
+        tag.choices = [("", "—"), *tag_choices]
 
     def selection(self) -> Selection | None:
         """The selection, or None with the error on the form."""

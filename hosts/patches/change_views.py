@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from hosts.models import Host, HostPatchStatus, PatchChange, PatchRun
+from hosts.models import Host, HostPatchStatus, PatchChange, PatchRun, Tag
 from hosts.patches import changes, maintenance, news
 from hosts.patches.change_forms import PatchChangeForm
 from hosts.patches.plan import HostPatchPlan
@@ -85,8 +85,15 @@ def patch_new(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("project") or request.GET.get("project") or ""
     project = next((p for p in projects if str(p.pk) == wanted), projects[0])
     choices = _host_choices(project)
+    tags = [
+        (str(pk), name)
+        for pk, name in Tag.objects.filter(hosts__project=project)
+        .distinct()
+        .order_by("name")
+        .values_list("pk", "name")
+    ]
     if request.method == "POST":
-        form = PatchChangeForm(request.POST, host_choices=choices)
+        form = PatchChangeForm(request.POST, host_choices=choices, tag_choices=tags)
         selection = form.selection() if form.is_valid() else None
         if selection is not None:
             data = form.cleaned_data
@@ -94,7 +101,9 @@ def patch_new(request: HttpRequest) -> HttpResponse:
                 change = changes.plan_change(
                     request.user,
                     project.pk,
-                    host_ids=data["hosts"],
+                    # Both or neither: the service says which to give (as the API's answer).
+                    host_ids=data["hosts"] or (None if data["tag"] else []),
+                    tag_id=data["tag"] or None,
                     selection=selection,
                     batch_size=data["batch_size"],
                     pause_on_failure=data["pause_on_failure"],
@@ -110,7 +119,7 @@ def patch_new(request: HttpRequest) -> HttpResponse:
                 return redirect("hosts:patch_change", pk=change.pk)
     else:
         ticked = [v for v in request.GET.getlist("hosts") if v.isdigit()]
-        form = PatchChangeForm(initial={"hosts": ticked}, host_choices=choices)
+        form = PatchChangeForm(initial={"hosts": ticked}, host_choices=choices, tag_choices=tags)
     return render(
         request, "hosts/patches/change_form.html", {"form": form, "projects": projects, "project": project}
     )

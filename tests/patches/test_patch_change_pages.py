@@ -229,3 +229,21 @@ def test_a_change_planned_without_a_title_is_named_for_what_it_applies_and_where
     assert default_title(Selection("all", exclude=("kernel*",)), 12) == "All updates on 12 hosts"
     chosen = Selection("advisories", ("A-1", "A-2", "A-3", "A-4"))
     assert default_title(chosen, 2) == "A-1, A-2, A-3 … on 2 hosts"
+
+
+def test_a_tag_chooses_the_hosts_and_hosts_and_a_tag_together_are_refused(
+    make_user: Any, project: Project, hosts: list[Any]
+) -> None:
+    from hosts.models import Tag
+
+    tag = Tag.objects.create(name="edge")
+    hosts[0].tags.add(tag)
+    client = signed_in(make_user("prov", project=project, role=Role.PROVISIONER))
+    both = plan(client, project, hosts, tag=tag.pk)
+    assert both.status_code == 200 and "Choose hosts or a tag, not both" in both.content.decode()
+    neither = plan(client, project, [], tag="")
+    assert neither.status_code == 200 and "Choose at least one host." in neither.content.decode()
+    assert not PatchChange.objects.exists()
+    response = plan(client, project, [], tag=tag.pk)
+    assert response.status_code == 302
+    assert [r.host.name for r in PatchChange.objects.get().runs.select_related("host")] == ["a"]
