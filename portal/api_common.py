@@ -3,6 +3,7 @@ number filters, and ``Refused`` (a service's no) answered as JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse
@@ -28,6 +29,41 @@ class DetailSerializer(serializers.Serializer):
 
 
 ERROR = OpenApiResponse(DetailSerializer, description="`detail` says why.")
+
+
+def wrong_json_type(field: serializers.Field, value: Any) -> str:
+    """Why ``value``, as the JSON body gave it, is not of the type the schema gives ``field``
+    ("" when it is). DRF's fields coerce (0 into "0", "1" into 1, 0 into false): a script
+    that sends the wrong type must learn it, not have a guess stored."""
+    if value is None:
+        return ""  # allow_null decides
+    if isinstance(field, serializers.BooleanField):
+        return "" if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return "" if whole and not isinstance(value, bool) else "Must be a whole number."
+    if isinstance(field, serializers.CharField):
+        return "" if isinstance(value, str) else "Must be a string."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return next(filter(None, (wrong_json_type(field.child, item) for item in value)), "")
+    if isinstance(field, serializers.DictField) and isinstance(value, dict):
+        return next(filter(None, (wrong_json_type(field.child, item) for item in value.values())), "")
+    return ""
+
+
+# A request body: each field only of its schema's JSON type (``wrong_json_type``). No docstring:
+# drf-spectacular would show it as the description of every body built on this.
+class JsonSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors = {
+                name: [problem]
+                for name, field in self.fields.items()
+                if not field.read_only and name in data and (problem := wrong_json_type(field, data[name]))
+            }
+            if errors:
+                raise ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 #: The largest id a database column holds (bigint): ids past it are refused as input,
@@ -57,10 +93,14 @@ def bool_filter(params: dict[str, str], name: str) -> bool | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus ``Refused``: ``{"detail": message}``, or ``{field: [message, ...]}``
-    when the refusal is about one field (the shape DRF gives validation errors)."""
+    when the refusal is about one field (the shape DRF gives validation errors). A 403 or 404
+    is always ``detail``, as the schema documents them (ERROR), even when the service named a
+    field for the page's form (a host of another project: "No such host.")."""
     if isinstance(exc, Refused):
         body: dict[str, Any] = (
-            {exc.field: exc.details or [exc.message]} if exc.field else {"detail": exc.message}
+            {exc.field: exc.details or [exc.message]}
+            if exc.field and exc.status not in (403, 404)
+            else {"detail": exc.message}
         )
         return Response(body, status=exc.status)
     return drf_exception_handler(exc, context)

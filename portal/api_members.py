@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import access, people
-from .api_common import JSON_ONLY, MAX_ID, DetailSerializer
+from .api_common import JSON_ONLY, MAX_ID, DetailSerializer, JsonSerializer
 from .api_policy import StrictFilters
 from .models import Membership, Project, Role
 
@@ -31,7 +31,7 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "username", "role"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(JsonSerializer):
     username = serializers.CharField(
         max_length=150, help_text="Someone who can sign in already: the API never makes people."
     )
@@ -46,7 +46,7 @@ class MemberRefusalSerializer(serializers.Serializer):
     username = serializers.ListField(child=serializers.CharField(), required=False)
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(JsonSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 

@@ -16,6 +16,8 @@ from hosts.applications import app_api
 from hosts.changes import api as changes_api
 from hosts.fleet import api as fleet_api
 from hosts.inventory import api as inventory_api
+from hosts.patches import change_api as patches_api
+from hosts.provision import api as provision_api
 from hosts.vsphere import api as vsphere_api
 from registry import api as registry_api
 
@@ -41,8 +43,10 @@ router.register("fleet-search", inventory_api.FleetSearchViewSet, basename="api-
 router.register("vcenters", vsphere_api.VCenterViewSet, basename="api-vcenter")
 router.register("vms", vsphere_api.VmViewSet, basename="api-vm")
 router.register("vm-tasks", vsphere_api.VmTaskViewSet, basename="api-vm-task")
+router.register("provision-requests", provision_api.ProvisionRequestViewSet, basename="api-provision-request")
 router.register("profiles", changes_api.ProfileViewSet, basename="api-profile")
 router.register("changes", changes_api.ChangeViewSet, basename="api-change")
+router.register("patch-changes", patches_api.PatchChangeViewSet, basename="api-patch-change")
 router.register("registries", registry_api.RegistryViewSet, basename="api-registry")
 router.register("app-templates", apps_api.TemplateViewSet, basename="api-app-template")
 router.register("applications", app_api.ApplicationViewSet, basename="api-application")

@@ -425,6 +425,8 @@ STALE_WORK_INTERVAL = max(1.0, float(os.environ.get("PORTAL_STALE_WORK_INTERVAL"
 DRIFT_INTERVAL = max(10.0, float(os.environ.get("PORTAL_DRIFT_INTERVAL", "900")))
 #: Seconds between refreshes of each host's patch status (hosts.patches.schedule).
 PATCH_REFRESH_INTERVAL = max(60.0, float(os.environ.get("PORTAL_PATCH_REFRESH_INTERVAL", "21600")))
+#: Seconds a patched host may take to come back from its reboot before its run fails.
+PATCH_REBOOT_TIMEOUT = max(5.0, float(os.environ.get("PORTAL_PATCH_REBOOT_TIMEOUT", "600")))
 #: Registry calls: seconds per read, for a whole answer, and how long answers are cached.
 REGISTRY_TIMEOUT = float(os.environ.get("PORTAL_REGISTRY_TIMEOUT", "10"))
 REGISTRY_DEADLINE = float(os.environ.get("PORTAL_REGISTRY_DEADLINE", "30"))

@@ -87,7 +87,11 @@ def _page_of(item: type[serializers.Serializer], name: str) -> type[serializers.
 RepositoryPage = _page_of(RepositorySerializer, "PaginatedRepositoryList")
 TagPage = _page_of(TagDetailsSerializer, "PaginatedTagDetailsList")
 
-PAGING = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
+#: As every other list's (portal.api_policy.Pages): a page size over the most is refused, not cut.
+PAGING = [
+    OpenApiParameter("page", int),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": Pages.max_page_size}),
+]
 REPOSITORY = OpenApiParameter("repository", str, required=True, description="e.g. library/photon")
 
 
@@ -97,6 +101,9 @@ def _number(params: Any, name: str, default: int, highest: int) -> int:
         return default
     if not str(text).isdigit() or int(text) < 1:
         raise ValidationError({name: ["A whole number from 1."]})
+    if name == "page_size" and int(text) > highest:
+        raise ValidationError({name: [f"A whole number from 1 to {highest}."]})
+    # A page past the end is a 404 however far past (Pages says so too).
     return min(int(text), highest)
 
 
@@ -147,6 +154,14 @@ class RegistryViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
             raise ValidationError(
                 {"detail": f"Unknown filter(s): {', '.join(unknown)}. Known: {', '.join(sorted(allowed))}."}
             )
+        # Paging is checked before the registry is asked: a bad page size is the caller's 400,
+        # whatever the registry would answer.
+        _number(self.request.query_params, "page", 1, 10**9)
+        _number(self.request.query_params, "page_size", Pages.page_size, Pages.max_page_size)
+        # PostgreSQL and the registries refuse NUL in text, and the schema says so: a 400 here
+        # (StrictFilters' rule), never a filter quietly matching nothing.
+        if any("\x00" in value for value in self.request.query_params.values()):
+            raise ValidationError({"detail": "A filter value contains a NUL character."})
         # items() gives a key's last value (a list only for a key without values: never here).
         return {k: v for k, v in self.request.query_params.items() if k in allowed and isinstance(v, str)}
 

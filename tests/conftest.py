@@ -22,6 +22,9 @@ PASSWORD = "correct horse battery staple"
 # Admin allows it (alerts.targets): allowed for this process and the daphnes and workers
 # the tests start (they inherit the environment).
 os.environ.setdefault("PORTAL_ALERT_ALLOWED_NETWORKS", "127.0.0.0/8")
+# A patched lab host that does not come back is given up on after this (the lab's reboots take
+# seconds; the default, ten minutes, is for real hosts).
+os.environ.setdefault("PORTAL_PATCH_REBOOT_TIMEOUT", "20")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,14 +2,16 @@
 stateful phases: no 500s, every answer within the published schema, every documented status
 code and no other, schema-invalid input refused and schema-valid input accepted (where a rule
 no JSON Schema can state refuses it, tests/api/schemathesis.toml names the operation and the
-rule). A fixed seed every run, and a random one printed for reproduction."""
+rule). A fixed seed every run, and a random one printed for reproduction. Here as an Admin with
+almost nothing registered (on both databases); with the lab registered, and as a Provisioner
+and a Viewer beside another project, in tests/api/test_api_schemathesis_lab.py."""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,18 @@ CONFIG = Path(__file__).parent / "api" / "schemathesis.toml"
 FIXED_SEED = 1
 
 
-def schemathesis(url: str, token: str, workdir: Path, seed: int, *, phases: str, examples: int) -> None:
+def schemathesis(
+    url: str,
+    token: str,
+    workdir: Path,
+    seed: int,
+    *,
+    phases: str,
+    examples: int,
+    options: Sequence[str] = (),
+) -> None:
+    """Run ``st run`` against ``url``'s schema as ``token``'s owner; ``options``: more of st's
+    run options (tests/api/test_api_schemathesis_lab.py). Also imported by other tests."""
     result = subprocess.run(
         [
             ST,
@@ -44,6 +57,7 @@ def schemathesis(url: str, token: str, workdir: Path, seed: int, *, phases: str,
             str(seed),
             "--workers",
             "1",
+            *options,
         ],
         cwd=workdir,  # st keeps its reports in ./.schemathesis
         capture_output=True,
@@ -68,24 +82,3 @@ def test_the_api_keeps_its_schema_under_generated_requests(daphne_factory, make_
     seed = random.SystemRandom().randrange(2**31)
     print(f"schemathesis random seed: {seed}")  # shown with -s, and in the failure below
     schemathesis(server.url, token, tmp_path, seed, phases="fuzzing", examples=5)
-
-
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL"),
-    reason="run on PostgreSQL, the production shape; the Admin's run covers the embedded default",
-)
-@pytest.mark.parametrize("role", [Role.VIEWER, Role.PROVISIONER])
-def test_the_api_keeps_its_schema_for_a_member_of_one_project(
-    daphne_factory, make_user, tmp_path: Path, role: Role
-) -> None:
-    """As a Viewer and as a Provisioner of one project, beside another project: refusals (403,
-    404) are documented answers too, and none of them is a 500."""
-    web, db = Project.objects.create(name="web"), Project.objects.create(name="db")
-    member = make_user("member", project=web, role=role)
-    make_user("other", project=db, role=Role.PROJECT_ADMIN)
-    audit.record("host.add", project=web, actor=member, obj=web, after={"name": "photon-01"})
-    notify("photon-02 is OFF", severity="error", project=db)
-    _, token = issue(member, "schemathesis")
-    server = daphne_factory("daphne-schemathesis", PORTAL_THROTTLE_API_TOKEN_FAILURES="100000/60")
-    schemathesis(server.url, token, tmp_path, FIXED_SEED, phases="coverage,fuzzing", examples=5)

@@ -19,12 +19,15 @@ from hosts.applications import catalog
 from hosts.applications.app_api import TemplateDeployMixin
 from hosts.models import AppTemplate, TemplateVersion
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, MAX_ID
+from portal.api_common import ERROR, JSON_ONLY, MAX_ID, JsonSerializer
 from portal.models import Project
+from portal.refused import Refused
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", read_only=True, default=None, allow_null=True
+    )
     compose_file = serializers.CharField(source="source", read_only=True)
 
     class Meta:
@@ -57,7 +60,7 @@ class TemplateDetailSerializer(TemplateSerializer):
         ]
 
 
-class SaveSerializer(serializers.Serializer):
+class SaveSerializer(JsonSerializer):
     project = serializers.IntegerField(
         min_value=1,
         max_value=MAX_ID,
@@ -129,7 +132,8 @@ class TemplateViewSet(
         catalog.remove(self.request.user, instance)
 
     @extend_schema(responses={200: VersionSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    # Not paged: the answer is every version, as the schema says (a list, not a page).
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request: Request, pk: str) -> Response:
         """Every version, newest first, each with its Compose file."""
         template = self.get_object()
@@ -140,8 +144,9 @@ class TemplateViewSet(
             OpenApiParameter("version", int, description="A version's number; the newest when left out.")
         ],
         responses={
+            # YAML is a document, read by clients as what it holds: a Compose file is a mapping.
             (200, "application/yaml"): OpenApiResponse(
-                OpenApiTypes.STR, description="The Compose file as saved."
+                OpenApiTypes.OBJECT, description="The Compose file as saved (YAML: a mapping)."
             ),
             404: ERROR,
         },
@@ -153,5 +158,9 @@ class TemplateViewSet(
         number = int(raw) if raw.isdigit() and len(raw) < 10 else None
         if raw and number is None:
             return Response({"version": ["A version's number."]}, status=status.HTTP_400_BAD_REQUEST)
-        version = catalog.version_of(template, number)
+        try:
+            version = catalog.version_of(template, number)
+        except Refused as refused:
+            # A 404's body is `detail`, as the schema says (the catalog names its field).
+            raise NotFound(refused.message) from None
         return HttpResponse(version.source.encode("utf-8"), content_type="application/yaml")

@@ -17,10 +17,10 @@ from hosts.applications import deployments, operations, tasks
 from hosts.applications.placement import Plan
 from hosts.models import Application, ApplicationPlacement, AppTemplate
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY
+from portal.api_common import ERROR, JSON_ONLY, JsonSerializer
 
 
-class DeployRequestSerializer(serializers.Serializer):
+class DeployRequestSerializer(JsonSerializer):
     name = serializers.CharField(max_length=63, help_text="The Compose project name on the hosts.")
     variables = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=10_000, trim_whitespace=False),
@@ -59,7 +59,9 @@ class ApplicationPlacementSerializer(serializers.ModelSerializer):
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
-    template_version = serializers.IntegerField(source="version.number", read_only=True, default=None)
+    template_version = serializers.IntegerField(
+        source="version.number", read_only=True, default=None, allow_null=True
+    )
     placements = ApplicationPlacementSerializer(many=True, read_only=True)
     variables = serializers.SerializerMethodField(help_text="The names given values (never the values).")
 
@@ -83,7 +85,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return sorted(tasks.values_of(application))  # the names only: the values stay on the server
 
 
-class OperateSerializer(serializers.Serializer):
+class OperateSerializer(JsonSerializer):
     action = serializers.ChoiceField(choices=sorted(operations.ACTIONS))
     service = serializers.CharField(
         max_length=100,
@@ -94,18 +96,18 @@ class OperateSerializer(serializers.Serializer):
     )
 
 
-class ScaleSerializer(serializers.Serializer):
+class ScaleSerializer(JsonSerializer):
     service = serializers.CharField(max_length=100)
     replicas = serializers.IntegerField(min_value=1, max_value=operations.MAX_REPLICAS)
 
 
-class UpdateSerializer(serializers.Serializer):
+class UpdateSerializer(JsonSerializer):
     version = serializers.IntegerField(
         min_value=1, max_value=2_000_000_000, required=False, help_text="Default: the template's newest."
     )
 
 
-class RemoveSerializer(serializers.Serializer):
+class RemoveSerializer(JsonSerializer):
     volumes = serializers.BooleanField(
         default=False, help_text="Remove its volumes too (their data is lost)."
     )

@@ -11,6 +11,7 @@ from django.db.models import Avg, QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import serializers, status, viewsets
@@ -24,7 +25,7 @@ from hosts.changes import desired as change_desired
 from hosts.models import Host, Tag
 from hosts.models.changes import Change, ChangeRun, ChangeStatus, Profile
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY
+from portal.api_common import ERROR, JSON_ONLY, JsonSerializer
 from portal.api_policy import TYPED, StrictFilters
 
 # -- profiles and changes ---------------------------------------------------------------------------------
@@ -51,7 +52,7 @@ class ProfileSerializer(serializers.ModelSerializer):
             raise ValidationError([p.message for p in exc.problems] or [str(exc)]) from None
 
 
-class PlanSerializer(serializers.Serializer):
+class PlanSerializer(JsonSerializer):
     hosts = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         required=False,
@@ -86,8 +87,12 @@ class ChangeRunSerializer(serializers.ModelSerializer):
 
 class ChangeSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
-    approved_by = serializers.CharField(source="approved_by.get_username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", read_only=True, default=None, allow_null=True
+    )
+    approved_by = serializers.CharField(
+        source="approved_by.get_username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Change
@@ -121,14 +126,19 @@ class ChangeDetailSerializer(ChangeSerializer):
         fields = [*ChangeSerializer.Meta.fields, "hosts"]
 
 
-class DecisionSerializer(serializers.Serializer):
+class DecisionSerializer(JsonSerializer):
     comment = serializers.CharField(
         required=False, allow_blank=True, max_length=2000, help_text="Why; kept in the audit trail."
     )
 
 
-class ApplySerializer(serializers.Serializer):
-    confirm = serializers.BooleanField(help_text="true: you have read the diffs.")
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class ConfirmField(serializers.BooleanField):
+    """Only true is an answer (false is refused): the schema says so, so a script learns it there."""
+
+
+class ApplySerializer(JsonSerializer):
+    confirm = ConfirmField(help_text="true: you have read the diffs.")
 
 
 def _visible_projects(user: Any) -> QuerySet[Any]:
@@ -195,7 +205,8 @@ class ChangeViewSet(StrictFilters, viewsets.ReadOnlyModelViewSet):
         return Response(ChangeDetailSerializer(change).data)
 
     def _decide(self, decide: Any) -> Response:
-        body = DecisionSerializer(data=self.request.data or {})
+        # No body is no comment; a body of JSON null is not an object, and is refused (400).
+        body = DecisionSerializer(data=self.request.data)
 
         def step(change: Change) -> None:
             body.is_valid(raise_exception=True)  # after the access check: outsiders learn nothing

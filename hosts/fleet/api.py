@@ -31,7 +31,7 @@ from hosts.fleet.api_deploy import HostDeploys
 from hosts.fleet.patches_api import HostPatches
 from hosts.models import ENGINE_FACTS, Host, HostStatus, Tag
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, Conflict, int_filter
+from portal.api_common import ERROR, JSON_ONLY, Conflict, JsonSerializer, int_filter
 from portal.api_policy import TEXT, TYPED, Pages, StrictFilters
 
 ENGINE_TIMEOUT = 4
@@ -89,7 +89,7 @@ class ContainerSerializer(serializers.Serializer):
     labels = serializers.DictField(child=serializers.CharField())
 
 
-class ContainerActionSerializer(serializers.Serializer):
+class ContainerActionSerializer(JsonSerializer):
     host = serializers.IntegerField()
     container = serializers.CharField()
     action = serializers.CharField()

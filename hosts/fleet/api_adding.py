@@ -25,7 +25,7 @@ from hosts.fleet.engine import Verification
 from hosts.fleet.forms import HostForm
 from hosts.models import Host
 from portal import access
-from portal.api_common import ERROR, MAX_ID
+from portal.api_common import ERROR, MAX_ID, JsonSerializer
 from portal.refused import Refused
 
 PEM = 20_000  # characters: a certificate chain or a key, with room to spare
@@ -37,7 +37,7 @@ def _text(max_length: int, help_text: str, **kwargs: Any) -> serializers.CharFie
     )
 
 
-class HostEndpointSerializer(serializers.Serializer):
+class HostEndpointSerializer(JsonSerializer):
     """What the add-host form takes, before anything is confirmed."""
 
     project = serializers.IntegerField(

@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from hosts.fleet import adding, services
 from hosts.fleet.forms import DeployForm
 from hosts.models import Deploy, Host
-from portal.api_common import ERROR, MAX_ID
+from portal.api_common import ERROR, MAX_ID, JsonSerializer
 
 RESTART_POLICIES = [value for value, _ in DeployForm.RESTART_POLICIES]
 NETWORKS = ["bridge", "host", "none"]
@@ -81,13 +81,13 @@ class EnvironmentField(serializers.DictField):
         return value
 
 
-class PortSerializer(serializers.Serializer):
+class PortSerializer(JsonSerializer):
     host = serializers.IntegerField(min_value=1, max_value=65535, help_text="the port published on the host")
     container = serializers.IntegerField(min_value=1, max_value=65535)
     protocol = serializers.ChoiceField(choices=["tcp", "udp"], default="tcp")
 
 
-class ContainerDeploySerializer(serializers.Serializer):
+class ContainerDeploySerializer(JsonSerializer):
     """The Deploy page's fields; the environment and ports as JSON rather than lines."""
 
     image = serializers.CharField(

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from hosts import ssh
@@ -181,7 +182,9 @@ async def _engine(run: PatchRun, plan: HostPatchPlan) -> apply.ApplyResult:
     async def progress(step: apply.Step) -> None:
         await saving(run.pk, f"{step.name}: {'ok' if step.ok else 'problem'}", PROGRESS.get(step.name, 90))
 
-    return await apply.apply_host(ssh.Access.of(run.host), plan, progress=progress)
+    return await apply.apply_host(
+        ssh.Access.of(run.host), plan, progress=progress, reboot_timeout=settings.PATCH_REBOOT_TIMEOUT
+    )
 
 
 def conclude(run: PatchRun, result: apply.ApplyResult, vm_row: VirtualMachine | None) -> None:

@@ -81,7 +81,10 @@ async def watch_patches(shard: Any) -> None:
 #: engine can go without a step: one tdnf run, a reboot with the wait for the containers, and
 #: the snapshot before (a heartbeat is written at each step, never during one).
 STUCK_AFTER = timedelta(
-    seconds=apply.COMMAND_TIMEOUT + reboot.REBOOT_TIMEOUT + apply.CONTAINER_TIMEOUT + snapshots.TIMEOUT
+    seconds=apply.COMMAND_TIMEOUT
+    + max(reboot.REBOOT_TIMEOUT, settings.PATCH_REBOOT_TIMEOUT)
+    + apply.CONTAINER_TIMEOUT
+    + snapshots.TIMEOUT
 )
 #: Why the sweep failed a run.
 STUCK = "the worker stopped answering while this host was being patched: check its packages, then plan again"

@@ -1,10 +1,11 @@
-"""What people ask of provisioning, for the UI and the API alike: start a checked request,
-set a project's quota (Admins), cancel a VM still waiting for enrollment."""
+"""What people ask of provisioning, for the UI and the API alike: request hosts (a checked
+request, started), set a project's quota (Admins), cancel a VM still waiting for enrollment."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -13,12 +14,15 @@ from django.utils import timezone
 from hosts.models import ProvisionedVm, ProvisionQuota, ProvisionRequest, VCenter, VirtualMachine
 from hosts.models.vsphere import PHOTON_GUEST_ID
 from hosts.provision import tasks, tokens
-from hosts.provision.checks import check, quota_candidates
+from hosts.provision.checks import ProvisionError, check, quota_candidates
+from hosts.provision.forms import allowed_vcenters
 from hosts.provision.vm_state import set_state
 from hosts.vsphere import client as vsphere
+from hosts.vsphere import placement as vsphere_placement
+from hosts.vsphere.placement import Placement
 from portal import access, audit
 from portal.models import Project, Role
-from portal.queueing import enqueue
+from portal.queueing import QueueUnavailable, enqueue
 from portal.refused import Refused
 
 
@@ -47,6 +51,77 @@ def start(
         unqueued=lambda message: tasks.fail_unfinished(request, message, (ProvisionedVm.State.QUEUED,)),
     )
     return pvms
+
+
+# --- requesting hosts (the request form's page and the API) ------------------------------------
+
+
+def require_may_request(actor: Any, project: Project | None) -> None:
+    """Only a Provisioner or Project admin of ``project`` (or an Admin) requests hosts there."""
+    if project is None or not access.can(actor, "provision.request", project):
+        # A project they may not see is not named: its name is not theirs to learn.
+        seen = project is not None and access.can(actor, "provision.view", project)
+        where = project if seen else "a project"
+        raise Refused(f"Only a Provisioner or Project admin of {where} can request hosts in it.", status=403)
+
+
+def placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
+    """The placement (pools, folders, networks, datastores) of a vCenter ``user`` may clone
+    in, read live, or why there is none to offer; (None, "") for a vCenter not theirs."""
+    vcenter = allowed_vcenters(user).filter(pk=vcenter_id).first() if str(vcenter_id).isdigit() else None
+    if vcenter is None:
+        return None, ""
+    try:
+        return vsphere_placement.for_vcenter(vcenter), ""
+    except vsphere.VSphereError as exc:
+        return None, f"The clusters, folders, networks and datastores of {vcenter} could not be read: {exc}"
+
+
+@dataclass(frozen=True)
+class Requested:
+    request: ProvisionRequest
+    #: Why its clones were not queued (the broker is down): the request is recorded, its VMs failed.
+    not_queued: str = ""
+
+
+def request_hosts(
+    actor: Any, data: Mapping[str, Any], *, placement: Mapping[str, str], enroll_base_url: str
+) -> Requested:
+    """Save and start a request for new hosts from the request form's checked ``data``
+    (ProvisionForm.cleaned_data; ``placement``: its placement_names()). Refused: 403 to
+    someone who may not request in the project, 400 when a check before any clone says no
+    (over quota, a name taken, not a Photon template...), 502 when vCenter does not answer."""
+    project = data["project"]
+    require_may_request(actor, project)
+    request = ProvisionRequest(
+        project=project,
+        requester=actor,
+        vcenter=data["vcenter"],
+        template=data["template"].moref,
+        template_name=data["template"].name,
+        resource_pool=data.get("resource_pool") or "",
+        folder=data.get("folder") or "",
+        network=data.get("network") or "",
+        datastore=data.get("datastore") or "",
+        placement=dict(placement),
+        cpus=data["cpus"],
+        memory_mb=data["memory_mb"],
+        count=data["count"],
+        name_pattern=data["name_pattern"].strip().lower(),
+        profile=data.get("profile"),
+    )
+    try:
+        with vsphere.session(data["vcenter"]) as si, transaction.atomic():
+            request.save()
+            start(request, enroll_base_url=enroll_base_url, si=si)
+    except ProvisionError as exc:
+        raise Refused(str(exc), status=400) from None
+    except vsphere.VSphereError as exc:
+        raise Refused(str(exc), status=502) from None
+    except QueueUnavailable as exc:
+        # Raised as the block commits: the request and its (failed) VMs are recorded.
+        return Requested(request, not_queued=exc.message)
+    return Requested(request)
 
 
 # --- quotas ----------------------------------------------------------------------------------

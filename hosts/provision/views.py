@@ -29,11 +29,8 @@ from hosts.provision import services as provision_services
 from hosts.provision import summary as provision_summary
 from hosts.provision.forms import PLACEMENT_FIELDS, KickstartForm, ProvisionForm, allowed_vcenters
 from hosts.vsphere import client as vsphere
-from hosts.vsphere import placement
-from hosts.vsphere.placement import Placement
 from portal import access, public_url, throttle
 from portal.http import AuthenticatedHttpRequest
-from portal.queueing import QueueUnavailable
 from portal.refused import Refused
 
 
@@ -61,17 +58,6 @@ def requests_list(request: HttpRequest) -> HttpResponse:
     return render(request, "hosts/provision/list.html", context)
 
 
-def _placement_for(user: Any, vcenter_id: Any) -> tuple[Placement | None, str]:
-    """The placement of a vCenter ``user`` may clone in, or why there is none to offer."""
-    vcenter = allowed_vcenters(user).filter(pk=vcenter_id).first() if str(vcenter_id).isdigit() else None
-    if vcenter is None:
-        return None, ""
-    try:
-        return placement.for_vcenter(vcenter), ""
-    except vsphere.VSphereError as exc:
-        return None, f"The clusters, folders, networks and datastores of {vcenter} could not be read: {exc}"
-
-
 @require_http_methods(["GET", "POST"])
 def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not access.projects(request.user, "provision.request").exists():
@@ -81,7 +67,7 @@ def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if vcenter_id is None:
         only = list(allowed_vcenters(request.user).values_list("pk", flat=True)[:2])
         vcenter_id = only[0] if len(only) == 1 else None
-    where, placement_error = _placement_for(request.user, vcenter_id)
+    where, placement_error = provision_services.placement_for(request.user, vcenter_id)
     # The placement pickers are redrawn (htmx) as the vCenter and datacenter change.
     initial = {name: request.GET.get(name) for name in ("project", "template", "datacenter")}
     initial |= {name: request.GET.get(name) for name, _ in PLACEMENT_FIELDS}
@@ -92,37 +78,22 @@ def request_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET" and request.htmx:
         return render(request, "hosts/provision/partials/placement.html", context)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        access.require(request.user, "provision.request", data["project"])
-        req = ProvisionRequest(
-            project=data["project"],
-            requester=request.user,
-            vcenter=data["vcenter"],
-            template=data["template"].moref,
-            template_name=data["template"].name,
-            resource_pool=data["resource_pool"],
-            folder=data["folder"],
-            network=data["network"],
-            datastore=data["datastore"],
-            placement=form.placement_names(),
-            cpus=data["cpus"],
-            memory_mb=data["memory_mb"],
-            count=data["count"],
-            name_pattern=data["name_pattern"].strip().lower(),
-            profile=data["profile"],
-        )
         try:
-            with vsphere.session(data["vcenter"]) as si, transaction.atomic():
-                req.save()
-                provision_services.start(req, enroll_base_url=public_url.base_url(request), si=si)
-        except (provision_checks.ProvisionError, vsphere.VSphereError) as exc:
-            context["error"] = str(exc)
-        except QueueUnavailable as exc:
-            # Recorded, then failed: its page shows each VM's reason.
-            messages.error(request, str(exc))
-            return redirect("hosts:provision_request", pk=req.pk)
+            requested = provision_services.request_hosts(
+                request.user,
+                form.cleaned_data,
+                placement=form.placement_names(),
+                enroll_base_url=public_url.base_url(request),
+            )
+        except Refused as refused:
+            if refused.status == 403:
+                raise PermissionDenied(refused.message) from None
+            context["error"] = refused.message
         else:
-            return redirect("hosts:provision_request", pk=req.pk)
+            if requested.not_queued:
+                # Recorded, then failed: its page shows each VM's reason.
+                messages.error(request, requested.not_queued)
+            return redirect("hosts:provision_request", pk=requested.request.pk)
     status = 400 if context["error"] or form.errors else 200
     context["next_steps"] = guidance.on_form(request.user, form.vcenters_without_templates)
     return render(request, "hosts/provision/form.html", context, status=status)

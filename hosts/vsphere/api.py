@@ -23,7 +23,7 @@ from hosts.models import VCenter, VirtualMachine, VmTask
 from hosts.vsphere import services as vsphere_services
 from hosts.vsphere import tasks as vsphere_tasks
 from portal import access
-from portal.api_common import ERROR, JSON_ONLY, DetailSerializer, bool_filter
+from portal.api_common import ERROR, JSON_ONLY, DetailSerializer, JsonSerializer, bool_filter
 from portal.api_policy import TEXT, TYPED, StrictFilters
 
 # -- vCenters and VMs ----------------------------------------------------------------------------------
@@ -71,9 +71,11 @@ class VCenterViewSet(viewsets.ReadOnlyModelViewSet):
 
 class VmSerializer(serializers.ModelSerializer):
     vcenter = serializers.CharField(source="vcenter.name", read_only=True)
-    datacenter = serializers.CharField(source="datacenter.name", read_only=True, default=None)
-    cluster = serializers.CharField(source="cluster.name", read_only=True, default=None)
-    esx_host = serializers.CharField(source="esx_host.name", read_only=True, default=None)
+    datacenter = serializers.CharField(
+        source="datacenter.name", read_only=True, default=None, allow_null=True
+    )
+    cluster = serializers.CharField(source="cluster.name", read_only=True, default=None, allow_null=True)
+    esx_host = serializers.CharField(source="esx_host.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = VirtualMachine
@@ -101,7 +103,7 @@ class VmSerializer(serializers.ModelSerializer):
 
 
 class VmTaskSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.get_username", read_only=True, default=None)
+    actor = serializers.CharField(source="actor.get_username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = VmTask
@@ -119,7 +121,7 @@ class VmTaskSerializer(serializers.ModelSerializer):
         ]
 
 
-class VmActionSerializer(serializers.Serializer):
+class VmActionSerializer(JsonSerializer):
     action = serializers.ChoiceField(choices=list(vsphere_tasks.ACTIONS))
     argument = serializers.CharField(
         required=False,

@@ -11,12 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from hosts.models import (
     Application,
     AppTemplate,
     Deploy,
     Host,
+    PatchChange,
+    PatchChangeStatus,
+    ProvisionedVm,
+    ProvisionRequest,
     TemplateVersion,
     VCenter,
     VirtualMachine,
@@ -58,6 +63,11 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     task = VmTask.objects.create(vm=vm, action="power_on", actor=people["admin"], state=VmTask.State.SUCCESS)
     profile = Profile.objects.create(project=web, name="hardened", settings={"sshd": {"MaxAuthTries": 3}})
     change = Change.objects.create(project=web, title="t", profile=profile, status=ChangeStatus.REJECTED)
+    # A rejected patch change: every action on it stops at its state (409) once the right is there.
+    patch_change = PatchChange.objects.create(
+        project=web, title="p", selection={"kind": "security", "advisory_ids": [], "exclude": []},
+        status=PatchChangeStatus.REJECTED,
+    )  # fmt: skip
     registry = Registry.objects.create(name="local", url="http://127.0.0.1:9")
     registry.projects.add(web)
     # A template whose deploy stops at its missing variable (400); an application already removed
@@ -69,6 +79,18 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     )
     deploy = Deploy.objects.create(
         host=host, actor=people["admin"], token="walk", spec={"image": "lab/busybox:1.35"}
+    )
+    # A request whose one VM enrolled already: cancelling it stops at 409, nothing is cloned.
+    provision = ProvisionRequest.objects.create(
+        project=web, requester=people["provisioner"], vcenter=vcenter, template="vm-t", name_pattern="p-{n}"
+    )
+    enrolled = ProvisionedVm.objects.create(
+        request=provision,
+        name="p-1",
+        instance_id="walk-1",
+        token_hash="walk-1",
+        token_expires=timezone.now(),
+        state=ProvisionedVm.State.ENROLLED,
     )
     entry = audit.record("host.add", obj=host, project=web, actor=people["project_admin"])
     event = notify("photon-web is OFF", severity="error", project=web)
@@ -83,10 +105,13 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "task": task,
         "profile": profile,
         "change": change,
+        "patch_change": patch_change,
         "registry": registry,
         "template": template,
         "application": application,
         "deploy": deploy,
+        "provision": provision,
+        "enrolled": enrolled,
         "viewer_membership": Membership.objects.get(user=people["viewer"]),
         "bystander": Membership.objects.create(project=web, user=make_user("bystander"), role=Role.VIEWER),
     }
@@ -95,6 +120,7 @@ def world(make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | None, str, str]]:
     """(route name, method, url, body, visibility action, action needed) for every route."""
     h, vm, ch, pr, rg = w["host"].pk, w["vm"].pk, w["change"].pk, w["profile"].pk, w["registry"].pk
+    pc = f"/api/patch-changes/{w['patch_change'].pk}"
     c = f"/api/hosts/{h}/containers/{CONTAINER}"
     repo = "?repository=library/photon"
     rv, vc = "registry.view", "vcenter.manage"
@@ -105,8 +131,16 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
     # Members: adding one already there (409), an unknown role (400); removing has no refusal
     # past the access check, so it removes the bystander, whom nothing else here uses (200).
     m, mv, mb = f"/api/projects/{w['web'].pk}/members", w["viewer_membership"].pk, w["bystander"].pk
+    # Provisioning: a request in a vCenter on no quota stops at the form (400); the enrolled VM's
+    # cancel at its state (409). Viewers and outsiders are refused before either.
+    pv, pvm = f"/api/provision-requests/{w['provision'].pk}", w["enrolled"].pk
+    ask = {"project": w["web"].pk, "vcenter": w["vcenter"].pk, "template": vm, "name_pattern": "p-{n}"}
     return [
         ("api-root", "get", "/api/", None, "portal.use", "portal.use"),
+        ("api-provision-request-list", "get", "/api/provision-requests/", None, "portal.use", "portal.use"),
+        ("api-provision-request-list", "post", "/api/provision-requests/", ask, "portal.use", "provision.request"),  # noqa: E501
+        ("api-provision-request-detail", "get", f"{pv}/", None, "provision.view", "provision.view"),
+        ("api-provision-request-vm-cancel", "post", f"{pv}/vms/{pvm}/cancel/", None, "provision.view", "provision.request"),  # noqa: E501
         ("api-project-list", "get", "/api/projects/", None, "portal.use", "portal.use"),
         ("api-project-detail", "get", f"/api/projects/{w['web'].pk}/", None, "project.view", "project.view"),
         ("api-project-member-list", "get", f"{m}/", None, "project.view", "project.view"),
@@ -153,6 +187,18 @@ def endpoints(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("api-change-approve", "post", f"/api/changes/{ch}/approve/", None, "change.view", "change.approve"),
         ("api-change-reject", "post", f"/api/changes/{ch}/reject/", None, "change.view", "change.approve"),
         ("api-change-apply", "post", f"/api/changes/{ch}/apply/", {"confirm": 1}, "change.view", "change.plan"),  # noqa: E501
+        # Patch changes: planning stops at the disabled host (409); the rejected change's actions
+        # at its state (409). Cancelling a change past approval is a Project admin's. A plan names
+        # its project in the body: one who cannot see the project gets 404, as for its changes.
+        ("api-patch-change-list", "get", "/api/patch-changes/", None, "portal.use", "portal.use"),
+        ("api-patch-change-list", "post", "/api/patch-changes/", {"project": w["web"].pk, "hosts": [h], "kind": "security"}, "change.view", "change.plan"),  # noqa: E501
+        ("api-patch-change-detail", "get", f"{pc}/", None, "change.view", "change.view"),
+        ("api-patch-change-submit", "post", f"{pc}/submit/", None, "change.view", "change.plan"),
+        ("api-patch-change-approve", "post", f"{pc}/approve/", None, "change.view", "change.approve"),
+        ("api-patch-change-reject", "post", f"{pc}/reject/", None, "change.view", "change.approve"),
+        ("api-patch-change-apply", "post", f"{pc}/apply/", None, "change.view", "change.plan"),
+        ("api-patch-change-resume", "post", f"{pc}/resume/", None, "change.view", "change.approve"),
+        ("api-patch-change-cancel", "post", f"{pc}/cancel/", None, "change.view", "change.approve"),
         ("api-registry-list", "get", "/api/registries/", None, "portal.use", "portal.use"),
         ("api-registry-detail", "get", f"/api/registries/{rg}/", None, rv, rv),
         ("api-registry-repositories", "get", f"/api/registries/{rg}/repositories/", None, rv, rv),
@@ -218,6 +264,8 @@ def test_every_endpoint_answers_as_access_rules_say(world, role: str) -> None:  
     assert Change.objects.get(pk=world["change"].pk).status == ChangeStatus.REJECTED
     assert VmTask.objects.count() == 1 and Change.objects.count() == 1
     assert Host.objects.count() == 2 and Deploy.objects.count() == 1
+    assert ProvisionRequest.objects.count() == 1
+    assert ProvisionedVm.objects.get().state == ProvisionedVm.State.ENROLLED
 
 
 @pytest.mark.parametrize(

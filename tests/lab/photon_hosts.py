@@ -156,6 +156,9 @@ def _start(workdir: Path, planned: list[Host]) -> list[dict[str, object]]:
             "private_key": str(private_key),
             "host_key": host_keys[host.name],
             "full": host.full,
+            # Its directory on the machine: a file "stay-down" there keeps it down after a
+            # reboot until removed (photon_init.sh).
+            "dir": str(workdir / "hosts" / host.name),
         }
         for host in planned
     ]

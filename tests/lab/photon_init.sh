@@ -81,6 +81,11 @@ reboot() {
     done
     rm -rf "$root"/run/* "$root"/tmp/* 2>/dev/null
     mkdir -m 0755 "$root/run/sshd"
+    # A test's host that does not come back: it stays down (no sshd, no engine) while this
+    # file exists beside its root, out of the host's reach.
+    while [ -e "$hostdir/stay-down" ]; do
+        sleep 0.2
+    done
     services || fail "services after the reboot"
     # The main loop below waits on this; the reboot ended the previous one.
     sleep infinity &
