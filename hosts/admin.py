@@ -20,6 +20,9 @@ from hosts.models import (
     Drift,
     Host,
     HostPatchStatus,
+    MaintenanceWindow,
+    PatchChange,
+    PatchRun,
     PendingAdvisory,
     PendingCve,
     Profile,
@@ -238,3 +241,28 @@ class PendingAdvisoryAdmin(ReadOnlyAdmin):
 class PendingCveAdmin(ReadOnlyAdmin):
     list_display = ["cve", "host", "advisory"]
     search_fields = ["cve", "host__name"]
+
+
+# --- Patch changes (decided and applied through their pages and the API, audited there) ----------
+
+
+class PatchRunInline(admin.TabularInline):
+    model = PatchRun
+    fields = readonly_fields = ("host", "batch", "state", "step", "reason", "snapshot_state")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(PatchChange)
+class PatchChangeAdmin(ReadOnlyAdmin):
+    list_display = ["title", "project", "status", "created_by", "approved_by", "created"]
+    list_filter = ["status", "project"]
+    inlines = [PatchRunInline]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(ReadOnlyAdmin):
+    """Kept by each project's Project admins on its page (audited there)."""
+
+    list_display = ["project", "weekday", "start", "duration_minutes"]
+    list_filter = ["project"]

@@ -408,6 +408,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "HostStatusEnum": "hosts.models.host.HostStatus",
         "ChangeStatusEnum": "hosts.models.changes.ChangeStatus",
+        "PatchChangeStatusEnum": "hosts.models.patches.PatchChangeStatus",
+        "PatchRunStateEnum": "hosts.models.patches.PatchRunState",
     },
     "SECURITY": [{"bearerAuth": []}],
     "APPEND_COMPONENTS": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},

@@ -11,6 +11,7 @@ NOT_IN_ADMIN = {
     "hosts.filebackup": "original file contents, secret at rest; seen through a change's page",
     "hosts.certificateauthority": "the portal's CA and its keys; managed by the portal itself",
     "hosts.changerun": "shown inline on its change",
+    "hosts.patchrun": "shown inline on its patch change",
     "hosts.datacenter": "vSphere inventory, seen on the vSphere page",
     "hosts.cluster": "vSphere inventory, seen on the vSphere page",
     "hosts.esxhost": "vSphere inventory, seen on the vSphere page",
