@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
@@ -93,14 +95,21 @@ def bool_filter(params: dict[str, str], name: str) -> bool | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus ``Refused``: ``{"detail": message}``, or ``{field: [message, ...]}``
-    when the refusal is about one field (the shape DRF gives validation errors). A 403 or 404
-    is always ``detail``, as the schema documents them (ERROR), even when the service named a
-    field for the page's form (a host of another project: "No such host.")."""
+    when the refusal is a 400 about one field (the shape DRF gives validation errors). A 403,
+    404 or 409 is always ``detail``, as the schema documents them (ERROR), even when the service
+    named a field for the page's form (a host of another project: "No such host."; a name
+    deployed already)."""
     if isinstance(exc, Refused):
         body: dict[str, Any] = (
             {exc.field: exc.details or [exc.message]}
-            if exc.field and exc.status not in (403, 404)
+            if exc.field and exc.status == 400
             else {"detail": exc.message}
         )
         return Response(body, status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is an HTML page; a script is owed JSON, as for any bad body.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"detail": f"The request body is over {limit} bytes."}, status=status.HTTP_400_BAD_REQUEST
+        )
     return drf_exception_handler(exc, context)

@@ -1,7 +1,9 @@
-"""OpenAPI post-processing: document the error answers every endpoint can give."""
+"""OpenAPI post-processing: document the error answers every endpoint can give, and link each
+collection to the operations on its objects."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 ERRORS = {
@@ -50,3 +52,47 @@ def _bound(parameter: dict[str, Any]) -> None:
         and not {"enum", "format", "pattern"} & set(schema)
     ):
         schema["pattern"] = NO_NUL
+
+
+def _component(result: dict[str, Any], response: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The name and schema of the component a JSON answer refers to (("", {}) when none)."""
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    name = ref.rsplit("/", 1)[-1]
+    return name, result.get("components", {}).get("schemas", {}).get(name, {}) if name else {}
+
+
+def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """OpenAPI links from each collection to the operations on one of its objects: the ids a list
+    answers (``results[0].id``), or the one a create answers (``id``), are the next calls' path
+    parameter. Clients follow them; Schemathesis's stateful phase chains calls with them."""
+    paths = result.get("paths", {})
+    for collection, operations in paths.items():
+        targets = []
+        for path, target_operations in paths.items():
+            rest = path[len(collection) :] if path.startswith(collection) else ""
+            if not rest.startswith("{"):
+                continue
+            parameter = rest[1 : rest.index("}")]
+            targets += [
+                (parameter, op["operationId"]) for op in target_operations.values() if "operationId" in op
+            ]
+        if not targets:
+            continue
+        for method, source, pointer in (("get", "200", "/results/0/id"), ("post", "201", "/id")):
+            response = operations.get(method, {}).get("responses", {}).get(source)
+            if response is None:
+                continue
+            name, schema = _component(result, response)
+            fits = name.startswith("Paginated") if method == "get" else "id" in schema.get("properties", {})
+            if not fits:
+                continue
+            # The collection's own path parameters (a host's containers) go along unchanged.
+            along = {name: f"$request.path.{name}" for name in re.findall(r"\{(\w+)\}", collection)}
+            response["links"] = {
+                operation_id: {
+                    "operationId": operation_id,
+                    "parameters": {**along, parameter: f"$response.body#{pointer}"},
+                }
+                for parameter, operation_id in targets
+            }
+    return result

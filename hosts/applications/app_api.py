@@ -152,10 +152,11 @@ class TemplateDeployMixin:
 
     get_object: Any
 
-    @extend_schema(request=DeployRequestSerializer, responses={200: PlanSerializer, 403: ERROR})
+    @extend_schema(request=DeployRequestSerializer, responses={200: PlanSerializer, 403: ERROR, 409: ERROR})
     @action(detail=True, methods=["post"])
     def plan(self, request: Request, pk: str) -> Response:
-        """Where each replica would go and why; nothing starts."""
+        """Where each replica would go and why; nothing starts. 409: an application of that name
+        is deployed already (the same refusal as the deploy's)."""
         return Response(_plan(_proposal(request, self.get_object()).plan))
 
     @extend_schema(

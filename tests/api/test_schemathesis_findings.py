@@ -129,3 +129,39 @@ def test_each_schemathesis_exception_names_its_operations_exactly() -> None:
         assert keys in ({"include-name"}, {"include-name-regex"}, {"include-path-regex"}), entry
         if "include-path-regex" in keys:
             assert entry["include-path-regex"].startswith("^/api/app-templates/"), entry
+
+
+def test_planning_a_name_already_deployed_is_a_documented_409(world) -> None:  # type: ignore[no-untyped-def]
+    """Found by the stateful phase: a deploy, then a plan of the same name (409, undocumented)."""
+    from hosts.models import Application
+
+    template = world["template"]
+    Application.objects.create(
+        project=template.project,
+        name="shop",
+        template=template,
+        source=COMPOSE,
+        state=Application.State.RUNNING,
+    )
+    answer = world["api"].post(f"/api/app-templates/{template.pk}/plan/", {"name": "shop"}, format="json")
+    assert answer.status_code == 409 and "deployed already" in str(answer.json())
+    plan = schema(world["api"])["paths"]["/api/app-templates/{id}/plan/"]["post"]
+    assert "409" in plan["responses"]
+
+
+def test_the_toml_knows_scaling_names_one_of_the_applications_services() -> None:
+    """Found by the stateful phase: a service name the schema allows may be none of the
+    application's, and the 400 that says so is that rule, named in the toml."""
+    config = tomllib.loads((Path(__file__).parent / "schemathesis.toml").read_text())
+    scale = [o for o in config["operations"] if o.get("include-name") == "POST /api/applications/{id}/scale/"]
+    assert scale and "400" in scale[0]["checks"]["positive_data_acceptance"]["expected-statuses"]
+
+
+def test_a_body_over_the_upload_limit_is_a_json_400(world, settings) -> None:  # type: ignore[no-untyped-def]
+    """Found by a random seed: Django's own answer to a too large body was an HTML page."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    answer = world["api"].post(
+        "/api/app-templates/", {"project": 1, "name": "big", "compose_file": "x" * 2000}, format="json"
+    )
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/json"
+    assert answer.json() == {"detail": "The request body is over 1000 bytes."}

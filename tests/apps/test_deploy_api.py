@@ -124,7 +124,7 @@ def test_the_api_operates_scales_and_updates_through_the_pages_rules(people, tem
         api.post(f"/api/applications/{pk}/operate/", {"action": "explode"}, format="json").status_code == 400
     )
     unfit = api.post(f"/api/applications/{pk}/scale/", {"service": "web", "replicas": 3}, format="json")
-    assert unfit.status_code == 409 and "does not fit" in unfit.json()["replicas"][0]
+    assert unfit.status_code == 409 and "does not fit" in unfit.json()["detail"]
     assert (
         api.post(
             f"/api/applications/{pk}/scale/", {"service": "web", "replicas": 21}, format="json"
