@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim, vmodl
 
-from hosts.models import PatchChangeStatus, PatchRun, PatchRunState, SnapshotState, VirtualMachine
+from hosts.models import Host, PatchChangeStatus, PatchRun, PatchRunState, SnapshotState, VirtualMachine
 from hosts.patches import changes, schedule, snapshots, status
 from hosts.patches.plan import Selection
 from hosts.vsphere import client as vsphere
@@ -52,6 +52,26 @@ def snapshot_names(lab_vcenter: dict[str, Any], vm_name: str) -> list[str]:
         vsphere.disconnect(si)
 
 
+def vm_host(
+    lab: LabHost, lab_vcenter: dict[str, Any], project: Project, order: str
+) -> tuple[VirtualMachine, Host]:
+    """The lab host registered in ``project``, linked to a Photon VM of vcsim that is no host yet
+    (the first by ``order``: the two tests take one from each end), its patch status read."""
+    vcenter = add_vcenter(lab_vcenter)
+    with vsphere.session(vcenter) as si:
+        vsphere_sync.sync(vcenter, si)
+    vm = (
+        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, is_template=False, host=None)
+        .order_by(order)
+        .first()
+    )
+    assert vm is not None
+    host = host_for(lab, project)
+    vsphere_links.link_vm(vm, host, actor=None)
+    assert [r.error for r in status.refresh_hosts([host])] == [""]
+    return vm, host
+
+
 def test_a_vms_host_is_snapshotted_first_and_the_snapshot_removed_after_the_window(
     lab_rpm: dict[str, Any],
     lab_hosts: list[LabHost],
@@ -64,18 +84,7 @@ def test_a_vms_host_is_snapshotted_first_and_the_snapshot_removed_after_the_wind
     lab = lab_hosts[1]
     before = restored(lab)
     project = Project.objects.create(name="lab vSphere patching")
-    vcenter = add_vcenter(lab_vcenter)
-    with vsphere.session(vcenter) as si:
-        vsphere_sync.sync(vcenter, si)
-    vm = (
-        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, is_template=False, host=None)
-        .order_by("name")
-        .first()
-    )
-    assert vm is not None
-    host = host_for(lab, project)
-    vsphere_links.link_vm(vm, host, actor=None)
-    assert [r.error for r in status.refresh_hosts([host])] == [""]
+    vm, host = vm_host(lab, lab_vcenter, project, "name")
     admin = make_user("padmin", project=project, role=Role.PROJECT_ADMIN)
     change = changes.plan_change(
         admin,
@@ -136,18 +145,7 @@ def test_a_vms_host_that_does_not_come_back_is_reverted_to_its_snapshot(
     lab = lab_hosts[1]
     restored(lab)
     project = Project.objects.create(name="lab vSphere reverts")
-    vcenter = add_vcenter(lab_vcenter)
-    with vsphere.session(vcenter) as si:
-        vsphere_sync.sync(vcenter, si)
-    vm = (
-        VirtualMachine.objects.filter(vcenter=vcenter, is_photon=True, is_template=False, host=None)
-        .order_by("-name")
-        .first()
-    )
-    assert vm is not None
-    host = host_for(lab, project)
-    vsphere_links.link_vm(vm, host, actor=None)
-    assert [r.error for r in status.refresh_hosts([host])] == [""]
+    vm, host = vm_host(lab, lab_vcenter, project, "-name")
     admin = make_user("padmin", project=project, role=Role.PROJECT_ADMIN)
     change = changes.plan_change(admin, project.pk, host_ids=[host.pk], selection=Selection("security"))
     assert change.runs.get().plan["reboot_reasons"], "the kernel-like update reboots"

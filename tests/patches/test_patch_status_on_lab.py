@@ -6,7 +6,6 @@ repositories read directly, and the fleet page's CVE filter finds the host."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,24 +17,9 @@ from hosts.patches import installed, repodata, services, status
 from hosts.patches.applicability import HostApplicability, RepoIndex, applicability
 from portal.models import Project, Role
 from tests.lab.common import wait_until
+from tests.patches.lab_packages import LabHost, host_for
 
 pytestmark = pytest.mark.lab
-
-LabHost = dict[str, Any]
-
-
-def host_for(lab: LabHost, project: Project) -> Host:
-    """The portal's Host for a lab SSH host, its key and host key pinned (as registered)."""
-    return Host.objects.create(
-        project=project,
-        name=str(lab["name"]),
-        docker_url=f"tcp://{lab['address']}:2376",
-        address=str(lab["address"]),
-        ssh_port=int(lab["port"]),
-        ssh_user=str(lab["user"]),
-        ssh_private_key=Path(str(lab["private_key"])).read_text(),
-        ssh_host_key=str(lab["host_key"]),
-    )
 
 
 def reference(host: Host) -> tuple[list[str], HostApplicability]:
